@@ -1,0 +1,1 @@
+//! RLPx transport (filled in by the rlpx issue).

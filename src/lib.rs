@@ -1,0 +1,1 @@
+//! kadnode: the node that glues discv4 and rlpx.
