@@ -4,8 +4,13 @@
 //! The crate knows nothing about TCP sessions; the `kadnode` crate glues it to RLPx.
 
 pub mod crypto;
+pub mod db;
 pub mod id;
+pub mod netutil;
+pub mod proto;
 pub mod record;
+pub mod table;
+pub mod transport;
 
 pub use id::{NodeId, PeerId, PeerIdError};
 pub use record::NodeRecord;

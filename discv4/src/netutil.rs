@@ -1,0 +1,1 @@
+//! IP address classification: LAN, special-purpose networks, relay checks, netrestrict.
