@@ -1,5 +1,7 @@
 //! The node database on disk: persistence across reopen, recovery from unusable files.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers may panic
+
 use std::{
     fs,
     net::IpAddr,

@@ -690,7 +690,7 @@ fn closest_matches_brute_force_and_prefers_live() {
         let target = NodeId(r.gen());
         let got: Vec<NodeId> = t.closest(&target, 16, false).iter().map(|e| e.id).collect();
         let mut expected = all.clone();
-        expected.sort_by(|a, b| target.distance(a).cmp(&target.distance(b)));
+        expected.sort_by_key(|id| target.distance(id));
         expected.truncate(16);
         assert_eq!(got, expected);
         // No live node yet: prefer_live falls back to everything.
