@@ -163,6 +163,13 @@ pub struct ExpireStats {
     pub endpoints: usize,
 }
 
+impl ExpireStats {
+    /// Rows and records deleted in total.
+    pub fn total(&self) -> usize {
+        self.nodes + self.endpoints
+    }
+}
+
 /// The current time as Unix seconds (the unit of every timestamp in the database).
 pub fn unix_now() -> u64 {
     SystemTime::now()
@@ -273,6 +280,13 @@ impl NodeDb {
     /// on every write.
     pub fn set_flush_interval(&mut self, interval: Duration) {
         self.flush_interval = interval;
+    }
+
+    /// True when buffered writes have waited at least the flush interval. Writes commit such
+    /// a buffer by themselves; a service that wants bounded staleness while idle calls
+    /// [`NodeDb::flush`] on a timer when this is true.
+    pub fn needs_flush(&self) -> bool {
+        self.pending_writes() > 0 && self.last_flush.elapsed() >= self.flush_interval
     }
 
     /// Number of buffered, not yet committed rows.

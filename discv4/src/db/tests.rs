@@ -127,6 +127,7 @@ fn writes_are_buffered_and_reads_see_them() {
     }
     db.update_node(&record(1, "8.8.8.1"), None).unwrap();
     assert_eq!(db.pending_writes(), 11, "nothing committed yet");
+    assert!(!db.needs_flush());
     assert_eq!(db.last_pong(&id, ip("8.8.8.9")).unwrap(), Some(10));
     assert!(db.node(&id).unwrap().is_some());
     db.flush().unwrap();
@@ -135,6 +136,8 @@ fn writes_are_buffered_and_reads_see_them() {
     assert!(db.stored_node(&id).unwrap().is_some());
     // With a zero interval every write commits.
     db.set_flush_interval(Duration::ZERO);
+    db.pending_endpoint(&id, ip("8.8.8.1")).last_ping = Some(4);
+    assert!(db.needs_flush());
     db.set_last_ping(&id, ip("8.8.8.1"), 5).unwrap();
     assert_eq!(db.pending_writes(), 0);
 }

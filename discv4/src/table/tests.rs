@@ -414,6 +414,7 @@ fn revalidation_schedule_and_in_flight() {
     }
     let req = t.poll_revalidation(due).unwrap();
     assert_eq!(req.record.id, p);
+    assert_eq!(req.id, p.node_id());
     assert!(t.get(&p.node_id()).unwrap().check_in_flight());
     // The only node is in flight: nothing more, but the list was rescheduled.
     let next = t.next_revalidation_at().unwrap();
