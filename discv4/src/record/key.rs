@@ -148,18 +148,17 @@ impl NodeKey {
 
 fn parse_hex(text: &[u8], path: Option<&Path>) -> Result<NodeKey, NodeKeyError> {
     let path = || path.map(Path::to_path_buf);
-    if let Some(index) = text.iter().position(|b| !b.is_ascii_hexdigit()) {
+    // A bad character inside the 64 is reported as such; beyond them it is a length error.
+    if let Some(index) = text
+        .iter()
+        .take(HEX_LEN)
+        .position(|b| !b.is_ascii_hexdigit())
+    {
         // Report the whole character even when the byte starts a multi-byte sequence.
         let ch = String::from_utf8_lossy(&text[index..])
             .chars()
             .next()
             .unwrap_or('\u{fffd}');
-        if text.len() != HEX_LEN && !(index == 1 && text.starts_with(b"0x")) {
-            return Err(NodeKeyError::BadLength {
-                path: path(),
-                len: text.len(),
-            });
-        }
         return Err(NodeKeyError::BadHex {
             path: path(),
             ch,
