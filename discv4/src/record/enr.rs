@@ -96,7 +96,8 @@ pub fn parse_enr(text: &str) -> Result<Enr, EnrError> {
 }
 
 /// Maps the `enr` crate's decode errors to our kinds. It reports them as RLP custom
-/// errors; the unit tests pin each message so a wording change in the crate shows up.
+/// errors; `tests/record_vectors.rs` and `tests/record_enr.rs` reach each message, so a
+/// wording change in the crate shows up as a failing test.
 fn map_decode_error(error: alloy_rlp::Error) -> EnrError {
     match error {
         alloy_rlp::Error::Custom("Invalid Signature") => EnrError::InvalidSignature,
@@ -339,5 +340,56 @@ impl LocalEnr {
         let mut endpoints = self.endpoints.clone();
         edit(&mut endpoints);
         self.set_endpoints(endpoints)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn extra_values_must_be_exactly_one_rlp_item() {
+        assert!(is_single_rlp_item(&[0x05]));
+        assert!(is_single_rlp_item(&[0x80]));
+        assert!(is_single_rlp_item(&[0xc2, 0x01, 0x02]));
+        assert!(!is_single_rlp_item(&[]));
+        assert!(!is_single_rlp_item(&[0x05, 0x06]));
+        assert!(!is_single_rlp_item(&[0xc2, 0x01]));
+        assert!(
+            !is_single_rlp_item(&[0x81, 0x05]),
+            "non-canonical single byte"
+        );
+    }
+
+    #[test]
+    fn lan_classification() {
+        for lan in [
+            "10.1.1.1",
+            "192.168.0.1",
+            "127.0.0.1",
+            "169.254.1.1",
+            "::1",
+            "fd00::1",
+            "fe80::1",
+        ] {
+            assert!(is_lan(lan.parse().unwrap()), "{lan}");
+        }
+        for global in ["8.8.8.8", "2a01:4f8::1", "2001:db8::1"] {
+            assert!(!is_lan(global.parse().unwrap()), "{global}");
+        }
+    }
+
+    #[test]
+    fn text_form_rules() {
+        assert_eq!(parse_enr("ENR:abc"), Err(EnrError::MissingPrefix));
+        assert_eq!(parse_enr("enr:"), Err(EnrError::Empty));
+        assert!(
+            matches!(parse_enr("enr:a+b/"), Err(EnrError::Base64(_))),
+            "standard alphabet"
+        );
+        assert!(
+            matches!(parse_enr("enr:wA=="), Err(EnrError::Malformed(_))),
+            "padding tolerated"
+        );
     }
 }
