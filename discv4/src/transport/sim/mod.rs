@@ -39,6 +39,7 @@ pub struct SimConfig {
     pub latency: Duration,
     /// Extra one-way delay per link, drawn once per (unordered) address pair uniformly from
     /// `[0, jitter)`; a link's delay is stable, so datagrams on a link are not reordered.
+    /// (Arrivals land on tokio's millisecond timer ticks, never before their due instant.)
     pub jitter: Duration,
     /// Probability in `[0, 1]` that a datagram is lost; changeable with [`SimNetwork::set_loss`].
     pub loss: f64,
