@@ -509,3 +509,36 @@ async fn ten_thousand_nodes_million_datagrams() {
     assert_eq!(received, stats.delivered);
     assert_eq!(stats.delivered + stats.dropped(), stats.sent);
 }
+
+#[test]
+fn busy_socket_yields_to_other_tasks() {
+    // A node that always has a datagram due (zero latency, sending to itself) must still
+    // let the rest of a single-threaded simulation run, as tokio's real sockets do.
+    let (done_tx, done_rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let net = net(0);
+            let sock = net.bind(addr("10.0.0.1:1")).unwrap();
+            let me = sock.local_addr().unwrap();
+            tokio::spawn(async move {
+                let mut buf = [0u8; 8];
+                sock.send_to(b"x", me).await.unwrap();
+                loop {
+                    sock.recv_from(&mut buf).await.unwrap();
+                    sock.send_to(b"x", me).await.unwrap();
+                }
+            });
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            assert!(net.stats().delivered > 0);
+        });
+        let _ = done_tx.send(());
+    });
+    assert!(
+        done_rx.recv_timeout(Duration::from_secs(20)).is_ok(),
+        "the busy socket starved the runtime"
+    );
+}

@@ -5,9 +5,10 @@ use std::io;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::task::{ready, Context, Poll};
 
 use tokio::io::ReadBuf;
+use tokio::task::coop;
 
 use super::inbox::{lock, Take};
 use super::{NetInner, SocketShared, MAX_DATAGRAM};
@@ -52,6 +53,9 @@ impl DatagramTransport for SimSocket {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<SocketAddr>> {
+        // Take part in tokio's cooperative budget like a real socket, so a node flooded
+        // with due datagrams still lets the other simulated nodes run.
+        let coop = ready!(coop::poll_proceed(cx));
         let taken = lock(&self.shared.inbox).take(
             cx.waker(),
             &self.shared.waiters,
@@ -63,6 +67,7 @@ impl DatagramTransport for SimSocket {
                 let len = queued.data.len().min(buf.remaining());
                 buf.put_slice(&queued.data[..len]);
                 self.net.count_delivered();
+                coop.made_progress();
                 Poll::Ready(Ok(queued.from))
             }
             Take::Pending => Poll::Pending,
@@ -71,10 +76,12 @@ impl DatagramTransport for SimSocket {
 
     fn poll_send_to(
         &self,
-        _cx: &mut Context<'_>,
+        cx: &mut Context<'_>,
         buf: &[u8],
         target: SocketAddr,
     ) -> Poll<io::Result<usize>> {
+        let coop = ready!(coop::poll_proceed(cx));
+        coop.made_progress();
         if buf.len() > MAX_DATAGRAM {
             return Poll::Ready(Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
