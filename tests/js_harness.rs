@@ -153,6 +153,8 @@ async fn rlpx_nodes_connect_exchange_hellos_ping_and_disconnect() {
     a.send(json!({"cmd": "disconnect", "id": b_id, "reason": 8}))
         .await
         .unwrap();
+    let received = b.wait_event("disconnect:received", WAIT).await.unwrap();
+    assert_eq!(received["payload"], "08", "reason as a bare RLP integer");
     let removed_b = b.wait_event("peer:removed", WAIT).await.unwrap();
     assert_eq!(removed_b["id"], a_id.as_str());
     assert_eq!(removed_b["reason"], 8);
@@ -183,4 +185,28 @@ async fn bad_commands_are_reported_not_fatal() {
         json!([])
     );
     a.exit().await;
+}
+
+#[tokio::test]
+async fn rlpx_reports_sessions_that_end_before_they_are_established() {
+    // No shared capability: both sides see the other's Hello and end with USELESS_PEER
+    // (whichever DISCONNECT lands first), and neither reaches `peer:added`.
+    let Some((mut a, a_port, a_id)) = start("rlpx.mjs", &["0"]).await else {
+        return;
+    };
+    let Some((mut b, _, _)) = start("rlpx.mjs", &["0", "--capabilities", "eth/68"]).await else {
+        return;
+    };
+    b.send(json!({"cmd": "connect", "id": a_id, "address": "127.0.0.1", "tcpPort": a_port}))
+        .await
+        .unwrap();
+    for peer in [&mut a, &mut b] {
+        let closed = peer.wait_event("connection:closed", WAIT).await.unwrap();
+        assert_eq!(closed["reason"], 3, "USELESS_PEER: {closed}");
+    }
+    a.send(json!({"cmd": "peers"})).await.unwrap();
+    let listed = a.wait_event("peers", WAIT).await.unwrap();
+    assert_eq!(listed["peers"], json!([]));
+    a.exit().await;
+    b.exit().await;
 }
