@@ -1,4 +1,154 @@
-//! The discv4 service: the task that owns the socket, the table and the node database.
+//! The discv4 service: a task that owns the socket, the table, the node database and our
+//! record, with ingress workers verifying packets in parallel and a cloneable
+//! [`Discv4Handle`] to talk to it.
+//!
+//! ```text
+//!  socket ──► ingress workers (rate limit, verify, answer PING) ──► service task ◄── handles
+//!                                                                   (table, db, requests, timers)
+//! ```
 
+mod command;
+pub mod config;
+mod core;
+pub mod handle;
+mod ingress;
+pub mod local;
+pub mod metrics;
+mod pending;
 pub mod predictor;
 pub mod ratelimit;
+pub mod skew;
+mod walk;
+
+use std::{
+    net::{IpAddr, SocketAddr},
+    sync::{Arc, Mutex},
+};
+
+use rand::{rngs::StdRng, SeedableRng};
+use secp256k1::SecretKey;
+use tokio::{
+    sync::{broadcast, mpsc},
+    time::Instant,
+};
+
+pub use self::{
+    config::Discv4Config,
+    handle::{BucketDump, Discv4Handle, EntryDump, PongInfo, RequestError},
+    local::{Enr, LocalRecordError},
+    metrics::{DropReason, Metrics},
+    pending::Reply,
+    ratelimit::RateLimitConfig,
+    walk::RandomWalk,
+};
+use crate::{
+    db::NodeDb,
+    id::PeerId,
+    proto::normalize_ip,
+    record::NodeRecord,
+    table::Table,
+    transport::DatagramTransport,
+};
+
+/// Why the service could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum Discv4Error {
+    /// The transport has no local address.
+    #[error("cannot read the socket's local address: {0}")]
+    LocalAddr(#[source] std::io::Error),
+    /// Our record could not be built.
+    #[error(transparent)]
+    LocalRecord(#[from] LocalRecordError),
+}
+
+/// Starts the discovery service on `transport` and returns its handle. The service runs until
+/// every handle is dropped or [`Discv4Handle::shutdown`] is called; it begins with a refresh
+/// (database seeds and bootnodes, then lookups).
+pub fn spawn(
+    config: Discv4Config,
+    key: SecretKey,
+    transport: Arc<dyn DatagramTransport>,
+    db: NodeDb,
+) -> Result<Discv4Handle, Discv4Error> {
+    let listen = transport.local_addr().map_err(Discv4Error::LocalAddr)?;
+    let local = LocalNode::new(key, listen, config.external_ip, config.tcp_port, db.local_seq())?;
+    db.set_local_seq(local.seq());
+    let local_id = local.peer_id();
+
+    let (command_tx, command_rx) = mpsc::channel(256);
+    let (ingress_tx, ingress_rx) = mpsc::channel(config.ingress_queue.max(1));
+    let (events, _) = broadcast::channel(config.event_capacity.max(1));
+    let metrics = Arc::new(Metrics::default());
+    let skew = Arc::new(skew::SkewDetector::default());
+
+    let context = Arc::new(ingress::IngressContext {
+        transport: Arc::clone(&transport),
+        local: local.shared(),
+        limiter: Mutex::new(ratelimit::IpRateLimiter::new(config.rate_limit)),
+        metrics: Arc::clone(&metrics),
+        skew: Arc::clone(&skew),
+        packet_expiration: config.packet_expiration,
+        to_service: ingress_tx,
+    });
+    let workers = (0..config.ingress_workers.max(1))
+        .map(|_| tokio::spawn(ingress::run_worker(Arc::clone(&context))))
+        .collect();
+    drop(context);
+
+    let template = core::HandleTemplate {
+        local_id,
+        bond_settle_delay: config.bond_settle_delay,
+        walk_lookup_spacing: config.walk_lookup_spacing,
+    };
+    let handle = template.handle(command_tx.clone(), events.clone(), Arc::clone(&metrics));
+    let table = Table::new(local_id.node_id(), config.table.clone(), StdRng::from_entropy());
+    let service = core::Service {
+        predictor: predictor::EndpointPredictor::default(),
+        pending: pending::PendingRequests::new(config.max_pending_requests),
+        config,
+        transport,
+        local,
+        table,
+        db,
+        metrics,
+        skew,
+        events,
+        commands: command_rx,
+        self_commands: command_tx.downgrade(),
+        ingress: ingress_rx,
+        workers,
+        handle_template: template,
+        refreshing: false,
+        last_refresh_start: None,
+        next_refresh: Instant::now(),
+        last_skew_warning: None,
+    };
+    drop(command_tx);
+    tokio::spawn(service.run());
+    Ok(handle)
+}
+
+use local::LocalNode;
+
+/// The identity an ENR's `secp256k1` key stands for.
+pub fn enr_peer_id(enr: &Enr) -> Option<PeerId> {
+    let key = enr.public_key();
+    Some(PeerId::from_public_key(&key))
+}
+
+/// The UDP endpoint an ENR advertises (IPv4 preferred), as an enode-style record.
+pub fn enr_endpoint(enr: &Enr) -> Option<NodeRecord> {
+    let id = enr_peer_id(enr)?;
+    if let (Some(ip), Some(udp)) = (enr.ip4(), enr.udp4()) {
+        return Some(NodeRecord { address: IpAddr::V4(ip), udp_port: udp, tcp_port: enr.tcp4().unwrap_or(0), id });
+    }
+    let (ip, udp) = (enr.ip6()?, enr.udp6()?);
+    let address = normalize_ip(IpAddr::V6(ip));
+    Some(NodeRecord { address, udp_port: udp, tcp_port: enr.tcp6().unwrap_or(0), id })
+}
+
+/// Binds a UDP socket for the service.
+pub async fn bind_udp(addr: SocketAddr) -> std::io::Result<Arc<dyn DatagramTransport>> {
+    let socket = tokio::net::UdpSocket::bind(addr).await?;
+    Ok(Arc::new(socket))
+}

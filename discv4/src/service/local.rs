@@ -1,0 +1,223 @@
+//! Our own node: key, signed ENR with a persisted sequence number, and the endpoint we
+//! advertise (static IP, else the PONG majority vote, else the listen address).
+
+use std::{
+    net::{IpAddr, Ipv4Addr, SocketAddr},
+    sync::{
+        atomic::{AtomicU64, Ordering},
+        Arc,
+    },
+    time::{SystemTime, UNIX_EPOCH},
+};
+
+use secp256k1::SecretKey;
+
+use crate::{id::PeerId, proto::Endpoint, record::NodeRecord};
+
+/// Our signed node record.
+pub type Enr = enr::Enr<SecretKey>;
+
+/// Errors while building our record.
+#[derive(Debug, thiserror::Error)]
+pub enum LocalRecordError {
+    /// The enr crate refused to build or sign the record.
+    #[error("cannot build the local ENR: {0}")]
+    Enr(String),
+}
+
+/// The parts of our identity the ingress workers need to answer PINGs on their own: read
+/// lock-free on every PING.
+#[derive(Debug)]
+pub struct SharedLocal {
+    /// Our key, to sign PONGs.
+    pub key: SecretKey,
+    /// Our identity.
+    pub peer_id: PeerId,
+    /// Current ENR seq, announced in PONGs.
+    pub enr_seq: AtomicU64,
+}
+
+/// Our record and the inputs it is built from.
+#[derive(Debug)]
+pub struct LocalNode {
+    shared: Arc<SharedLocal>,
+    enr: Enr,
+    listen: SocketAddr,
+    static_ip: Option<IpAddr>,
+    predicted: Option<SocketAddr>,
+    tcp_port: u16,
+}
+
+/// The first seq of a fresh node: Unix time in milliseconds (geth), so wiping the database
+/// never reuses an old seq.
+pub fn initial_seq() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(1, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+impl LocalNode {
+    /// Builds our record. `stored_seq` is the seq persisted by the last run (if any); the new
+    /// record gets a strictly higher one.
+    pub fn new(
+        key: SecretKey,
+        listen: SocketAddr,
+        static_ip: Option<IpAddr>,
+        tcp_port: u16,
+        stored_seq: Option<u64>,
+    ) -> Result<Self, LocalRecordError> {
+        let seq = stored_seq.map_or_else(initial_seq, |s| s.saturating_add(1)).max(1);
+        let peer_id = PeerId::from_secret_key(&key);
+        let shared = Arc::new(SharedLocal { key, peer_id, enr_seq: AtomicU64::new(seq) });
+        let mut node = Self {
+            enr: build_enr(&key, seq, None, tcp_port)?,
+            shared,
+            listen,
+            static_ip,
+            predicted: None,
+            tcp_port,
+        };
+        node.enr = build_enr(&key, seq, node.advertised_udp(), tcp_port)?;
+        Ok(node)
+    }
+
+    /// State shared with the ingress workers.
+    pub fn shared(&self) -> Arc<SharedLocal> {
+        Arc::clone(&self.shared)
+    }
+
+    /// Our signed record.
+    pub const fn enr(&self) -> &Enr {
+        &self.enr
+    }
+
+    /// The record's seq.
+    pub fn seq(&self) -> u64 {
+        self.enr.seq()
+    }
+
+    /// Our identity.
+    pub fn peer_id(&self) -> PeerId {
+        self.shared.peer_id
+    }
+
+    /// The endpoint we advertise, when we know a routable one.
+    pub fn advertised_udp(&self) -> Option<SocketAddr> {
+        let port = self.predicted.map_or(self.listen.port(), |p| p.port());
+        let ip = self
+            .static_ip
+            .or(self.predicted.map(|p| p.ip()))
+            .or_else(|| (!self.listen.ip().is_unspecified()).then(|| self.listen.ip()))?;
+        Some(SocketAddr::new(ip, port))
+    }
+
+    /// The `from` endpoint of our PINGs. Receivers mostly ignore it, but ethereumjs pings back
+    /// to it, so it falls back to 127.0.0.1 (as geth does) rather than an unspecified address.
+    pub fn ping_endpoint(&self) -> Endpoint {
+        let udp = self
+            .advertised_udp()
+            .unwrap_or_else(|| SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), self.listen.port()));
+        Endpoint::new(udp.ip(), udp.port(), self.tcp_port)
+    }
+
+    /// Our node as an enode record (for printing and tests).
+    pub fn node_record(&self) -> NodeRecord {
+        let udp = self
+            .advertised_udp()
+            .unwrap_or_else(|| SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), self.listen.port()));
+        NodeRecord { address: udp.ip(), udp_port: udp.port(), tcp_port: self.tcp_port, id: self.peer_id() }
+    }
+
+    /// Takes the endpoint predictor's current answer. Returns the new seq when the record
+    /// changed (the caller persists it).
+    pub fn set_predicted(&mut self, predicted: Option<SocketAddr>) -> Result<Option<u64>, LocalRecordError> {
+        if predicted == self.predicted {
+            return Ok(None);
+        }
+        let before = self.advertised_udp();
+        self.predicted = predicted;
+        if self.advertised_udp() == before {
+            return Ok(None);
+        }
+        self.rebuild().map(Some)
+    }
+
+    fn rebuild(&mut self) -> Result<u64, LocalRecordError> {
+        let seq = self.enr.seq().saturating_add(1);
+        self.enr = build_enr(&self.shared.key, seq, self.advertised_udp(), self.tcp_port)?;
+        self.shared.enr_seq.store(seq, Ordering::Relaxed);
+        Ok(seq)
+    }
+}
+
+fn build_enr(key: &SecretKey, seq: u64, udp: Option<SocketAddr>, tcp_port: u16) -> Result<Enr, LocalRecordError> {
+    let mut builder = Enr::builder();
+    builder.seq(seq);
+    if let Some(udp) = udp {
+        builder.ip(udp.ip());
+        match udp.ip() {
+            IpAddr::V4(_) => {
+                builder.udp4(udp.port());
+                if tcp_port != 0 {
+                    builder.tcp4(tcp_port);
+                }
+            }
+            IpAddr::V6(_) => {
+                builder.udp6(udp.port());
+                if tcp_port != 0 {
+                    builder.tcp6(tcp_port);
+                }
+            }
+        }
+    }
+    builder.build(key).map_err(|e| LocalRecordError::Enr(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key() -> SecretKey {
+        SecretKey::from_slice(&[7u8; 32]).unwrap()
+    }
+
+    #[test]
+    fn record_carries_the_listen_endpoint_and_a_fresh_seq() {
+        let node = LocalNode::new(key(), "127.0.0.1:30301".parse().unwrap(), None, 0, None).unwrap();
+        assert!(node.seq() > 1_600_000_000_000, "first seq is Unix time in ms");
+        assert_eq!(node.enr().ip4(), Some(Ipv4Addr::LOCALHOST));
+        assert_eq!(node.enr().udp4(), Some(30301));
+        assert_eq!(node.enr().tcp4(), None);
+        assert!(node.enr().verify());
+        assert_eq!(node.shared().enr_seq.load(Ordering::Relaxed), node.seq());
+    }
+
+    #[test]
+    fn stored_seq_only_grows() {
+        let node = LocalNode::new(key(), "127.0.0.1:1".parse().unwrap(), None, 30303, Some(41)).unwrap();
+        assert_eq!(node.seq(), 42);
+        assert_eq!(node.enr().tcp4(), Some(30303));
+    }
+
+    #[test]
+    fn unspecified_listen_address_gives_no_ip_until_predicted() {
+        let mut node = LocalNode::new(key(), "0.0.0.0:30301".parse().unwrap(), None, 0, Some(1)).unwrap();
+        assert_eq!(node.enr().ip4(), None);
+        assert_eq!(node.ping_endpoint().udp_addr(), "127.0.0.1:30301".parse().unwrap());
+        let new_seq = node.set_predicted(Some("1.2.3.4:4000".parse().unwrap())).unwrap();
+        assert_eq!(new_seq, Some(3));
+        assert_eq!(node.enr().ip4(), Some(Ipv4Addr::new(1, 2, 3, 4)));
+        assert_eq!(node.enr().udp4(), Some(4000));
+        // The same prediction again changes nothing.
+        assert_eq!(node.set_predicted(Some("1.2.3.4:4000".parse().unwrap())).unwrap(), None);
+    }
+
+    #[test]
+    fn static_ip_wins_over_prediction() {
+        let ip: IpAddr = "5.6.7.8".parse().unwrap();
+        let mut node = LocalNode::new(key(), "0.0.0.0:30301".parse().unwrap(), Some(ip), 0, Some(1)).unwrap();
+        assert_eq!(node.advertised_udp(), Some(SocketAddr::new(ip, 30301)));
+        node.set_predicted(Some("1.2.3.4:4000".parse().unwrap())).unwrap();
+        assert_eq!(node.advertised_udp(), Some(SocketAddr::new(ip, 4000)));
+    }
+}
