@@ -103,7 +103,7 @@ mod tests {
     fn extra_items_and_trailing_bytes_are_ignored() {
         // [1, 2, [3], "abc"] followed by junk after the list
         let data = [
-            0xc7, 0x01, 0x02, 0xc1, 0x03, 0x83, b'a', b'b', b'c', 0xff, 0xff,
+            0xc8, 0x01, 0x02, 0xc1, 0x03, 0x83, b'a', b'b', b'c', 0xff, 0xff,
         ];
         let mut buf = &data[..];
         let (a, b) = decode_list(&mut buf, "test", |f| {
