@@ -17,7 +17,7 @@ use tracing::{debug, trace};
 
 use crate::{
     proto::{
-        self, decode, encode, expiration_after, is_expired, normalize_ip, now_unix_secs, Decoded, Endpoint, Packet,
+        decode, encode, expiration_after, is_expired, normalize_ip, now_unix_secs, Decoded, Endpoint, Packet,
         PacketKind, Ping, Pong, MAX_DATAGRAM_SIZE,
     },
     transport::DatagramTransport,
@@ -40,7 +40,6 @@ pub(crate) struct Ingress {
 }
 
 /// What the workers share.
-#[derive(Debug)]
 pub(crate) struct IngressContext {
     pub(crate) transport: Arc<dyn DatagramTransport>,
     pub(crate) local: Arc<SharedLocal>,
@@ -77,7 +76,7 @@ pub(crate) async fn run_worker(ctx: Arc<IngressContext>) {
 }
 
 async fn proto_recv(ctx: &IngressContext, buf: &mut [u8]) -> Option<(usize, SocketAddr)> {
-    match crate::transport::recv_from(ctx.transport.as_ref(), buf).await {
+    match ctx.transport.recv_from(buf).await {
         Ok((len, src)) => Some((len, SocketAddr::new(normalize_ip(src.ip()), src.port()))),
         Err(error) => {
             // ICMP errors from earlier sends surface here on Linux; they end nothing.
@@ -165,7 +164,7 @@ pub(crate) async fn send_bytes(
     bytes: &[u8],
     to: SocketAddr,
 ) -> bool {
-    match crate::transport::send_to(transport, bytes, to).await {
+    match transport.send_to(bytes, to).await {
         Ok(_) => {
             metrics.packet_out(kind);
             true
@@ -177,6 +176,3 @@ pub(crate) async fn send_bytes(
         }
     }
 }
-
-#[allow(unused_imports)]
-use proto as _;

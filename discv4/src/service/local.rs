@@ -7,23 +7,18 @@ use std::{
         atomic::{AtomicU64, Ordering},
         Arc,
     },
-    time::{SystemTime, UNIX_EPOCH},
 };
 
 use secp256k1::SecretKey;
 
-use crate::{id::PeerId, proto::Endpoint, record::NodeRecord};
+use crate::{
+    id::PeerId,
+    proto::Endpoint,
+    record::{EndpointConfig, EnrError, LocalEnr, NodeRecord},
+};
 
 /// Our signed node record.
-pub type Enr = enr::Enr<SecretKey>;
-
-/// Errors while building our record.
-#[derive(Debug, thiserror::Error)]
-pub enum LocalRecordError {
-    /// The enr crate refused to build or sign the record.
-    #[error("cannot build the local ENR: {0}")]
-    Enr(String),
-}
+pub type Enr = crate::record::Enr;
 
 /// The parts of our identity the ingress workers need to answer PINGs on their own: read
 /// lock-free on every PING.
@@ -41,44 +36,28 @@ pub struct SharedLocal {
 #[derive(Debug)]
 pub struct LocalNode {
     shared: Arc<SharedLocal>,
-    enr: Enr,
+    enr: LocalEnr,
     listen: SocketAddr,
     static_ip: Option<IpAddr>,
     predicted: Option<SocketAddr>,
     tcp_port: u16,
 }
 
-/// The first seq of a fresh node: Unix time in milliseconds (geth), so wiping the database
-/// never reuses an old seq.
-pub fn initial_seq() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(1, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-}
-
 impl LocalNode {
     /// Builds our record. `stored_seq` is the seq persisted by the last run (if any); the new
-    /// record gets a strictly higher one.
+    /// record gets a strictly higher one (a fresh node starts at Unix time in milliseconds).
     pub fn new(
         key: SecretKey,
         listen: SocketAddr,
         static_ip: Option<IpAddr>,
         tcp_port: u16,
         stored_seq: Option<u64>,
-    ) -> Result<Self, LocalRecordError> {
-        let seq = stored_seq.map_or_else(initial_seq, |s| s.saturating_add(1)).max(1);
+    ) -> Result<Self, EnrError> {
         let peer_id = PeerId::from_secret_key(&key);
-        let shared = Arc::new(SharedLocal { key, peer_id, enr_seq: AtomicU64::new(seq) });
-        let mut node = Self {
-            enr: build_enr(&key, seq, None, tcp_port)?,
-            shared,
-            listen,
-            static_ip,
-            predicted: None,
-            tcp_port,
-        };
-        node.enr = build_enr(&key, seq, node.advertised_udp(), tcp_port)?;
-        Ok(node)
+        let advertised = advertised_udp(listen, static_ip, None);
+        let enr = LocalEnr::new(key, endpoints(advertised, tcp_port), stored_seq)?;
+        let shared = Arc::new(SharedLocal { key, peer_id, enr_seq: AtomicU64::new(enr.seq()) });
+        Ok(Self { shared, enr, listen, static_ip, predicted: None, tcp_port })
     }
 
     /// State shared with the ingress workers.
@@ -87,8 +66,8 @@ impl LocalNode {
     }
 
     /// Our signed record.
-    pub const fn enr(&self) -> &Enr {
-        &self.enr
+    pub fn enr(&self) -> &Enr {
+        self.enr.record()
     }
 
     /// The record's seq.
@@ -103,24 +82,18 @@ impl LocalNode {
 
     /// The endpoint we advertise, when we know a routable one.
     pub fn advertised_udp(&self) -> Option<SocketAddr> {
-        let port = self.predicted.map_or(self.listen.port(), |p| p.port());
-        let ip = self
-            .static_ip
-            .or(self.predicted.map(|p| p.ip()))
-            .or_else(|| (!self.listen.ip().is_unspecified()).then(|| self.listen.ip()))?;
-        Some(SocketAddr::new(ip, port))
+        advertised_udp(self.listen, self.static_ip, self.predicted)
     }
 
     /// The `from` endpoint of our PINGs. Receivers mostly ignore it, but ethereumjs pings back
     /// to it, so it falls back to 127.0.0.1 (as geth does) rather than an unspecified address.
     pub fn ping_endpoint(&self) -> Endpoint {
-        let udp = self
-            .advertised_udp()
-            .unwrap_or_else(|| SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), self.listen.port()));
-        Endpoint::new(udp.ip(), udp.port(), self.tcp_port)
+        let udp = self.node_record();
+        Endpoint::new(udp.address, udp.udp_port, self.tcp_port)
     }
 
-    /// Our node as an enode record (for printing and tests).
+    /// Our node as an enode record (for printing and tests), falling back to 127.0.0.1 when
+    /// no routable address is known yet.
     pub fn node_record(&self) -> NodeRecord {
         let udp = self
             .advertised_udp()
@@ -130,47 +103,41 @@ impl LocalNode {
 
     /// Takes the endpoint predictor's current answer. Returns the new seq when the record
     /// changed (the caller persists it).
-    pub fn set_predicted(&mut self, predicted: Option<SocketAddr>) -> Result<Option<u64>, LocalRecordError> {
+    pub fn set_predicted(&mut self, predicted: Option<SocketAddr>) -> Result<Option<u64>, EnrError> {
         if predicted == self.predicted {
             return Ok(None);
         }
-        let before = self.advertised_udp();
         self.predicted = predicted;
-        if self.advertised_udp() == before {
+        let changed = self.enr.set_endpoints(endpoints(self.advertised_udp(), self.tcp_port))?;
+        if !changed {
             return Ok(None);
         }
-        self.rebuild().map(Some)
-    }
-
-    fn rebuild(&mut self) -> Result<u64, LocalRecordError> {
-        let seq = self.enr.seq().saturating_add(1);
-        self.enr = build_enr(&self.shared.key, seq, self.advertised_udp(), self.tcp_port)?;
-        self.shared.enr_seq.store(seq, Ordering::Relaxed);
-        Ok(seq)
+        self.shared.enr_seq.store(self.enr.seq(), Ordering::Relaxed);
+        Ok(Some(self.enr.seq()))
     }
 }
 
-fn build_enr(key: &SecretKey, seq: u64, udp: Option<SocketAddr>, tcp_port: u16) -> Result<Enr, LocalRecordError> {
-    let mut builder = Enr::builder();
-    builder.seq(seq);
-    if let Some(udp) = udp {
-        builder.ip(udp.ip());
-        match udp.ip() {
-            IpAddr::V4(_) => {
-                builder.udp4(udp.port());
-                if tcp_port != 0 {
-                    builder.tcp4(tcp_port);
-                }
-            }
-            IpAddr::V6(_) => {
-                builder.udp6(udp.port());
-                if tcp_port != 0 {
-                    builder.tcp6(tcp_port);
-                }
-            }
+/// Static IP first, then the predicted endpoint's IP, then a specific listen IP; the port is
+/// the predicted one (what NAT maps us to) or the listen port.
+fn advertised_udp(listen: SocketAddr, static_ip: Option<IpAddr>, predicted: Option<SocketAddr>) -> Option<SocketAddr> {
+    let port = predicted.map_or(listen.port(), |p| p.port());
+    let ip = static_ip
+        .or(predicted.map(|p| p.ip()))
+        .or_else(|| (!listen.ip().is_unspecified()).then(|| listen.ip()))?;
+    Some(SocketAddr::new(ip, port))
+}
+
+fn endpoints(udp: Option<SocketAddr>, tcp_port: u16) -> EndpointConfig {
+    let tcp = (tcp_port != 0).then_some(tcp_port);
+    match udp {
+        None => EndpointConfig::default(),
+        Some(SocketAddr::V4(v4)) => {
+            EndpointConfig { ip4: Some(*v4.ip()), udp4: Some(v4.port()), tcp4: tcp, ..Default::default() }
+        }
+        Some(SocketAddr::V6(v6)) => {
+            EndpointConfig { ip6: Some(*v6.ip()), udp6: Some(v6.port()), tcp6: tcp, ..Default::default() }
         }
     }
-    builder.build(key).map_err(|e| LocalRecordError::Enr(e.to_string()))
 }
 
 #[cfg(test)]

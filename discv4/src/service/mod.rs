@@ -21,7 +21,7 @@ pub mod skew;
 mod walk;
 
 use std::{
-    net::{IpAddr, SocketAddr},
+    net::SocketAddr,
     sync::{Arc, Mutex},
 };
 
@@ -35,7 +35,7 @@ use tokio::{
 pub use self::{
     config::Discv4Config,
     handle::{BucketDump, Discv4Handle, EntryDump, PongInfo, RequestError},
-    local::{Enr, LocalRecordError},
+    local::Enr,
     metrics::{DropReason, Metrics},
     pending::Reply,
     ratelimit::RateLimitConfig,
@@ -44,7 +44,6 @@ pub use self::{
 use crate::{
     db::NodeDb,
     id::PeerId,
-    proto::normalize_ip,
     record::NodeRecord,
     table::Table,
     transport::DatagramTransport,
@@ -57,8 +56,8 @@ pub enum Discv4Error {
     #[error("cannot read the socket's local address: {0}")]
     LocalAddr(#[source] std::io::Error),
     /// Our record could not be built.
-    #[error(transparent)]
-    LocalRecord(#[from] LocalRecordError),
+    #[error("cannot build the local node record: {0}")]
+    LocalRecord(#[from] crate::record::EnrError),
 }
 
 /// Starts the discovery service on `transport` and returns its handle. The service runs until
@@ -132,19 +131,12 @@ use local::LocalNode;
 
 /// The identity an ENR's `secp256k1` key stands for.
 pub fn enr_peer_id(enr: &Enr) -> Option<PeerId> {
-    let key = enr.public_key();
-    Some(PeerId::from_public_key(&key))
+    crate::record::enr_peer_id(enr).ok()
 }
 
-/// The UDP endpoint an ENR advertises (IPv4 preferred), as an enode-style record.
+/// The UDP endpoint an ENR advertises, as an enode-style record.
 pub fn enr_endpoint(enr: &Enr) -> Option<NodeRecord> {
-    let id = enr_peer_id(enr)?;
-    if let (Some(ip), Some(udp)) = (enr.ip4(), enr.udp4()) {
-        return Some(NodeRecord { address: IpAddr::V4(ip), udp_port: udp, tcp_port: enr.tcp4().unwrap_or(0), id });
-    }
-    let (ip, udp) = (enr.ip6()?, enr.udp6()?);
-    let address = normalize_ip(IpAddr::V6(ip));
-    Some(NodeRecord { address, udp_port: udp, tcp_port: enr.tcp6().unwrap_or(0), id })
+    crate::record::enr_to_node_record(enr).ok()
 }
 
 /// Binds a UDP socket for the service.
