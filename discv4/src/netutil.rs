@@ -4,7 +4,8 @@
 //! deliberate addition: IPv4 link-local `169.254.0.0/16` counts as LAN (geth only lists the
 //! IPv6 link-local range). Such addresses are never reachable across the internet, so treating
 //! them as LAN only makes the relay check stricter and exempts them from IP limits, as for the
-//! other non-routable ranges. Carrier-grade NAT space (`100.64.0.0/10`) is *not* LAN: many
+//! other non-routable ranges. The special-purpose list also adds "this network" `0.0.0.0/8`
+//! and the reserved `240.0.0.0/4`, which no public node can have. Carrier-grade NAT space (`100.64.0.0/10`) is *not* LAN: many
 //! unrelated subscribers share it, so it must stay subject to the IP-diversity limits.
 
 use std::{

@@ -1,6 +1,6 @@
 //! Results of table operations and the events the service broadcasts.
 
-use crate::record::NodeRecord;
+use crate::{id::NodeId, record::NodeRecord};
 
 use super::entry::Entry;
 
@@ -116,6 +116,8 @@ pub struct Removal {
 /// A liveness check to run: PING `record`, then report with `on_revalidation_result`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RevalidationRequest {
+    /// The node's id (the key for `on_revalidation_result`).
+    pub id: NodeId,
     /// Whom to ping.
     pub record: NodeRecord,
     /// The seq of the stored record; a PONG with a higher `enr-seq` means the node has a

@@ -98,6 +98,7 @@ impl Table {
             if let Some(entry) = picked.and_then(|id| self.entry_mut(&id)) {
                 entry.check_in_flight = true;
                 return Some(RevalidationRequest {
+                    id: entry.id,
                     record: entry.record,
                     seq: entry.seq,
                 });

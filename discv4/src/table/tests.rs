@@ -414,6 +414,7 @@ fn revalidation_schedule_and_in_flight() {
     }
     let req = t.poll_revalidation(due).unwrap();
     assert_eq!(req.record.id, p);
+    assert_eq!(req.id, p.node_id());
     assert!(t.get(&p.node_id()).unwrap().check_in_flight());
     // The only node is in flight: nothing more, but the list was rescheduled.
     let next = t.next_revalidation_at().unwrap();
@@ -690,7 +691,7 @@ fn closest_matches_brute_force_and_prefers_live() {
         let target = NodeId(r.gen());
         let got: Vec<NodeId> = t.closest(&target, 16, false).iter().map(|e| e.id).collect();
         let mut expected = all.clone();
-        expected.sort_by(|a, b| target.distance(a).cmp(&target.distance(b)));
+        expected.sort_by_key(|id| target.distance(id));
         expected.truncate(16);
         assert_eq!(got, expected);
         // No live node yet: prefer_live falls back to everything.
