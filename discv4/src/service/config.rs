@@ -39,10 +39,8 @@ pub struct Discv4Config {
     pub seed_count: usize,
     /// Seeds must have answered within this window: 5 days.
     pub seed_max_age: Duration,
-    /// How often the database drops nodes whose last PONG is older than `db_node_expiration`.
+    /// How often the database drops nodes whose last PONG is older than 24 h: hourly.
     pub db_expiry_interval: Duration,
-    /// Database entries older than this (since the last PONG) are deleted: 24 h.
-    pub db_node_expiration: Duration,
     /// Per-IP ingress rate limit, applied before signature verification.
     pub rate_limit: RateLimitConfig,
     /// Tasks that receive and verify packets in parallel (default: one per core).
@@ -82,7 +80,6 @@ impl Default for Discv4Config {
             seed_count: 30,
             seed_max_age: Duration::from_secs(5 * 24 * 60 * 60),
             db_expiry_interval: Duration::from_secs(60 * 60),
-            db_node_expiration: Duration::from_secs(24 * 60 * 60),
             rate_limit: RateLimitConfig::default(),
             ingress_workers: std::thread::available_parallelism().map_or(2, |n| n.get()),
             ingress_queue: 1024,

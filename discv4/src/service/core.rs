@@ -16,16 +16,15 @@ use tokio::{
 use tracing::{debug, info, trace, warn};
 
 use crate::{
-    db::NodeDb,
-    id::{NodeId, PeerId},
+    id::PeerId,
     lookup::RESULT_SIZE,
     netutil::check_relay,
     proto::{
-        expiration_after, now_unix_secs, Endpoint, EnrRequest, EnrResponse, FindNode, Neighbors, Packet, PacketKind,
-        Ping, Pong,
+        expiration_after, now_unix_secs, Endpoint, EnrRequest, EnrResponse, FindNode, Neighbors,
+        Packet, PacketKind, Ping, Pong,
     },
     record::NodeRecord,
-    table::{AddOutcome, CheckOutcome, NodeInfo, RevalidationResult, Table, TableEvent},
+    table::{CheckOutcome, NodeInfo, RevalidationResult, Table, TableEvent},
     transport::DatagramTransport,
 };
 
@@ -39,6 +38,7 @@ use super::{
     pending::{Expect, NeighborsMatch, Pending, PendingRequests, Reply, Waiter},
     predictor::EndpointPredictor,
     skew::SkewDetector,
+    store::Store,
 };
 
 /// How often the clock-skew counters are evaluated.
@@ -51,7 +51,10 @@ pub(crate) struct Service {
     pub(crate) transport: Arc<dyn DatagramTransport>,
     pub(crate) local: LocalNode,
     pub(crate) table: Table,
-    pub(crate) db: NodeDb,
+    pub(crate) db: Store,
+    /// Set on the first valid PONG: database expiry waits for it, so a node that cannot reach
+    /// the network does not delete its own seeds (geth does the same).
+    pub(crate) seen_pong: bool,
     pub(crate) pending: PendingRequests,
     pub(crate) predictor: EndpointPredictor,
     pub(crate) metrics: Arc<Metrics>,
@@ -121,9 +124,7 @@ impl Service {
         }
         // Dropping the waiters tells every caller the service stopped.
         drop(self.pending.drain());
-        if let Err(error) = self.db.flush() {
-            warn!(target: "discv4", %error, "failed to flush the node database");
-        }
+        self.db.flush();
         debug!(target: "discv4", "discovery service stopped");
     }
 
@@ -133,6 +134,7 @@ impl Service {
             // No subscribers is fine; lagging subscribers see `Lagged`.
             let _ = self.events.send(event);
         }
+        self.db.flush_if_due();
         if self.table.is_empty() && !self.refreshing {
             let spacing_ok = self
                 .last_refresh_start
@@ -149,17 +151,39 @@ impl Service {
     async fn on_command(&mut self, command: Command) {
         match command {
             Command::Ping { node, reply } => self.send_ping(node, Waiter::Client(reply)).await,
-            Command::FindNode { node, target, reply } => self.send_findnode(node, target, Waiter::Client(reply)).await,
-            Command::EnrRequest { node, reply } => self.send_enr_request(node, Waiter::Client(reply)).await,
+            Command::FindNode {
+                node,
+                target,
+                reply,
+            } => {
+                self.send_findnode(node, target, Waiter::Client(reply))
+                    .await
+            }
+            Command::EnrRequest { node, reply } => {
+                self.send_enr_request(node, Waiter::Client(reply)).await
+            }
             Command::NeedsBond { node, reply } => {
                 let _ = reply.send(self.needs_bond(&node));
             }
-            Command::Closest { target, count, reply } => {
-                let nodes = self.table.closest(&target, count, false).into_iter().map(|e| e.record).collect();
+            Command::Closest {
+                target,
+                count,
+                reply,
+            } => {
+                let nodes = self
+                    .table
+                    .closest(&target, count, false)
+                    .into_iter()
+                    .map(|e| e.record)
+                    .collect();
                 let _ = reply.send(nodes);
             }
             Command::GetNode { id, reply } => {
-                let _ = reply.send(self.table.get(&id).map(|e| (e.record, e.enr.clone().map(Box::new))));
+                let _ = reply.send(
+                    self.table
+                        .get(&id)
+                        .map(|e| (e.record, e.enr.clone().map(Box::new))),
+                );
             }
             Command::LocalEnr { reply } => {
                 let _ = reply.send(self.local.enr().clone());
@@ -238,7 +262,10 @@ impl Service {
     }
 
     fn allowed_by_netrestrict(&self, ip: IpAddr) -> bool {
-        self.config.netrestrict.as_ref().is_none_or(|n| n.contains(ip))
+        self.config
+            .netrestrict
+            .as_ref()
+            .is_none_or(|n| n.contains(ip))
     }
 
     // ---------------------------------------------------------------- sending
@@ -248,16 +275,45 @@ impl Service {
     }
 
     /// Registers the request, then sends the packet; on failure the waiter is told.
-    async fn send_request(&mut self, node: NodeRecord, packet: Packet, expect: impl FnOnce([u8; 32]) -> Expect, waiter: Waiter) {
+    async fn send_request(
+        &mut self,
+        node: NodeRecord,
+        packet: Packet,
+        expect: impl FnOnce([u8; 32]) -> Expect,
+        waiter: Waiter,
+    ) {
         let to = SocketAddr::new(node.address, node.udp_port);
-        let Some(hash) = send_packet(self.transport.as_ref(), &self.metrics, &packet, &self.local.shared().key, to).await else {
-            self.fail(node, waiter, RequestError::Send(format!("could not send {} to {to}", packet.kind().name()))).await;
+        let Some(hash) = send_packet(
+            self.transport.as_ref(),
+            &self.metrics,
+            &packet,
+            &self.local.shared().key,
+            to,
+        )
+        .await
+        else {
+            self.fail(
+                node,
+                waiter,
+                RequestError::Send(format!("could not send {} to {to}", packet.kind().name())),
+            )
+            .await;
             return;
         };
         let now = Instant::now();
-        let pending = Pending { peer: node.id, ip: node.address, expect: expect(hash), sent_at: now, waiter };
-        if let Err((_, pending)) = self.pending.insert(pending, now + self.config.request_timeout) {
-            self.fail(node, pending.waiter, RequestError::TooManyRequests).await;
+        let pending = Pending {
+            peer: node.id,
+            ip: node.address,
+            expect: expect(hash),
+            sent_at: now,
+            waiter,
+        };
+        if let Err((_, pending)) = self
+            .pending
+            .insert(pending, now + self.config.request_timeout)
+        {
+            self.fail(node, pending.waiter, RequestError::TooManyRequests)
+                .await;
         }
     }
 
@@ -269,21 +325,49 @@ impl Service {
             expiration: self.expiration(),
             enr_seq: Some(self.local.seq()),
         });
-        self.send_request(node, ping, |ping_hash| Expect::Pong { ping_hash }, waiter).await;
+        self.send_request(node, ping, |ping_hash| Expect::Pong { ping_hash }, waiter)
+            .await;
     }
 
     async fn send_findnode(&mut self, node: NodeRecord, target: PeerId, waiter: Waiter) {
-        let packet = Packet::FindNode(FindNode { target, expiration: self.expiration() });
-        self.send_request(node, packet, |_| Expect::Neighbors { nodes: Vec::new(), received: 0 }, waiter).await;
+        let packet = Packet::FindNode(FindNode {
+            target,
+            expiration: self.expiration(),
+        });
+        self.send_request(
+            node,
+            packet,
+            |_| Expect::Neighbors {
+                nodes: Vec::new(),
+                received: 0,
+            },
+            waiter,
+        )
+        .await;
     }
 
     async fn send_enr_request(&mut self, node: NodeRecord, waiter: Waiter) {
-        let packet = Packet::EnrRequest(EnrRequest { expiration: self.expiration() });
-        self.send_request(node, packet, |request_hash| Expect::Enr { request_hash }, waiter).await;
+        let packet = Packet::EnrRequest(EnrRequest {
+            expiration: self.expiration(),
+        });
+        self.send_request(
+            node,
+            packet,
+            |request_hash| Expect::Enr { request_hash },
+            waiter,
+        )
+        .await;
     }
 
     async fn reply(&self, packet: &Packet, to: SocketAddr) {
-        send_packet(self.transport.as_ref(), &self.metrics, packet, &self.local.shared().key, to).await;
+        send_packet(
+            self.transport.as_ref(),
+            &self.metrics,
+            packet,
+            &self.local.shared().key,
+            to,
+        )
+        .await;
     }
 
     // ---------------------------------------------------------------- incoming packets
@@ -307,7 +391,12 @@ impl Service {
     async fn on_ping(&mut self, src: SocketAddr, sender: PeerId, ping: &Ping) {
         let id = sender.node_id();
         self.db.set_last_ping(&id, src.ip(), now_unix_secs());
-        let record = NodeRecord { address: src.ip(), udp_port: src.port(), tcp_port: ping.from.tcp_port, id: sender };
+        let record = NodeRecord {
+            address: src.ip(),
+            udp_port: src.port(),
+            tcp_port: ping.from.tcp_port,
+            id: sender,
+        };
         if self.is_bonded(&sender, src.ip()) {
             self.add_inbound(record);
         } else if !self.pending.has(&sender, src.ip(), PacketKind::Pong) {
@@ -319,7 +408,9 @@ impl Service {
         if !self.allowed_by_netrestrict(record.address) {
             return;
         }
-        let outcome = self.table.add_inbound(NodeInfo::new(record), Instant::now());
+        let outcome = self
+            .table
+            .add_inbound(NodeInfo::new(record), Instant::now());
         trace!(target: "discv4", node = %record.id, ?outcome, "inbound node");
     }
 
@@ -329,21 +420,31 @@ impl Service {
             return;
         };
         let now = Instant::now();
-        self.db.set_last_pong(&sender.node_id(), src.ip(), now_unix_secs());
-        self.predictor.add_statement(sender.node_id(), pong.to.udp_addr(), now);
+        self.db
+            .set_last_pong(&sender.node_id(), src.ip(), now_unix_secs());
+        self.seen_pong = true;
+        self.predictor
+            .add_statement(sender.node_id(), pong.to.udp_addr(), now);
         self.update_predicted_endpoint(now);
         let rtt = now.saturating_duration_since(pending.sent_at);
         match pending.waiter {
             Waiter::Client(reply) => {
-                let _ = reply.send(Ok(Reply::Pong { enr_seq: pong.enr_seq, rtt }));
+                let _ = reply.send(Ok(Reply::Pong {
+                    enr_seq: pong.enr_seq,
+                    rtt,
+                }));
             }
             Waiter::Revalidation => {
-                let outcome = CheckOutcome::Responded { enr_seq: pong.enr_seq };
-                let result = self.table.on_revalidation_result(&sender.node_id(), outcome, now);
+                let outcome = CheckOutcome::Responded {
+                    enr_seq: pong.enr_seq,
+                };
+                let result = self
+                    .table
+                    .on_revalidation_result(&sender.node_id(), outcome, now);
                 self.after_revalidation(result).await;
             }
             Waiter::PingBack { record } => self.add_inbound(record),
-            Waiter::EnrRefresh { .. } | Waiter::Track => {}
+            Waiter::EnrRefresh { .. } => {}
         }
     }
 
@@ -388,7 +489,10 @@ impl Service {
             .into_iter()
             .filter(|node| self.valid_neighbor(src.ip(), node))
             .collect();
-        match self.pending.offer_neighbors(&sender, src.ip(), received, &valid) {
+        match self
+            .pending
+            .offer_neighbors(&sender, src.ip(), received, &valid)
+        {
             NeighborsMatch::Unsolicited => self.metrics.dropped(DropReason::Unsolicited),
             NeighborsMatch::Accumulated => {}
             NeighborsMatch::Completed(done) => {
@@ -414,22 +518,37 @@ impl Service {
             self.metrics.dropped(DropReason::NotBonded);
             return;
         }
-        let response = Packet::EnrResponse(EnrResponse { request_hash: hash, enr: self.local.enr().clone() });
+        let response = Packet::EnrResponse(EnrResponse {
+            request_hash: hash,
+            enr: self.local.enr().clone(),
+        });
         self.reply(&response, src).await;
     }
 
     async fn on_enr_response(&mut self, src: SocketAddr, sender: PeerId, response: EnrResponse) {
-        let Some(pending) = self.pending.take_enr(&sender, src.ip(), &response.request_hash) else {
+        let Some(pending) = self
+            .pending
+            .take_enr(&sender, src.ip(), &response.request_hash)
+        else {
             self.metrics.dropped(DropReason::Unsolicited);
             return;
         };
         let enr = response.enr;
         let valid = super::enr_peer_id(&enr) == Some(sender)
             && super::enr_endpoint(&enr).is_none_or(|r| check_relay(src.ip(), r.address).is_ok());
-        let node = NodeRecord { address: src.ip(), udp_port: src.port(), tcp_port: 0, id: sender };
+        let node = NodeRecord {
+            address: src.ip(),
+            udp_port: src.port(),
+            tcp_port: 0,
+            id: sender,
+        };
         if !valid {
-            self.fail(node, pending.waiter, RequestError::UnexpectedReply("ENR of another node or unrelayable address"))
-                .await;
+            self.fail(
+                node,
+                pending.waiter,
+                RequestError::UnexpectedReply("ENR of another node or unrelayable address"),
+            )
+            .await;
             return;
         }
         match pending.waiter {
@@ -437,11 +556,16 @@ impl Service {
                 let _ = reply.send(Ok(Reply::Enr(Box::new(enr))));
             }
             Waiter::EnrRefresh { record } => {
-                let record = super::enr_endpoint(&enr).map_or(record, |r| NodeRecord { tcp_port: r.tcp_port, ..r });
+                let record = super::enr_endpoint(&enr).map_or(record, |r| NodeRecord {
+                    tcp_port: r.tcp_port,
+                    ..r
+                });
                 self.db.update_node(&record, Some(&enr));
-                let _ = self.table.add_found(NodeInfo::with_enr(record, enr), Instant::now());
+                let _ = self
+                    .table
+                    .add_found(NodeInfo::with_enr(record, enr), Instant::now());
             }
-            Waiter::Revalidation | Waiter::PingBack { .. } | Waiter::Track => {}
+            Waiter::Revalidation | Waiter::PingBack { .. } => {}
         }
     }
 
@@ -451,9 +575,16 @@ impl Service {
         for pending in self.pending.take_expired(Instant::now()) {
             match pending.expect {
                 // NEIGHBORS that did not reach 16 entries: what arrived is the answer.
-                Expect::Neighbors { received, .. } if received > 0 => self.finish_findnode(pending).await,
+                Expect::Neighbors { received, .. } if received > 0 => {
+                    self.finish_findnode(pending).await
+                }
                 _ => {
-                    let node = NodeRecord { address: pending.ip, udp_port: 0, tcp_port: 0, id: pending.peer };
+                    let node = NodeRecord {
+                        address: pending.ip,
+                        udp_port: 0,
+                        tcp_port: 0,
+                        id: pending.peer,
+                    };
                     let is_findnode = matches!(pending.expect, Expect::Neighbors { .. });
                     if is_findnode {
                         self.track_findnode(&node, &[]);
@@ -465,8 +596,15 @@ impl Service {
     }
 
     async fn finish_findnode(&mut self, pending: Pending) {
-        let Expect::Neighbors { nodes, .. } = pending.expect else { return };
-        let node = NodeRecord { address: pending.ip, udp_port: 0, tcp_port: 0, id: pending.peer };
+        let Expect::Neighbors { nodes, .. } = pending.expect else {
+            return;
+        };
+        let node = NodeRecord {
+            address: pending.ip,
+            udp_port: 0,
+            tcp_port: 0,
+            id: pending.peer,
+        };
         self.track_findnode(&node, &nodes);
         if let Waiter::Client(reply) = pending.waiter {
             let _ = reply.send(Ok(Reply::Neighbors(nodes)));
@@ -479,7 +617,10 @@ impl Service {
     fn track_findnode(&mut self, node: &NodeRecord, found: &[NodeRecord]) {
         let id = node.id.node_id();
         if found.is_empty() {
-            let failures = self.db.findnode_failures(&id, node.address).saturating_add(1);
+            let failures = self
+                .db
+                .findnode_failures(&id, node.address)
+                .saturating_add(1);
             self.db.set_findnode_failures(&id, node.address, failures);
             if failures >= self.config.max_findnode_failures
                 && self.table.bucket_len_for(&id) >= self.config.min_bucket_for_failure_drop
@@ -504,42 +645,68 @@ impl Service {
                 let _ = reply.send(Err(error));
             }
             Waiter::Revalidation => {
-                let result = self.table.on_revalidation_result(&node.id.node_id(), CheckOutcome::Timeout, Instant::now());
+                let result = self.table.on_revalidation_result(
+                    &node.id.node_id(),
+                    CheckOutcome::Timeout,
+                    Instant::now(),
+                );
                 self.after_revalidation(result).await;
             }
-            Waiter::PingBack { .. } | Waiter::EnrRefresh { .. } | Waiter::Track => {}
+            Waiter::PingBack { .. } | Waiter::EnrRefresh { .. } => {}
         }
     }
 
     // ---------------------------------------------------------------- timers
 
     async fn revalidate(&mut self) {
-        let Some(request) = self.table.poll_revalidation(Instant::now()) else { return };
-        self.send_ping(request.record, Waiter::Revalidation).await;
+        while let Some(request) = self.table.poll_revalidation(Instant::now()) {
+            self.send_ping(request.record, Waiter::Revalidation).await;
+        }
     }
 
     async fn after_revalidation(&mut self, result: RevalidationResult) {
         match result {
-            RevalidationResult::Alive { record, fetch_enr, persist, .. } => {
+            RevalidationResult::Alive {
+                record,
+                fetch_enr,
+                persist,
+                ..
+            } => {
                 if persist {
-                    let enr = self.table.get(&record.id.node_id()).and_then(|e| e.enr.clone());
+                    let enr = self
+                        .table
+                        .get(&record.id.node_id())
+                        .and_then(|e| e.enr.clone());
                     self.db.update_node(&record, enr.as_ref());
                 }
-                if fetch_enr && !self.pending.has(&record.id, record.address, PacketKind::EnrResponse) {
+                if fetch_enr
+                    && !self
+                        .pending
+                        .has(&record.id, record.address, PacketKind::EnrResponse)
+                {
                     // Boxed: this path recurses through `fail` → `after_revalidation`.
                     Box::pin(self.send_enr_request(record, Waiter::EnrRefresh { record })).await;
                 }
             }
-            RevalidationResult::Removed { removed, replacement } => {
+            RevalidationResult::Removed {
+                removed,
+                replacement,
+            } => {
                 debug!(target: "discv4", node = %removed.id, ?replacement, "node failed revalidation");
             }
-            RevalidationResult::Demoted { .. } | RevalidationResult::KeptLastNode { .. } | RevalidationResult::NotInFlight => {}
+            RevalidationResult::Demoted { .. }
+            | RevalidationResult::KeptLastNode { .. }
+            | RevalidationResult::NotInFlight => {}
         }
     }
 
     fn schedule_refresh(&mut self) {
         let (min, max) = self.config.refresh_interval;
-        let wait = if max > min { rand::thread_rng().gen_range(min..max) } else { min };
+        let wait = if max > min {
+            rand::thread_rng().gen_range(min..max)
+        } else {
+            min
+        };
         self.next_refresh = Instant::now() + wait;
     }
 
@@ -549,13 +716,19 @@ impl Service {
         if self.refreshing {
             return;
         }
-        let Some(commands) = self.self_commands.upgrade() else { return };
+        let Some(commands) = self.self_commands.upgrade() else {
+            return;
+        };
         self.refreshing = true;
         self.last_refresh_start = Some(Instant::now());
         // Far in the future until RefreshDone schedules the next one.
         self.next_refresh = Instant::now() + self.config.refresh_interval.1;
         let now = Instant::now();
-        let seeds = self.db.seeds(self.config.seed_count, self.config.seed_max_age, now_unix_secs());
+        let seeds = self.db.seeds(
+            self.config.seed_count,
+            self.config.seed_max_age,
+            now_unix_secs(),
+        );
         let seed_count = seeds.len();
         for seed in seeds {
             let _ = self.table.add_found(seed, now);
@@ -568,27 +741,40 @@ impl Service {
             }
         }
         debug!(target: "discv4", seeds = seed_count, bootnodes = self.config.bootnodes.len(), "refreshing table");
-        let handle = self.handle_template.handle(commands.clone(), self.events.clone(), Arc::clone(&self.metrics));
+        let handle = self.handle_template.handle(
+            commands.clone(),
+            self.events.clone(),
+            Arc::clone(&self.metrics),
+        );
         let random_lookups = self.config.refresh_random_lookups;
         tokio::spawn(async move {
             let _ = handle.run_lookup(handle.local_id(), |_| {}).await;
             for _ in 0..random_lookups {
-                let _ = handle.run_lookup(super::handle::random_target(), |_| {}).await;
+                let _ = handle
+                    .run_lookup(super::handle::random_target(), |_| {})
+                    .await;
             }
             let _ = commands.send(Command::RefreshDone).await;
         });
     }
 
     fn expire_db(&mut self) {
-        let removed = self.db.expire(now_unix_secs(), self.config.db_node_expiration);
+        if !self.seen_pong {
+            return;
+        }
+        let removed = self.db.expire(now_unix_secs());
         if removed > 0 {
             debug!(target: "discv4", removed, "expired node database entries");
         }
     }
 
     fn check_skew(&mut self) {
-        let Some(report) = self.skew.take_report(self.config.skew_warning_ratio) else { return };
-        let due = self.last_skew_warning.is_none_or(|at| at.elapsed() >= SKEW_WARNING_INTERVAL);
+        let Some(report) = self.skew.take_report(self.config.skew_warning_ratio) else {
+            return;
+        };
+        let due = self
+            .last_skew_warning
+            .is_none_or(|at| at.elapsed() >= SKEW_WARNING_INTERVAL);
         if due {
             self.last_skew_warning = Some(Instant::now());
             warn!(
@@ -623,6 +809,3 @@ impl HandleTemplate {
 fn unreachable_shutdown() {
     // `run` handles Shutdown before dispatching; nothing to do here.
 }
-
-#[allow(dead_code)]
-fn _assert_types(_: AddOutcome, _: NodeId) {}

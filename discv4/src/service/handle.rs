@@ -12,13 +12,7 @@ use crate::{
     table::{NodeInfo, TableEvent},
 };
 
-use super::{
-    command::Command,
-    local::Enr,
-    metrics::Metrics,
-    pending::Reply,
-    walk::RandomWalk,
-};
+use super::{command::Command, local::Enr, metrics::Metrics, pending::Reply, walk::RandomWalk};
 
 /// Why a request to a remote node failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -117,9 +111,20 @@ impl Discv4Handle {
     }
 
     /// Asks a node for its closest nodes to `target`, bonding first when needed.
-    pub async fn findnode(&self, node: NodeRecord, target: PeerId) -> Result<Vec<NodeRecord>, RequestError> {
+    pub async fn findnode(
+        &self,
+        node: NodeRecord,
+        target: PeerId,
+    ) -> Result<Vec<NodeRecord>, RequestError> {
         self.ensure_bond(node).await?;
-        match self.request(|reply| Command::FindNode { node, target, reply }).await? {
+        match self
+            .request(|reply| Command::FindNode {
+                node,
+                target,
+                reply,
+            })
+            .await?
+        {
             Reply::Neighbors(nodes) => Ok(nodes),
             _ => Err(RequestError::UnexpectedReply("expected NEIGHBORS")),
         }
@@ -128,7 +133,10 @@ impl Discv4Handle {
     /// Asks a node for its ENR (EIP-868), bonding first when needed.
     pub async fn request_enr(&self, node: NodeRecord) -> Result<Enr, RequestError> {
         self.ensure_bond(node).await?;
-        match self.request(|reply| Command::EnrRequest { node, reply }).await? {
+        match self
+            .request(|reply| Command::EnrRequest { node, reply })
+            .await?
+        {
             Reply::Enr(enr) => Ok(*enr),
             _ => Err(RequestError::UnexpectedReply("expected ENRResponse")),
         }
@@ -156,15 +164,29 @@ impl Discv4Handle {
     /// Finds the newest record of a node: asks the node itself (ENRRequest), then the endpoint
     /// the table holds for it, then runs a lookup for its id. Returns the input unchanged
     /// (without ENR) when nothing newer is found.
-    pub async fn resolve(&self, node: NodeRecord) -> Result<(NodeRecord, Option<Enr>), RequestError> {
+    pub async fn resolve(
+        &self,
+        node: NodeRecord,
+    ) -> Result<(NodeRecord, Option<Enr>), RequestError> {
         if let Ok(enr) = self.request_enr(node).await {
-            return Ok((crate::service::enr_endpoint(&enr).unwrap_or(node), Some(enr)));
+            return Ok((
+                crate::service::enr_endpoint(&enr).unwrap_or(node),
+                Some(enr),
+            ));
         }
-        let known = self.query(|reply| Command::GetNode { id: node.id.node_id(), reply }).await?;
+        let known = self
+            .query(|reply| Command::GetNode {
+                id: node.id.node_id(),
+                reply,
+            })
+            .await?;
         if let Some((record, enr)) = known {
             if record != node {
                 if let Ok(enr) = self.request_enr(record).await {
-                    return Ok((crate::service::enr_endpoint(&enr).unwrap_or(record), Some(enr)));
+                    return Ok((
+                        crate::service::enr_endpoint(&enr).unwrap_or(record),
+                        Some(enr),
+                    ));
                 }
                 return Ok((record, enr.map(|e| *e)));
             }
@@ -172,7 +194,10 @@ impl Discv4Handle {
         let found = self.lookup(node.id).await?;
         if let Some(record) = found.into_iter().find(|r| r.id == node.id) {
             return match self.request_enr(record).await {
-                Ok(enr) => Ok((crate::service::enr_endpoint(&enr).unwrap_or(record), Some(enr))),
+                Ok(enr) => Ok((
+                    crate::service::enr_endpoint(&enr).unwrap_or(record),
+                    Some(enr),
+                )),
                 Err(_) => Ok((record, None)),
             };
         }
@@ -196,24 +221,44 @@ impl Discv4Handle {
     }
 
     /// The table's closest nodes to `target`.
-    pub async fn closest(&self, target: NodeId, count: usize) -> Result<Vec<NodeRecord>, RequestError> {
-        self.query(|reply| Command::Closest { target, count, reply }).await
+    pub async fn closest(
+        &self,
+        target: NodeId,
+        count: usize,
+    ) -> Result<Vec<NodeRecord>, RequestError> {
+        self.query(|reply| Command::Closest {
+            target,
+            count,
+            reply,
+        })
+        .await
     }
 
     /// Offers nodes to the table (as if found by a lookup).
     pub async fn add_nodes(&self, nodes: Vec<NodeInfo>) -> Result<(), RequestError> {
-        self.commands.send(Command::AddNodes { nodes }).await.map_err(|_| RequestError::ServiceStopped)
+        self.commands
+            .send(Command::AddNodes { nodes })
+            .await
+            .map_err(|_| RequestError::ServiceStopped)
     }
 
     /// Starts a table refresh (seeds, bootnodes, self-lookup, random lookups).
     pub async fn refresh(&self) -> Result<(), RequestError> {
-        self.commands.send(Command::Refresh).await.map_err(|_| RequestError::ServiceStopped)
+        self.commands
+            .send(Command::Refresh)
+            .await
+            .map_err(|_| RequestError::ServiceStopped)
     }
 
     /// Stops the service and flushes the node database.
     pub async fn shutdown(&self) {
         let (reply, rx) = oneshot::channel();
-        if self.commands.send(Command::Shutdown { reply }).await.is_ok() {
+        if self
+            .commands
+            .send(Command::Shutdown { reply })
+            .await
+            .is_ok()
+        {
             let _ = rx.await;
         }
     }
@@ -229,7 +274,9 @@ impl Discv4Handle {
                 }
                 match events.recv().await {
                     Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
-                    Err(broadcast::error::RecvError::Closed) => return Err(RequestError::ServiceStopped),
+                    Err(broadcast::error::RecvError::Closed) => {
+                        return Err(RequestError::ServiceStopped)
+                    }
                 }
             }
         };
@@ -257,7 +304,9 @@ impl Discv4Handle {
                     let fresh = lookup.on_reply(&node.id.node_id(), nodes);
                     on_new(&fresh);
                 }
-                Some((_, Err(RequestError::ServiceStopped))) => return Err(RequestError::ServiceStopped),
+                Some((_, Err(RequestError::ServiceStopped))) => {
+                    return Err(RequestError::ServiceStopped)
+                }
                 Some((node, Err(_))) => lookup.on_failure(&node.id.node_id()),
             }
         }
@@ -265,7 +314,10 @@ impl Discv4Handle {
     }
 
     async fn ensure_bond(&self, node: NodeRecord) -> Result<(), RequestError> {
-        if self.query(|reply| Command::NeedsBond { node, reply }).await? {
+        if self
+            .query(|reply| Command::NeedsBond { node, reply })
+            .await?
+        {
             // A failed ping is not fatal: the node may still answer (geth goes on as well).
             let _ = self.ping(node).await;
             tokio::time::sleep(self.bond_settle_delay).await;
@@ -280,9 +332,15 @@ impl Discv4Handle {
         self.query(make).await?
     }
 
-    async fn query<T>(&self, make: impl FnOnce(oneshot::Sender<T>) -> Command) -> Result<T, RequestError> {
+    async fn query<T>(
+        &self,
+        make: impl FnOnce(oneshot::Sender<T>) -> Command,
+    ) -> Result<T, RequestError> {
         let (tx, rx) = oneshot::channel();
-        self.commands.send(make(tx)).await.map_err(|_| RequestError::ServiceStopped)?;
+        self.commands
+            .send(make(tx))
+            .await
+            .map_err(|_| RequestError::ServiceStopped)?;
         rx.await.map_err(|_| RequestError::ServiceStopped)
     }
 }

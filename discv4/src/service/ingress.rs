@@ -17,8 +17,8 @@ use tracing::{debug, trace};
 
 use crate::{
     proto::{
-        decode, encode, expiration_after, is_expired, normalize_ip, now_unix_secs, Decoded, Endpoint, Packet,
-        PacketKind, Ping, Pong, MAX_DATAGRAM_SIZE,
+        decode, encode, expiration_after, is_expired, normalize_ip, now_unix_secs, Decoded,
+        Endpoint, Packet, PacketKind, Ping, Pong, MAX_DATAGRAM_SIZE,
     },
     transport::DatagramTransport,
 };
@@ -61,14 +61,18 @@ pub(crate) async fn run_worker(ctx: Arc<IngressContext>) {
             return;
         }
         let Some((len, src)) = received else { continue };
-        let Some(datagram) = buf.get(..len) else { continue };
+        let Some(datagram) = buf.get(..len) else {
+            continue;
+        };
         if let Some(ingress) = verify(&ctx, datagram, src) {
             if let Packet::Ping(ping) = &ingress.decoded.packet {
                 answer_ping(&ctx, ingress.src, ping, ingress.decoded.hash).await;
             }
             match ctx.to_service.try_send(ingress) {
                 Ok(()) => {}
-                Err(mpsc::error::TrySendError::Full(_)) => ctx.metrics.dropped(DropReason::QueueFull),
+                Err(mpsc::error::TrySendError::Full(_)) => {
+                    ctx.metrics.dropped(DropReason::QueueFull)
+                }
                 Err(mpsc::error::TrySendError::Closed(_)) => return,
             }
         }
@@ -102,7 +106,11 @@ fn verify(ctx: &IngressContext, datagram: &[u8], src: SocketAddr) -> Option<Ingr
     let decoded = match decode(datagram) {
         Ok(decoded) => decoded,
         Err(error) => {
-            let reason = if error.is_unknown_type() { DropReason::UnknownType } else { DropReason::Malformed };
+            let reason = if error.is_unknown_type() {
+                DropReason::UnknownType
+            } else {
+                DropReason::Malformed
+            };
             trace!(target: "discv4", %src, %error, "dropping packet");
             ctx.metrics.dropped(reason);
             return None;
@@ -116,7 +124,8 @@ fn verify(ctx: &IngressContext, datagram: &[u8], src: SocketAddr) -> Option<Ingr
         let now = now_unix_secs();
         let expired = is_expired(expiration, now);
         // Read as signed, like the expiration rule itself: 2^64 − t is t seconds in the past.
-        ctx.skew.observe(expired, (expiration as i64).wrapping_sub(now as i64));
+        ctx.skew
+            .observe(expired, (expiration as i64).wrapping_sub(now as i64));
         if expired {
             debug!(target: "discv4", %src, kind = decoded.packet.kind().name(), "dropping expired packet");
             ctx.metrics.dropped(DropReason::Expired);
@@ -135,7 +144,14 @@ async fn answer_ping(ctx: &IngressContext, src: SocketAddr, ping: &Ping, ping_ha
         expiration: expiration_after(ctx.packet_expiration),
         enr_seq: Some(ctx.local.enr_seq.load(Ordering::Relaxed)),
     });
-    send_packet(ctx.transport.as_ref(), &ctx.metrics, &pong, &ctx.local.key, src).await;
+    send_packet(
+        ctx.transport.as_ref(),
+        &ctx.metrics,
+        &pong,
+        &ctx.local.key,
+        src,
+    )
+    .await;
 }
 
 /// Signs and sends a packet; returns its hash when it went out.
@@ -153,7 +169,9 @@ pub(crate) async fn send_packet(
             return None;
         }
     };
-    send_bytes(transport, metrics, packet.kind(), &bytes, to).await.then_some(hash)
+    send_bytes(transport, metrics, packet.kind(), &bytes, to)
+        .await
+        .then_some(hash)
 }
 
 /// Sends an already encoded packet.

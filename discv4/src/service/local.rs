@@ -56,8 +56,19 @@ impl LocalNode {
         let peer_id = PeerId::from_secret_key(&key);
         let advertised = advertised_udp(listen, static_ip, None);
         let enr = LocalEnr::new(key, endpoints(advertised, tcp_port), stored_seq)?;
-        let shared = Arc::new(SharedLocal { key, peer_id, enr_seq: AtomicU64::new(enr.seq()) });
-        Ok(Self { shared, enr, listen, static_ip, predicted: None, tcp_port })
+        let shared = Arc::new(SharedLocal {
+            key,
+            peer_id,
+            enr_seq: AtomicU64::new(enr.seq()),
+        });
+        Ok(Self {
+            shared,
+            enr,
+            listen,
+            static_ip,
+            predicted: None,
+            tcp_port,
+        })
     }
 
     /// State shared with the ingress workers.
@@ -95,20 +106,30 @@ impl LocalNode {
     /// Our node as an enode record (for printing and tests), falling back to 127.0.0.1 when
     /// no routable address is known yet.
     pub fn node_record(&self) -> NodeRecord {
-        let udp = self
-            .advertised_udp()
-            .unwrap_or_else(|| SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), self.listen.port()));
-        NodeRecord { address: udp.ip(), udp_port: udp.port(), tcp_port: self.tcp_port, id: self.peer_id() }
+        let udp = self.advertised_udp().unwrap_or_else(|| {
+            SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), self.listen.port())
+        });
+        NodeRecord {
+            address: udp.ip(),
+            udp_port: udp.port(),
+            tcp_port: self.tcp_port,
+            id: self.peer_id(),
+        }
     }
 
     /// Takes the endpoint predictor's current answer. Returns the new seq when the record
     /// changed (the caller persists it).
-    pub fn set_predicted(&mut self, predicted: Option<SocketAddr>) -> Result<Option<u64>, EnrError> {
+    pub fn set_predicted(
+        &mut self,
+        predicted: Option<SocketAddr>,
+    ) -> Result<Option<u64>, EnrError> {
         if predicted == self.predicted {
             return Ok(None);
         }
         self.predicted = predicted;
-        let changed = self.enr.set_endpoints(endpoints(self.advertised_udp(), self.tcp_port))?;
+        let changed = self
+            .enr
+            .set_endpoints(endpoints(self.advertised_udp(), self.tcp_port))?;
         if !changed {
             return Ok(None);
         }
@@ -119,7 +140,11 @@ impl LocalNode {
 
 /// Static IP first, then the predicted endpoint's IP, then a specific listen IP; the port is
 /// the predicted one (what NAT maps us to) or the listen port.
-fn advertised_udp(listen: SocketAddr, static_ip: Option<IpAddr>, predicted: Option<SocketAddr>) -> Option<SocketAddr> {
+fn advertised_udp(
+    listen: SocketAddr,
+    static_ip: Option<IpAddr>,
+    predicted: Option<SocketAddr>,
+) -> Option<SocketAddr> {
     let port = predicted.map_or(listen.port(), |p| p.port());
     let ip = static_ip
         .or(predicted.map(|p| p.ip()))
@@ -131,12 +156,18 @@ fn endpoints(udp: Option<SocketAddr>, tcp_port: u16) -> EndpointConfig {
     let tcp = (tcp_port != 0).then_some(tcp_port);
     match udp {
         None => EndpointConfig::default(),
-        Some(SocketAddr::V4(v4)) => {
-            EndpointConfig { ip4: Some(*v4.ip()), udp4: Some(v4.port()), tcp4: tcp, ..Default::default() }
-        }
-        Some(SocketAddr::V6(v6)) => {
-            EndpointConfig { ip6: Some(*v6.ip()), udp6: Some(v6.port()), tcp6: tcp, ..Default::default() }
-        }
+        Some(SocketAddr::V4(v4)) => EndpointConfig {
+            ip4: Some(*v4.ip()),
+            udp4: Some(v4.port()),
+            tcp4: tcp,
+            ..Default::default()
+        },
+        Some(SocketAddr::V6(v6)) => EndpointConfig {
+            ip6: Some(*v6.ip()),
+            udp6: Some(v6.port()),
+            tcp6: tcp,
+            ..Default::default()
+        },
     }
 }
 
@@ -150,8 +181,12 @@ mod tests {
 
     #[test]
     fn record_carries_the_listen_endpoint_and_a_fresh_seq() {
-        let node = LocalNode::new(key(), "127.0.0.1:30301".parse().unwrap(), None, 0, None).unwrap();
-        assert!(node.seq() > 1_600_000_000_000, "first seq is Unix time in ms");
+        let node =
+            LocalNode::new(key(), "127.0.0.1:30301".parse().unwrap(), None, 0, None).unwrap();
+        assert!(
+            node.seq() > 1_600_000_000_000,
+            "first seq is Unix time in ms"
+        );
         assert_eq!(node.enr().ip4(), Some(Ipv4Addr::LOCALHOST));
         assert_eq!(node.enr().udp4(), Some(30301));
         assert_eq!(node.enr().tcp4(), None);
@@ -161,30 +196,49 @@ mod tests {
 
     #[test]
     fn stored_seq_only_grows() {
-        let node = LocalNode::new(key(), "127.0.0.1:1".parse().unwrap(), None, 30303, Some(41)).unwrap();
+        let node =
+            LocalNode::new(key(), "127.0.0.1:1".parse().unwrap(), None, 30303, Some(41)).unwrap();
         assert_eq!(node.seq(), 42);
         assert_eq!(node.enr().tcp4(), Some(30303));
     }
 
     #[test]
     fn unspecified_listen_address_gives_no_ip_until_predicted() {
-        let mut node = LocalNode::new(key(), "0.0.0.0:30301".parse().unwrap(), None, 0, Some(1)).unwrap();
+        let mut node =
+            LocalNode::new(key(), "0.0.0.0:30301".parse().unwrap(), None, 0, Some(1)).unwrap();
         assert_eq!(node.enr().ip4(), None);
-        assert_eq!(node.ping_endpoint().udp_addr(), "127.0.0.1:30301".parse().unwrap());
-        let new_seq = node.set_predicted(Some("1.2.3.4:4000".parse().unwrap())).unwrap();
+        assert_eq!(
+            node.ping_endpoint().udp_addr(),
+            "127.0.0.1:30301".parse().unwrap()
+        );
+        let new_seq = node
+            .set_predicted(Some("1.2.3.4:4000".parse().unwrap()))
+            .unwrap();
         assert_eq!(new_seq, Some(3));
         assert_eq!(node.enr().ip4(), Some(Ipv4Addr::new(1, 2, 3, 4)));
         assert_eq!(node.enr().udp4(), Some(4000));
         // The same prediction again changes nothing.
-        assert_eq!(node.set_predicted(Some("1.2.3.4:4000".parse().unwrap())).unwrap(), None);
+        assert_eq!(
+            node.set_predicted(Some("1.2.3.4:4000".parse().unwrap()))
+                .unwrap(),
+            None
+        );
     }
 
     #[test]
     fn static_ip_wins_over_prediction() {
         let ip: IpAddr = "5.6.7.8".parse().unwrap();
-        let mut node = LocalNode::new(key(), "0.0.0.0:30301".parse().unwrap(), Some(ip), 0, Some(1)).unwrap();
+        let mut node = LocalNode::new(
+            key(),
+            "0.0.0.0:30301".parse().unwrap(),
+            Some(ip),
+            0,
+            Some(1),
+        )
+        .unwrap();
         assert_eq!(node.advertised_udp(), Some(SocketAddr::new(ip, 30301)));
-        node.set_predicted(Some("1.2.3.4:4000".parse().unwrap())).unwrap();
+        node.set_predicted(Some("1.2.3.4:4000".parse().unwrap()))
+            .unwrap();
         assert_eq!(node.advertised_udp(), Some(SocketAddr::new(ip, 4000)));
     }
 }

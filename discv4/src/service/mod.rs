@@ -18,6 +18,7 @@ mod pending;
 pub mod predictor;
 pub mod ratelimit;
 pub mod skew;
+mod store;
 mod walk;
 
 use std::{
@@ -42,11 +43,7 @@ pub use self::{
     walk::RandomWalk,
 };
 use crate::{
-    db::NodeDb,
-    id::PeerId,
-    record::NodeRecord,
-    table::Table,
-    transport::DatagramTransport,
+    db::NodeDb, id::PeerId, record::NodeRecord, table::Table, transport::DatagramTransport,
 };
 
 /// Why the service could not start.
@@ -70,9 +67,16 @@ pub fn spawn(
     db: NodeDb,
 ) -> Result<Discv4Handle, Discv4Error> {
     let listen = transport.local_addr().map_err(Discv4Error::LocalAddr)?;
-    let local = LocalNode::new(key, listen, config.external_ip, config.tcp_port, db.local_seq())?;
+    let local_id = PeerId::from_secret_key(&key);
+    let mut db = store::Store::new(db, local_id.node_id());
+    let local = LocalNode::new(
+        key,
+        listen,
+        config.external_ip,
+        config.tcp_port,
+        db.local_seq(),
+    )?;
     db.set_local_seq(local.seq());
-    let local_id = local.peer_id();
 
     let (command_tx, command_rx) = mpsc::channel(256);
     let (ingress_tx, ingress_rx) = mpsc::channel(config.ingress_queue.max(1));
@@ -100,7 +104,11 @@ pub fn spawn(
         walk_lookup_spacing: config.walk_lookup_spacing,
     };
     let handle = template.handle(command_tx.clone(), events.clone(), Arc::clone(&metrics));
-    let table = Table::new(local_id.node_id(), config.table.clone(), StdRng::from_entropy());
+    let table = Table::new(
+        local_id.node_id(),
+        config.table.clone(),
+        StdRng::from_entropy(),
+    );
     let service = core::Service {
         predictor: predictor::EndpointPredictor::default(),
         pending: pending::PendingRequests::new(config.max_pending_requests),
@@ -109,6 +117,7 @@ pub fn spawn(
         local,
         table,
         db,
+        seen_pong: false,
         metrics,
         skew,
         events,

@@ -21,7 +21,10 @@ pub(crate) enum Expect {
     /// A PONG echoing the PING's hash.
     Pong { ping_hash: [u8; 32] },
     /// NEIGHBORS packets until `RESULT_SIZE` entries arrived or the deadline passed.
-    Neighbors { nodes: Vec<NodeRecord>, received: usize },
+    Neighbors {
+        nodes: Vec<NodeRecord>,
+        received: usize,
+    },
     /// An ENRResponse echoing the request's hash.
     Enr { request_hash: [u8; 32] },
 }
@@ -63,8 +66,6 @@ pub(crate) enum Waiter {
     PingBack { record: NodeRecord },
     /// The node advertised a newer ENR seq; offer the fetched record to the table.
     EnrRefresh { record: NodeRecord },
-    /// A FINDNODE whose result is only tracked (failure counting, found nodes).
-    Track,
 }
 
 /// One outstanding request.
@@ -115,12 +116,17 @@ impl PendingRequests {
         }
     }
 
+    #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
         self.requests.len()
     }
 
     /// Registers a request. Fails (handing the request back) when the bound is reached.
-    pub(crate) fn insert(&mut self, pending: Pending, deadline: Instant) -> Result<(), (TooManyRequests, Pending)> {
+    pub(crate) fn insert(
+        &mut self,
+        pending: Pending,
+        deadline: Instant,
+    ) -> Result<(), (TooManyRequests, Pending)> {
         if self.requests.len() >= self.max {
             return Err((TooManyRequests, pending));
         }
@@ -135,36 +141,78 @@ impl PendingRequests {
 
     /// True when a request of this kind to this node is outstanding.
     pub(crate) fn has(&self, peer: &PeerId, ip: IpAddr, kind: PacketKind) -> bool {
-        self.by_key.get(&(*peer, ip, kind)).is_some_and(|ids| !ids.is_empty())
+        self.by_key
+            .get(&(*peer, ip, kind))
+            .is_some_and(|ids| !ids.is_empty())
     }
 
     /// Takes the PING request answered by this PONG, if any.
-    pub(crate) fn take_pong(&mut self, peer: &PeerId, ip: IpAddr, ping_hash: &[u8; 32]) -> Option<Pending> {
-        self.take_matching(peer, ip, PacketKind::Pong, |e| matches!(e, Expect::Pong { ping_hash: h } if h == ping_hash))
+    pub(crate) fn take_pong(
+        &mut self,
+        peer: &PeerId,
+        ip: IpAddr,
+        ping_hash: &[u8; 32],
+    ) -> Option<Pending> {
+        self.take_matching(
+            peer,
+            ip,
+            PacketKind::Pong,
+            |e| matches!(e, Expect::Pong { ping_hash: h } if h == ping_hash),
+        )
     }
 
     /// Takes the ENR request answered by this ENRResponse, if any.
-    pub(crate) fn take_enr(&mut self, peer: &PeerId, ip: IpAddr, request_hash: &[u8; 32]) -> Option<Pending> {
-        self.take_matching(peer, ip, PacketKind::EnrResponse, |e| {
-            matches!(e, Expect::Enr { request_hash: h } if h == request_hash)
-        })
+    pub(crate) fn take_enr(
+        &mut self,
+        peer: &PeerId,
+        ip: IpAddr,
+        request_hash: &[u8; 32],
+    ) -> Option<Pending> {
+        self.take_matching(
+            peer,
+            ip,
+            PacketKind::EnrResponse,
+            |e| matches!(e, Expect::Enr { request_hash: h } if h == request_hash),
+        )
     }
 
     /// Feeds one NEIGHBORS packet (`received` entries on the wire, of which `nodes` passed the
     /// filters) to every FINDNODE outstanding to that node.
-    pub(crate) fn offer_neighbors(&mut self, peer: &PeerId, ip: IpAddr, received: usize, nodes: &[NodeRecord]) -> NeighborsMatch {
+    pub(crate) fn offer_neighbors(
+        &mut self,
+        peer: &PeerId,
+        ip: IpAddr,
+        received: usize,
+        nodes: &[NodeRecord],
+    ) -> NeighborsMatch {
         let key = (*peer, ip, PacketKind::Neighbors);
-        let Some(ids) = self.by_key.get(&key).cloned() else { return NeighborsMatch::Unsolicited };
+        let Some(ids) = self.by_key.get(&key).cloned() else {
+            return NeighborsMatch::Unsolicited;
+        };
         if ids.is_empty() {
             return NeighborsMatch::Unsolicited;
         }
         let mut done = Vec::new();
         for id in ids {
-            if let Some((Pending { expect: Expect::Neighbors { nodes: acc, received: count }, .. }, _)) =
-                self.requests.get_mut(&id)
+            if let Some((
+                Pending {
+                    expect:
+                        Expect::Neighbors {
+                            nodes: acc,
+                            received: count,
+                        },
+                    ..
+                },
+                _,
+            )) = self.requests.get_mut(&id)
             {
                 *count += received;
-                acc.extend(nodes.iter().copied().take(RESULT_SIZE.saturating_sub(acc.len())));
+                acc.extend(
+                    nodes
+                        .iter()
+                        .copied()
+                        .take(RESULT_SIZE.saturating_sub(acc.len())),
+                );
                 if *count >= RESULT_SIZE {
                     done.push(id);
                 }
@@ -203,9 +251,18 @@ impl PendingRequests {
         ids.into_iter().filter_map(|id| self.remove(id)).collect()
     }
 
-    fn take_matching(&mut self, peer: &PeerId, ip: IpAddr, kind: PacketKind, pred: impl Fn(&Expect) -> bool) -> Option<Pending> {
+    fn take_matching(
+        &mut self,
+        peer: &PeerId,
+        ip: IpAddr,
+        kind: PacketKind,
+        pred: impl Fn(&Expect) -> bool,
+    ) -> Option<Pending> {
         let ids = self.by_key.get(&(*peer, ip, kind))?;
-        let id = ids.iter().copied().find(|id| self.requests.get(id).is_some_and(|(p, _)| pred(&p.expect)))?;
+        let id = ids
+            .iter()
+            .copied()
+            .find(|id| self.requests.get(id).is_some_and(|(p, _)| pred(&p.expect)))?;
         self.remove(id)
     }
 
@@ -232,34 +289,72 @@ mod tests {
     const OTHER_IP: IpAddr = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2));
 
     fn pending(peer: u8, expect: Expect) -> Pending {
-        Pending { peer: PeerId([peer; 64]), ip: IP, expect, sent_at: Instant::now(), waiter: Waiter::Revalidation }
+        Pending {
+            peer: PeerId([peer; 64]),
+            ip: IP,
+            expect,
+            sent_at: Instant::now(),
+            waiter: Waiter::Revalidation,
+        }
     }
 
     fn record(i: u8) -> NodeRecord {
-        NodeRecord { address: IP, udp_port: 30303, tcp_port: 0, id: PeerId([i; 64]) }
+        NodeRecord {
+            address: IP,
+            udp_port: 30303,
+            tcp_port: 0,
+            id: PeerId([i; 64]),
+        }
     }
 
     #[tokio::test(start_paused = true)]
     async fn pong_needs_the_right_token_id_and_ip() {
         let mut reqs = PendingRequests::new(10);
         let deadline = Instant::now() + Duration::from_millis(500);
-        reqs.insert(pending(1, Expect::Pong { ping_hash: [9; 32] }), deadline).unwrap();
-        assert!(reqs.take_pong(&PeerId([1; 64]), IP, &[0; 32]).is_none(), "wrong token");
-        assert!(reqs.take_pong(&PeerId([2; 64]), IP, &[9; 32]).is_none(), "wrong id");
-        assert!(reqs.take_pong(&PeerId([1; 64]), OTHER_IP, &[9; 32]).is_none(), "wrong ip");
+        reqs.insert(pending(1, Expect::Pong { ping_hash: [9; 32] }), deadline)
+            .unwrap();
+        assert!(
+            reqs.take_pong(&PeerId([1; 64]), IP, &[0; 32]).is_none(),
+            "wrong token"
+        );
+        assert!(
+            reqs.take_pong(&PeerId([2; 64]), IP, &[9; 32]).is_none(),
+            "wrong id"
+        );
+        assert!(
+            reqs.take_pong(&PeerId([1; 64]), OTHER_IP, &[9; 32])
+                .is_none(),
+            "wrong ip"
+        );
         assert!(reqs.take_pong(&PeerId([1; 64]), IP, &[9; 32]).is_some());
         assert_eq!(reqs.len(), 0);
-        assert!(reqs.take_pong(&PeerId([1; 64]), IP, &[9; 32]).is_none(), "answered once");
+        assert!(
+            reqs.take_pong(&PeerId([1; 64]), IP, &[9; 32]).is_none(),
+            "answered once"
+        );
     }
 
     #[tokio::test(start_paused = true)]
     async fn neighbors_accumulate_until_sixteen() {
         let mut reqs = PendingRequests::new(10);
         let deadline = Instant::now() + Duration::from_millis(500);
-        reqs.insert(pending(1, Expect::Neighbors { nodes: vec![], received: 0 }), deadline).unwrap();
+        reqs.insert(
+            pending(
+                1,
+                Expect::Neighbors {
+                    nodes: vec![],
+                    received: 0,
+                },
+            ),
+            deadline,
+        )
+        .unwrap();
         let peer = PeerId([1; 64]);
         let twelve: Vec<NodeRecord> = (0..12).map(record).collect();
-        assert!(matches!(reqs.offer_neighbors(&peer, IP, 12, &twelve), NeighborsMatch::Accumulated));
+        assert!(matches!(
+            reqs.offer_neighbors(&peer, IP, 12, &twelve),
+            NeighborsMatch::Accumulated
+        ));
         let four: Vec<NodeRecord> = (12..16).map(record).collect();
         match reqs.offer_neighbors(&peer, IP, 4, &four) {
             NeighborsMatch::Completed(done) => match &done[0].expect {
@@ -271,16 +366,47 @@ mod tests {
             },
             other => panic!("unexpected {other:?}"),
         }
-        assert!(matches!(reqs.offer_neighbors(&peer, IP, 1, &four[..1]), NeighborsMatch::Unsolicited));
+        assert!(matches!(
+            reqs.offer_neighbors(&peer, IP, 1, &four[..1]),
+            NeighborsMatch::Unsolicited
+        ));
     }
 
     #[tokio::test(start_paused = true)]
     async fn deadlines_expire_in_order_and_bound_holds() {
         let mut reqs = PendingRequests::new(2);
         let now = Instant::now();
-        reqs.insert(pending(1, Expect::Enr { request_hash: [1; 32] }), now + Duration::from_millis(300)).unwrap();
-        reqs.insert(pending(2, Expect::Enr { request_hash: [2; 32] }), now + Duration::from_millis(100)).unwrap();
-        assert!(reqs.insert(pending(3, Expect::Enr { request_hash: [3; 32] }), now).is_err());
+        reqs.insert(
+            pending(
+                1,
+                Expect::Enr {
+                    request_hash: [1; 32],
+                },
+            ),
+            now + Duration::from_millis(300),
+        )
+        .unwrap();
+        reqs.insert(
+            pending(
+                2,
+                Expect::Enr {
+                    request_hash: [2; 32],
+                },
+            ),
+            now + Duration::from_millis(100),
+        )
+        .unwrap();
+        assert!(reqs
+            .insert(
+                pending(
+                    3,
+                    Expect::Enr {
+                        request_hash: [3; 32]
+                    }
+                ),
+                now
+            )
+            .is_err());
         assert_eq!(reqs.next_deadline(), Some(now + Duration::from_millis(100)));
         let expired = reqs.take_expired(now + Duration::from_millis(200));
         assert_eq!(expired.len(), 1);

@@ -34,7 +34,8 @@ impl SkewDetector {
         self.total.fetch_add(1, Ordering::Relaxed);
         if expired {
             self.expired.fetch_add(1, Ordering::Relaxed);
-            self.expired_offset_sum.fetch_add(offset_secs, Ordering::Relaxed);
+            self.expired_offset_sum
+                .fetch_add(offset_secs, Ordering::Relaxed);
         }
     }
 
@@ -50,7 +51,11 @@ impl SkewDetector {
         let mean_offset = offset_sum / i64::try_from(expired.max(1)).unwrap_or(i64::MAX);
         // A sender's packet expires 20 s after it was sent; an offset of −x means our clock is
         // about x + 20 s ahead of the sender's.
-        Some(SkewReport { total, expired, estimated_drift_secs: -mean_offset + 20 })
+        Some(SkewReport {
+            total,
+            expired,
+            estimated_drift_secs: -mean_offset + 20,
+        })
     }
 }
 
