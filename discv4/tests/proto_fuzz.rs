@@ -113,7 +113,7 @@ fn corpus_holds_every_seed_and_they_decode() {
 #[test]
 fn fuzz_body_survives_random_and_mutated_inputs() {
     let corpus = corpus();
-    let mut rng = StdRng::seed_from_u64(0x0d15c0_4);
+    let mut rng = StdRng::seed_from_u64(0xd15c_0004);
     for _ in 0..2000 {
         let len = rng.gen_range(0..1600);
         let mut data: Vec<u8> = (0..len).map(|_| rng.gen()).collect();

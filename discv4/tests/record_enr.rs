@@ -1,5 +1,7 @@
 //! Building our own record, re-signing on change, and choosing a contact address.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use alloy_rlp::{Encodable, Header};

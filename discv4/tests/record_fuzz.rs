@@ -2,6 +2,8 @@
 //! few thousand deterministic random and mutated inputs, so the no-panic property is
 //! checked on every `cargo test`, not only when someone runs `cargo fuzz`.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::{fs, path::PathBuf};
 
 use discv4::record::fuzzing::{decode_enr, parse_enode};

@@ -1,5 +1,7 @@
 //! Node key files: geth's `nodekey` format, atomic private saves, clear load errors.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::{
     fs,
     path::{Path, PathBuf},
@@ -81,7 +83,8 @@ fn load_tolerates_trailing_whitespace_only() {
         fs::write(&path, content).unwrap();
         assert_eq!(NodeKey::load(&path).unwrap().to_hex(), HEX);
     }
-    let cases: [(String, fn(&NodeKeyError) -> bool); 5] = [
+    type Check = fn(&NodeKeyError) -> bool;
+    let cases: [(String, Check); 5] = [
         (format!(" {HEX}"), |e| {
             matches!(e, NodeKeyError::BadHex { index: 0, .. })
         }),

@@ -1,5 +1,7 @@
 //! Property tests of the record codecs: round trips and "never panics".
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::net::{IpAddr, Ipv6Addr};
 
 use discv4::{

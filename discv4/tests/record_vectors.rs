@@ -1,5 +1,7 @@
 //! The enode URL and ENR vectors of `testdata/vectors/` (from go-ethereum and EIP-778).
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::net::IpAddr;
 
 use discv4::{

@@ -444,3 +444,68 @@ async fn thousand_nodes_exchange_datagrams() {
     let loss = stats.dropped_loss as f64 / stats.sent as f64;
     assert!((0.04..0.06).contains(&loss), "loss {loss}");
 }
+
+/// Scale check: 10,000 nodes, one million datagrams, on virtual time. Run with
+/// `cargo test --release -p discv4 --test transport_sim -- --ignored --nocapture`.
+#[tokio::test(start_paused = true)]
+#[ignore = "scale run; prints figures"]
+async fn ten_thousand_nodes_million_datagrams() {
+    const NODES: usize = 10_000;
+    const PER_NODE: usize = 100;
+    let net = SimNetwork::new(SimConfig {
+        latency: Duration::from_millis(20),
+        jitter: Duration::from_millis(100),
+        loss: 0.01,
+        seed: 5,
+        per_socket_queue: 256,
+    });
+    let wall = std::time::Instant::now();
+    let start = Instant::now();
+    let sockets: Vec<Arc<dyn DatagramTransport>> = (0..NODES)
+        .map(|i| {
+            let ip = [10, 2, (i / 256) as u8, (i % 256) as u8];
+            Arc::new(net.bind(SocketAddr::new(ip.into(), 30303)).unwrap()) as _
+        })
+        .collect();
+    let addrs: Arc<Vec<SocketAddr>> =
+        Arc::new(sockets.iter().map(|s| s.local_addr().unwrap()).collect());
+    let mut tasks = Vec::new();
+    for (i, sock) in sockets.iter().enumerate() {
+        let receiver = Arc::clone(sock);
+        tasks.push(tokio::spawn(async move {
+            let mut buf = [0u8; 1500];
+            let mut count = 0u64;
+            while timeout(Duration::from_secs(5), receiver.recv_from(&mut buf))
+                .await
+                .is_ok()
+            {
+                count += 1;
+            }
+            count
+        }));
+        let (sock, addrs) = (Arc::clone(sock), Arc::clone(&addrs));
+        tokio::spawn(async move {
+            for k in 0..PER_NODE {
+                let to = addrs[(i * 31 + k * 97 + 1) % NODES];
+                sock.send_to(&[0u8; 200], to).await.unwrap();
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        });
+    }
+    let mut received = 0;
+    for t in tasks {
+        received += t.await.unwrap();
+    }
+    let stats = net.stats();
+    println!(
+        "{NODES} nodes, {} datagrams sent, {} delivered, {} dropped, virtual {:?}, wall {:?}",
+        stats.sent,
+        stats.delivered,
+        stats.dropped(),
+        start.elapsed(),
+        wall.elapsed()
+    );
+    assert_eq!(stats.sent, (NODES * PER_NODE) as u64);
+    assert_eq!(received, stats.delivered);
+    assert_eq!(stats.delivered + stats.dropped(), stats.sent);
+}

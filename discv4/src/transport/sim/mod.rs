@@ -361,7 +361,11 @@ impl NetInner {
                 return;
             }
         }
-        let at = Instant::now() + self.link_latency(from, to);
+        let now = Instant::now();
+        // An absurd configured latency parks the datagram for ~30 years instead of panicking.
+        let at = now
+            .checked_add(self.link_latency(from, to))
+            .unwrap_or_else(|| now + Duration::from_secs(1 << 30));
         let pushed = lock(&dest.inbox).push(at, from, data.into(), &dest.timer_waker);
         match pushed {
             Ok(true) => std::task::Waker::wake_by_ref(&dest.timer_waker),
