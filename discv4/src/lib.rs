@@ -6,9 +6,11 @@
 pub mod crypto;
 pub mod db;
 pub mod id;
+pub mod lookup;
 pub mod netutil;
 pub mod proto;
 pub mod record;
+pub mod service;
 pub mod table;
 pub mod transport;
 

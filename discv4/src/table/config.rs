@@ -33,6 +33,9 @@ pub struct TableConfig {
     /// Interval of the slow revalidation list (nodes that answered their last check).
     /// Default 9 s.
     pub slow_revalidation_interval: Duration,
+    /// A new bucket entry is not checked before it has been in the bucket this long.
+    /// Default 5 s.
+    pub revalidation_grace: Duration,
     /// A node that answers a check is reported as worth persisting when it is live and its
     /// liveness-check count is strictly greater than this. Default 5.
     pub persist_min_liveness_checks: u32,
@@ -52,6 +55,7 @@ impl Default for TableConfig {
             exempt_lan_from_ip_limits: true,
             fast_revalidation_interval: Duration::from_secs(3),
             slow_revalidation_interval: Duration::from_secs(9),
+            revalidation_grace: Duration::from_secs(5),
             persist_min_liveness_checks: 5,
             max_pending_events: 4096,
         }

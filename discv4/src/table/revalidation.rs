@@ -66,11 +66,15 @@ impl Table {
     }
 
     /// Hands out the next due liveness check, if any: one random node of a due list that has
-    /// no check in flight. The node is marked in flight and that list is rescheduled (also when
+    /// no check in flight and has been in its bucket for at least `revalidation_grace`. The node is marked in flight and that list is rescheduled (also when
     /// every member was already in flight). Call repeatedly until it returns `None`; each
     /// returned check must be answered with [`Table::on_revalidation_result`], otherwise the
     /// node is never checked again.
     pub fn poll_revalidation(&mut self, now: Instant) -> Option<RevalidationRequest> {
+        // A node that just entered a bucket was just heard from (or just learnt of); checking
+        // it at once gains nothing and would interleave a PING with the exchange that added it
+        // (the conformance suite expects NEIGHBORS, not a PING, right after bonding).
+        let grace = self.config.revalidation_grace;
         for which in [RevalidationList::Fast, RevalidationList::Slow] {
             let due = self.list(which).next.is_some_and(|t| t <= now);
             if !due {
@@ -80,7 +84,12 @@ impl Table {
                 .list(which)
                 .nodes
                 .iter()
-                .filter(|id| self.get(id).is_some_and(|e| !e.check_in_flight))
+                .filter(|id| {
+                    self.get(id).is_some_and(|e| {
+                        !e.check_in_flight
+                            && now.saturating_duration_since(e.in_bucket_since) >= grace
+                    })
+                })
                 .copied()
                 .collect();
             let picked = if candidates.is_empty() {

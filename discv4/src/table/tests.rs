@@ -14,7 +14,7 @@ fn local() -> NodeId {
 }
 
 fn table() -> Table {
-    Table::new(local(), TableConfig::default(), rng(1))
+    Table::new(local(), no_grace(), rng(1))
 }
 
 fn record(id: PeerId, ip: &str) -> NodeRecord {
@@ -87,7 +87,7 @@ fn bucket_index_follows_log_distance() {
 fn self_and_bad_endpoints_are_refused() {
     let mut r = rng(2);
     let me = peer_in_bucket(16, &mut r);
-    let mut t = Table::new(me.node_id(), TableConfig::default(), rng(1));
+    let mut t = Table::new(me.node_id(), no_grace(), rng(1));
     let now = Instant::now();
     assert_eq!(
         t.add_found(node(me, "8.8.8.8"), now),
@@ -238,7 +238,7 @@ fn table_ip_limit_is_configurable() {
     let config = TableConfig {
         table_ip_limit: 3,
         bucket_ip_limit: 3,
-        ..TableConfig::default()
+        ..no_grace()
     };
     let mut t = Table::new(local(), config, rng(1));
     let now = Instant::now();
@@ -582,7 +582,7 @@ fn new_node_dropped_on_first_failure_but_never_the_last_node() {
 fn failed_node_is_replaced_by_a_random_replacement() {
     let mut promoted = std::collections::HashSet::new();
     for seed in 0..8 {
-        let mut t = Table::new(local(), TableConfig::default(), rng(seed));
+        let mut t = Table::new(local(), no_grace(), rng(seed));
         let mut now = Instant::now();
         let peers = peers_in_bucket(16, 20, 13);
         for (i, p) in peers.iter().enumerate() {
@@ -736,7 +736,7 @@ fn random_nodes_are_distinct_and_bounded() {
 fn events_are_queued_and_bounded() {
     let config = TableConfig {
         max_pending_events: 3,
-        ..TableConfig::default()
+        ..no_grace()
     };
     let mut t = Table::new(local(), config, rng(1));
     let now = Instant::now();
@@ -777,4 +777,34 @@ fn bucket_dump_reports_entries_and_replacements() {
         .iter()
         .all(|e| e.added_at == now && e.liveness_checks == 0 && !e.is_live));
     assert_eq!(t.bucket_len_for(&peers[0].node_id()), 16);
+}
+
+/// The default configuration without the revalidation grace period, so checks are due at
+/// once (the grace has its own test).
+fn no_grace() -> TableConfig {
+    TableConfig {
+        revalidation_grace: std::time::Duration::ZERO,
+        ..TableConfig::default()
+    }
+}
+
+#[test]
+fn new_entries_are_not_checked_during_the_grace_period() {
+    let config = TableConfig {
+        revalidation_grace: Duration::from_secs(5),
+        ..TableConfig::default()
+    };
+    let mut t = Table::new(local(), config, rng(3));
+    let start = Instant::now();
+    let p = peers_in_bucket(16, 1, 11)[0];
+    assert_eq!(t.add_found(node(p, "8.8.8.8"), start), AddOutcome::Added);
+    // The fast list is due within 3 s, but the node is younger than 5 s: nothing to check.
+    assert_eq!(t.poll_revalidation(start + Duration::from_secs(3)), None);
+    assert!(!t.get(&p.node_id()).unwrap().check_in_flight());
+    // Once the grace has passed (and the list is due again) the node is checked.
+    let later = start + Duration::from_secs(11);
+    let req = t
+        .poll_revalidation(later)
+        .expect("checked after the grace period");
+    assert_eq!(req.record.id, p);
 }

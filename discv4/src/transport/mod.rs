@@ -1,1 +1,78 @@
 //! The datagram transport seam: real UDP sockets and an in-memory simulated network.
+//!
+//! The discv4 service talks to the network only through [`DatagramTransport`], so the same
+//! service code runs over a tokio [`UdpSocket`](tokio::net::UdpSocket) in production and over
+//! a [`SimNetwork`] with thousands of nodes on tokio's paused clock in tests.
+
+mod sim;
+mod udp;
+
+pub use sim::{SimConfig, SimNetwork, SimSocket, SimStats};
+
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use tokio::io::ReadBuf;
+
+/// A boxed, sendable future borrowed from a transport.
+pub type TransportFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// A connectionless datagram socket (UDP or simulated).
+///
+/// All methods take `&self`, and any number of tasks may send and receive on one transport at
+/// the same time: share it as `Arc<dyn DatagramTransport>`.
+///
+/// Tasks that receive concurrently must use [`recv_from`](Self::recv_from), which every
+/// implementation makes safe for many simultaneous callers. The `poll_*` methods follow
+/// tokio's rule for sockets: with several tasks polling the same direction, only the waker of
+/// the most recent poll is guaranteed a wake-up (the simulated socket wakes them all).
+///
+/// Datagrams longer than the receive buffer are truncated, as the operating system does for
+/// UDP; discv4 callers read with a 1500-byte buffer.
+pub trait DatagramTransport: Send + Sync + 'static {
+    /// Polls for one datagram, copying it into `buf` and returning its sender.
+    fn poll_recv_from(
+        &self,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<SocketAddr>>;
+
+    /// Polls to send `buf` as one datagram to `target`, returning the number of bytes sent.
+    fn poll_send_to(
+        &self,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+        target: SocketAddr,
+    ) -> Poll<io::Result<usize>>;
+
+    /// The address this transport is bound to.
+    fn local_addr(&self) -> io::Result<SocketAddr>;
+
+    /// Receives one datagram into `buf`, returning its length and sender.
+    ///
+    /// Safe to call from many tasks at once; each datagram goes to exactly one caller.
+    fn recv_from<'a>(
+        &'a self,
+        buf: &'a mut [u8],
+    ) -> TransportFuture<'a, io::Result<(usize, SocketAddr)>> {
+        Box::pin(async move {
+            let mut read_buf = ReadBuf::new(buf);
+            let from = std::future::poll_fn(|cx| self.poll_recv_from(cx, &mut read_buf)).await?;
+            Ok((read_buf.filled().len(), from))
+        })
+    }
+
+    /// Sends `buf` as one datagram to `target`, returning the number of bytes sent.
+    fn send_to<'a>(
+        &'a self,
+        buf: &'a [u8],
+        target: SocketAddr,
+    ) -> TransportFuture<'a, io::Result<usize>> {
+        Box::pin(std::future::poll_fn(move |cx| {
+            self.poll_send_to(cx, buf, target)
+        }))
+    }
+}

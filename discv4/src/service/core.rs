@@ -1,0 +1,811 @@
+//! The service task: owns the table, the node database, our record and the outstanding
+//! requests, and reacts to verified packets, handle commands and timers.
+
+use std::{
+    net::{IpAddr, SocketAddr},
+    sync::Arc,
+    time::Duration,
+};
+
+use rand::Rng;
+use tokio::{
+    sync::{broadcast, mpsc},
+    task::JoinHandle,
+    time::{sleep_until, Instant},
+};
+use tracing::{debug, info, trace, warn};
+
+use crate::{
+    id::PeerId,
+    lookup::RESULT_SIZE,
+    netutil::check_relay,
+    proto::{
+        expiration_after, now_unix_secs, Endpoint, EnrRequest, EnrResponse, FindNode, Neighbors,
+        Packet, PacketKind, Ping, Pong,
+    },
+    record::NodeRecord,
+    table::{CheckOutcome, NodeInfo, RevalidationResult, Table, TableEvent},
+    transport::DatagramTransport,
+};
+
+use super::{
+    command::Command,
+    config::Discv4Config,
+    handle::{BucketDump, Discv4Handle, EntryDump, RequestError},
+    ingress::{send_packet, Ingress},
+    local::LocalNode,
+    metrics::{DropReason, Metrics},
+    pending::{Expect, NeighborsMatch, Pending, PendingRequests, Reply, Waiter},
+    predictor::EndpointPredictor,
+    skew::SkewDetector,
+    store::Store,
+};
+
+/// How often the clock-skew counters are evaluated.
+const SKEW_CHECK_INTERVAL: Duration = Duration::from_secs(60);
+/// At most one clock-skew warning per this interval.
+const SKEW_WARNING_INTERVAL: Duration = Duration::from_secs(10 * 60);
+
+pub(crate) struct Service {
+    pub(crate) config: Discv4Config,
+    pub(crate) transport: Arc<dyn DatagramTransport>,
+    pub(crate) local: LocalNode,
+    pub(crate) table: Table,
+    pub(crate) db: Store,
+    /// Set on the first valid PONG: database expiry waits for it, so a node that cannot reach
+    /// the network does not delete its own seeds (geth does the same).
+    pub(crate) seen_pong: bool,
+    pub(crate) pending: PendingRequests,
+    pub(crate) predictor: EndpointPredictor,
+    pub(crate) metrics: Arc<Metrics>,
+    pub(crate) skew: Arc<SkewDetector>,
+    pub(crate) events: broadcast::Sender<TableEvent>,
+    pub(crate) commands: mpsc::Receiver<Command>,
+    pub(crate) self_commands: mpsc::WeakSender<Command>,
+    pub(crate) ingress: mpsc::Receiver<Ingress>,
+    pub(crate) workers: Vec<JoinHandle<()>>,
+    pub(crate) handle_template: HandleTemplate,
+    pub(crate) refreshing: bool,
+    pub(crate) last_refresh_start: Option<Instant>,
+    pub(crate) next_refresh: Instant,
+    pub(crate) last_skew_warning: Option<Instant>,
+}
+
+/// What a handle needs besides the command sender (to build handles for internal tasks).
+#[derive(Debug, Clone)]
+pub(crate) struct HandleTemplate {
+    pub(crate) local_id: PeerId,
+    pub(crate) bond_settle_delay: Duration,
+    pub(crate) walk_lookup_spacing: Duration,
+}
+
+async fn sleep_until_opt(at: Option<Instant>) {
+    match at {
+        Some(at) => sleep_until(at).await,
+        None => futures::future::pending().await,
+    }
+}
+
+impl Service {
+    pub(crate) async fn run(mut self) {
+        let mut db_expiry = tokio::time::interval(self.config.db_expiry_interval);
+        db_expiry.tick().await;
+        let mut skew_check = tokio::time::interval(SKEW_CHECK_INTERVAL);
+        skew_check.tick().await;
+        self.start_refresh();
+        loop {
+            let request_deadline = self.pending.next_deadline();
+            let revalidation_at = self.table.next_revalidation_at();
+            tokio::select! {
+                command = self.commands.recv() => match command {
+                    None => break,
+                    Some(Command::Shutdown { reply }) => {
+                        self.stop();
+                        let _ = reply.send(());
+                        return;
+                    }
+                    Some(command) => self.on_command(command).await,
+                },
+                Some(ingress) = self.ingress.recv() => self.on_packet(ingress).await,
+                () = sleep_until_opt(request_deadline) => self.expire_requests().await,
+                () = sleep_until_opt(revalidation_at) => self.revalidate().await,
+                () = sleep_until(self.next_refresh) => self.start_refresh(),
+                _ = db_expiry.tick() => self.expire_db(),
+                _ = skew_check.tick() => self.check_skew(),
+            }
+            self.after_step();
+        }
+        self.stop();
+    }
+
+    fn stop(&mut self) {
+        for worker in &self.workers {
+            worker.abort();
+        }
+        // Dropping the waiters tells every caller the service stopped.
+        drop(self.pending.drain());
+        self.db.flush();
+        debug!(target: "discv4", "discovery service stopped");
+    }
+
+    /// Broadcasts table events and re-bootstraps an empty table.
+    fn after_step(&mut self) {
+        for event in self.table.take_events() {
+            // No subscribers is fine; lagging subscribers see `Lagged`.
+            let _ = self.events.send(event);
+        }
+        self.db.flush_if_due();
+        if self.table.is_empty() && !self.refreshing {
+            let spacing_ok = self
+                .last_refresh_start
+                .is_none_or(|at| at.elapsed() >= self.config.empty_table_refresh_spacing);
+            if spacing_ok {
+                debug!(target: "discv4", "table is empty, refreshing");
+                self.start_refresh();
+            }
+        }
+    }
+
+    // ---------------------------------------------------------------- commands
+
+    async fn on_command(&mut self, command: Command) {
+        match command {
+            Command::Ping { node, reply } => self.send_ping(node, Waiter::Client(reply)).await,
+            Command::FindNode {
+                node,
+                target,
+                reply,
+            } => {
+                self.send_findnode(node, target, Waiter::Client(reply))
+                    .await
+            }
+            Command::EnrRequest { node, reply } => {
+                self.send_enr_request(node, Waiter::Client(reply)).await
+            }
+            Command::NeedsBond { node, reply } => {
+                let _ = reply.send(self.needs_bond(&node));
+            }
+            Command::Closest {
+                target,
+                count,
+                reply,
+            } => {
+                let nodes = self
+                    .table
+                    .closest(&target, count, false)
+                    .into_iter()
+                    .map(|e| e.record)
+                    .collect();
+                let _ = reply.send(nodes);
+            }
+            Command::GetNode { id, reply } => {
+                let _ = reply.send(
+                    self.table
+                        .get(&id)
+                        .map(|e| (e.record, e.enr.clone().map(Box::new))),
+                );
+            }
+            Command::LocalEnr { reply } => {
+                let _ = reply.send(self.local.enr().clone());
+            }
+            Command::Buckets { reply } => {
+                let _ = reply.send(self.bucket_dump());
+            }
+            Command::TableState { reply } => {
+                let _ = reply.send((self.table.len(), self.table.is_init_done()));
+            }
+            Command::AddNodes { nodes } => {
+                let now = Instant::now();
+                for node in nodes {
+                    if self.allowed_by_netrestrict(node.record.address) {
+                        let _ = self.table.add_found(node, now);
+                    }
+                }
+            }
+            Command::Refresh => self.start_refresh(),
+            Command::RefreshDone => {
+                self.refreshing = false;
+                if !self.table.is_init_done() {
+                    info!(target: "discv4", nodes = self.table.len(), "initial table refresh done");
+                }
+                self.table.set_init_done();
+                self.schedule_refresh();
+            }
+            Command::Shutdown { .. } => unreachable_shutdown(),
+        }
+    }
+
+    fn bucket_dump(&self) -> Vec<BucketDump> {
+        let now = Instant::now();
+        self.table
+            .buckets()
+            .map(|bucket| BucketDump {
+                index: bucket.index,
+                entries: bucket
+                    .entries
+                    .iter()
+                    .map(|e| EntryDump {
+                        record: e.record,
+                        seq: e.seq,
+                        in_bucket_for: now.saturating_duration_since(e.in_bucket_since),
+                        liveness_checks: e.liveness_checks,
+                        is_live: e.is_live,
+                    })
+                    .collect(),
+                replacements: bucket.replacements.len(),
+            })
+            .collect()
+    }
+
+    // ---------------------------------------------------------------- bonding
+
+    /// An endpoint proof from `peer` at `ip`: a PONG matching our PING within the bond
+    /// expiration. FINDNODE and ENRRequest are answered only then.
+    fn is_bonded(&self, peer: &PeerId, ip: IpAddr) -> bool {
+        let max_age = self.config.bond_expiration.as_secs();
+        self.db
+            .last_pong(&peer.node_id(), ip)
+            .is_some_and(|t| now_unix_secs().saturating_sub(t) < max_age)
+    }
+
+    /// Whether we must PING before asking the node something: it has not PINGed us (and so
+    /// has not proven our endpoint) within the bond expiration, or it keeps failing.
+    fn needs_bond(&self, node: &NodeRecord) -> bool {
+        let id = node.id.node_id();
+        let max_age = self.config.bond_expiration.as_secs();
+        let recent_ping = self
+            .db
+            .last_ping(&id, node.address)
+            .is_some_and(|t| now_unix_secs().saturating_sub(t) < max_age);
+        let failures = self.db.findnode_failures(&id, node.address);
+        !recent_ping || failures > self.config.max_findnode_failures
+    }
+
+    fn allowed_by_netrestrict(&self, ip: IpAddr) -> bool {
+        self.config
+            .netrestrict
+            .as_ref()
+            .is_none_or(|n| n.contains(ip))
+    }
+
+    // ---------------------------------------------------------------- sending
+
+    fn expiration(&self) -> u64 {
+        expiration_after(self.config.packet_expiration)
+    }
+
+    /// Registers the request, then sends the packet; on failure the waiter is told.
+    async fn send_request(
+        &mut self,
+        node: NodeRecord,
+        packet: Packet,
+        expect: impl FnOnce([u8; 32]) -> Expect,
+        waiter: Waiter,
+    ) {
+        let to = SocketAddr::new(node.address, node.udp_port);
+        let Some(hash) = send_packet(
+            self.transport.as_ref(),
+            &self.metrics,
+            &packet,
+            &self.local.shared().key,
+            to,
+        )
+        .await
+        else {
+            self.fail(
+                node,
+                waiter,
+                RequestError::Send(format!("could not send {} to {to}", packet.kind().name())),
+            )
+            .await;
+            return;
+        };
+        let now = Instant::now();
+        let pending = Pending {
+            peer: node.id,
+            ip: node.address,
+            expect: expect(hash),
+            sent_at: now,
+            waiter,
+        };
+        if let Err((_, pending)) = self
+            .pending
+            .insert(pending, now + self.config.request_timeout)
+        {
+            self.fail(node, pending.waiter, RequestError::TooManyRequests)
+                .await;
+        }
+    }
+
+    async fn send_ping(&mut self, node: NodeRecord, waiter: Waiter) {
+        let ping = Packet::Ping(Ping {
+            version: Ping::VERSION,
+            from: self.local.ping_endpoint(),
+            to: Endpoint::new(node.address, node.udp_port, 0),
+            expiration: self.expiration(),
+            enr_seq: Some(self.local.seq()),
+        });
+        self.send_request(node, ping, |ping_hash| Expect::Pong { ping_hash }, waiter)
+            .await;
+    }
+
+    async fn send_findnode(&mut self, node: NodeRecord, target: PeerId, waiter: Waiter) {
+        let packet = Packet::FindNode(FindNode {
+            target,
+            expiration: self.expiration(),
+        });
+        self.send_request(
+            node,
+            packet,
+            |_| Expect::Neighbors {
+                nodes: Vec::new(),
+                received: 0,
+            },
+            waiter,
+        )
+        .await;
+    }
+
+    async fn send_enr_request(&mut self, node: NodeRecord, waiter: Waiter) {
+        let packet = Packet::EnrRequest(EnrRequest {
+            expiration: self.expiration(),
+        });
+        self.send_request(
+            node,
+            packet,
+            |request_hash| Expect::Enr { request_hash },
+            waiter,
+        )
+        .await;
+    }
+
+    async fn reply(&self, packet: &Packet, to: SocketAddr) {
+        send_packet(
+            self.transport.as_ref(),
+            &self.metrics,
+            packet,
+            &self.local.shared().key,
+            to,
+        )
+        .await;
+    }
+
+    // ---------------------------------------------------------------- incoming packets
+
+    async fn on_packet(&mut self, ingress: Ingress) {
+        let Ingress { src, decoded } = ingress;
+        let sender = decoded.sender;
+        trace!(target: "discv4", %src, kind = decoded.packet.kind().name(), "packet");
+        match decoded.packet {
+            Packet::Ping(ping) => self.on_ping(src, sender, &ping).await,
+            Packet::Pong(pong) => self.on_pong(src, sender, &pong).await,
+            Packet::FindNode(findnode) => self.on_findnode(src, sender, &findnode).await,
+            Packet::Neighbors(neighbors) => self.on_neighbors(src, sender, neighbors).await,
+            Packet::EnrRequest(_) => self.on_enr_request(src, sender, decoded.hash).await,
+            Packet::EnrResponse(response) => self.on_enr_response(src, sender, response).await,
+        }
+    }
+
+    /// The PONG was already sent by the ingress worker; here we remember the PING (the sender
+    /// has now proven our endpoint) and bond back when we have no fresh proof of theirs.
+    async fn on_ping(&mut self, src: SocketAddr, sender: PeerId, ping: &Ping) {
+        let id = sender.node_id();
+        self.db.set_last_ping(&id, src.ip(), now_unix_secs());
+        let record = NodeRecord {
+            address: src.ip(),
+            udp_port: src.port(),
+            tcp_port: ping.from.tcp_port,
+            id: sender,
+        };
+        if self.is_bonded(&sender, src.ip()) {
+            self.add_inbound(record);
+        } else if !self.pending.has(&sender, src.ip(), PacketKind::Pong) {
+            self.send_ping(record, Waiter::PingBack { record }).await;
+        }
+    }
+
+    fn add_inbound(&mut self, record: NodeRecord) {
+        if !self.allowed_by_netrestrict(record.address) {
+            return;
+        }
+        let outcome = self
+            .table
+            .add_inbound(NodeInfo::new(record), Instant::now());
+        trace!(target: "discv4", node = %record.id, ?outcome, "inbound node");
+    }
+
+    async fn on_pong(&mut self, src: SocketAddr, sender: PeerId, pong: &Pong) {
+        let Some(pending) = self.pending.take_pong(&sender, src.ip(), &pong.ping_hash) else {
+            self.metrics.dropped(DropReason::Unsolicited);
+            return;
+        };
+        let now = Instant::now();
+        self.db
+            .set_last_pong(&sender.node_id(), src.ip(), now_unix_secs());
+        self.seen_pong = true;
+        self.predictor
+            .add_statement(sender.node_id(), pong.to.udp_addr(), now);
+        self.update_predicted_endpoint(now);
+        let rtt = now.saturating_duration_since(pending.sent_at);
+        match pending.waiter {
+            Waiter::Client(reply) => {
+                let _ = reply.send(Ok(Reply::Pong {
+                    enr_seq: pong.enr_seq,
+                    rtt,
+                }));
+            }
+            Waiter::Revalidation => {
+                let outcome = CheckOutcome::Responded {
+                    enr_seq: pong.enr_seq,
+                };
+                let result = self
+                    .table
+                    .on_revalidation_result(&sender.node_id(), outcome, now);
+                self.after_revalidation(result).await;
+            }
+            Waiter::PingBack { record } => self.add_inbound(record),
+            Waiter::EnrRefresh { .. } => {}
+        }
+    }
+
+    fn update_predicted_endpoint(&mut self, now: Instant) {
+        if self.config.external_ip.is_some() && self.local.advertised_udp().is_some() {
+            // A static IP only takes the predicted port; still fine to feed it.
+        }
+        let predicted = self.predictor.predict(now);
+        match self.local.set_predicted(predicted) {
+            Ok(Some(seq)) => {
+                info!(target: "discv4", endpoint = ?self.local.advertised_udp(), seq, "local endpoint changed, record updated");
+                self.db.set_local_seq(seq);
+            }
+            Ok(None) => {}
+            Err(error) => warn!(target: "discv4", %error, "cannot update the local record"),
+        }
+    }
+
+    async fn on_findnode(&mut self, src: SocketAddr, sender: PeerId, findnode: &FindNode) {
+        if !self.is_bonded(&sender, src.ip()) {
+            // Silently: answering would make us an amplifier for spoofed sources.
+            self.metrics.dropped(DropReason::NotBonded);
+            return;
+        }
+        let target = findnode.target.node_id();
+        let closest: Vec<NodeRecord> = self
+            .table
+            .closest(&target, RESULT_SIZE, true)
+            .into_iter()
+            .map(|e| e.record)
+            .filter(|r| check_relay(src.ip(), r.address).is_ok())
+            .collect();
+        for packet in Neighbors::split(&closest, self.expiration()) {
+            self.reply(&Packet::Neighbors(packet), src).await;
+        }
+    }
+
+    async fn on_neighbors(&mut self, src: SocketAddr, sender: PeerId, neighbors: Neighbors) {
+        let received = neighbors.nodes.len();
+        let valid: Vec<NodeRecord> = neighbors
+            .nodes
+            .into_iter()
+            .filter(|node| self.valid_neighbor(src.ip(), node))
+            .collect();
+        match self
+            .pending
+            .offer_neighbors(&sender, src.ip(), received, &valid)
+        {
+            NeighborsMatch::Unsolicited => self.metrics.dropped(DropReason::Unsolicited),
+            NeighborsMatch::Accumulated => {}
+            NeighborsMatch::Completed(done) => {
+                for pending in done {
+                    self.finish_findnode(pending).await;
+                }
+            }
+        }
+    }
+
+    /// geth's checks on NEIGHBORS entries: a port above 1024, an address the sender may
+    /// relay, inside netrestrict, a key on the curve, and never ourselves.
+    fn valid_neighbor(&self, sender_ip: IpAddr, node: &NodeRecord) -> bool {
+        node.udp_port > 1024
+            && check_relay(sender_ip, node.address).is_ok()
+            && self.allowed_by_netrestrict(node.address)
+            && node.id != self.local.peer_id()
+            && node.id.is_on_curve()
+    }
+
+    async fn on_enr_request(&mut self, src: SocketAddr, sender: PeerId, hash: [u8; 32]) {
+        if !self.is_bonded(&sender, src.ip()) {
+            self.metrics.dropped(DropReason::NotBonded);
+            return;
+        }
+        let response = Packet::EnrResponse(EnrResponse {
+            request_hash: hash,
+            enr: self.local.enr().clone(),
+        });
+        self.reply(&response, src).await;
+    }
+
+    async fn on_enr_response(&mut self, src: SocketAddr, sender: PeerId, response: EnrResponse) {
+        let Some(pending) = self
+            .pending
+            .take_enr(&sender, src.ip(), &response.request_hash)
+        else {
+            self.metrics.dropped(DropReason::Unsolicited);
+            return;
+        };
+        let enr = response.enr;
+        let valid = super::enr_peer_id(&enr) == Some(sender)
+            && super::enr_endpoint(&enr).is_none_or(|r| check_relay(src.ip(), r.address).is_ok());
+        let node = NodeRecord {
+            address: src.ip(),
+            udp_port: src.port(),
+            tcp_port: 0,
+            id: sender,
+        };
+        if !valid {
+            self.fail(
+                node,
+                pending.waiter,
+                RequestError::UnexpectedReply("ENR of another node or unrelayable address"),
+            )
+            .await;
+            return;
+        }
+        match pending.waiter {
+            Waiter::Client(reply) => {
+                let _ = reply.send(Ok(Reply::Enr(Box::new(enr))));
+            }
+            Waiter::EnrRefresh { record } => {
+                let record = super::enr_endpoint(&enr).map_or(record, |r| NodeRecord {
+                    tcp_port: r.tcp_port,
+                    ..r
+                });
+                self.db.update_node(&record, Some(&enr));
+                let _ = self
+                    .table
+                    .add_found(NodeInfo::with_enr(record, enr), Instant::now());
+            }
+            Waiter::Revalidation | Waiter::PingBack { .. } => {}
+        }
+    }
+
+    // ---------------------------------------------------------------- request outcomes
+
+    async fn expire_requests(&mut self) {
+        for pending in self.pending.take_expired(Instant::now()) {
+            match pending.expect {
+                // NEIGHBORS that did not reach 16 entries: what arrived is the answer.
+                Expect::Neighbors { received, .. } if received > 0 => {
+                    self.finish_findnode(pending).await
+                }
+                _ => {
+                    let node = NodeRecord {
+                        address: pending.ip,
+                        udp_port: 0,
+                        tcp_port: 0,
+                        id: pending.peer,
+                    };
+                    let is_findnode = matches!(pending.expect, Expect::Neighbors { .. });
+                    if is_findnode {
+                        self.track_findnode(&node, &[]);
+                    }
+                    self.fail(node, pending.waiter, RequestError::Timeout).await;
+                }
+            }
+        }
+    }
+
+    async fn finish_findnode(&mut self, pending: Pending) {
+        let Expect::Neighbors { nodes, .. } = pending.expect else {
+            return;
+        };
+        let node = NodeRecord {
+            address: pending.ip,
+            udp_port: 0,
+            tcp_port: 0,
+            id: pending.peer,
+        };
+        self.track_findnode(&node, &nodes);
+        if let Waiter::Client(reply) = pending.waiter {
+            let _ = reply.send(Ok(Reply::Neighbors(nodes)));
+        }
+    }
+
+    /// geth's `trackRequest`: an answer with nodes resets the failure count and offers the
+    /// nodes to the table; none counts a failure, and a node failing too often is dropped
+    /// when its bucket can spare it.
+    fn track_findnode(&mut self, node: &NodeRecord, found: &[NodeRecord]) {
+        let id = node.id.node_id();
+        if found.is_empty() {
+            let failures = self
+                .db
+                .findnode_failures(&id, node.address)
+                .saturating_add(1);
+            self.db.set_findnode_failures(&id, node.address, failures);
+            if failures >= self.config.max_findnode_failures
+                && self.table.bucket_len_for(&id) >= self.config.min_bucket_for_failure_drop
+            {
+                debug!(target: "discv4", node = %node.id, failures, "dropping node after FINDNODE failures");
+                let _ = self.table.remove(&id, Instant::now());
+            }
+            return;
+        }
+        if self.db.findnode_failures(&id, node.address) != 0 {
+            self.db.set_findnode_failures(&id, node.address, 0);
+        }
+        let now = Instant::now();
+        for found in found {
+            let _ = self.table.add_found(NodeInfo::new(*found), now);
+        }
+    }
+
+    async fn fail(&mut self, node: NodeRecord, waiter: Waiter, error: RequestError) {
+        match waiter {
+            Waiter::Client(reply) => {
+                let _ = reply.send(Err(error));
+            }
+            Waiter::Revalidation => {
+                let result = self.table.on_revalidation_result(
+                    &node.id.node_id(),
+                    CheckOutcome::Timeout,
+                    Instant::now(),
+                );
+                self.after_revalidation(result).await;
+            }
+            Waiter::PingBack { .. } | Waiter::EnrRefresh { .. } => {}
+        }
+    }
+
+    // ---------------------------------------------------------------- timers
+
+    async fn revalidate(&mut self) {
+        while let Some(request) = self.table.poll_revalidation(Instant::now()) {
+            self.send_ping(request.record, Waiter::Revalidation).await;
+        }
+    }
+
+    async fn after_revalidation(&mut self, result: RevalidationResult) {
+        match result {
+            RevalidationResult::Alive {
+                record,
+                fetch_enr,
+                persist,
+                ..
+            } => {
+                if persist {
+                    let enr = self
+                        .table
+                        .get(&record.id.node_id())
+                        .and_then(|e| e.enr.clone());
+                    self.db.update_node(&record, enr.as_ref());
+                }
+                if fetch_enr
+                    && !self
+                        .pending
+                        .has(&record.id, record.address, PacketKind::EnrResponse)
+                {
+                    // Boxed: this path recurses through `fail` → `after_revalidation`.
+                    Box::pin(self.send_enr_request(record, Waiter::EnrRefresh { record })).await;
+                }
+            }
+            RevalidationResult::Removed {
+                removed,
+                replacement,
+            } => {
+                debug!(target: "discv4", node = %removed.id, ?replacement, "node failed revalidation");
+            }
+            RevalidationResult::Demoted { .. }
+            | RevalidationResult::KeptLastNode { .. }
+            | RevalidationResult::NotInFlight => {}
+        }
+    }
+
+    fn schedule_refresh(&mut self) {
+        let (min, max) = self.config.refresh_interval;
+        let wait = if max > min {
+            rand::thread_rng().gen_range(min..max)
+        } else {
+            min
+        };
+        self.next_refresh = Instant::now() + wait;
+    }
+
+    /// Seeds the table from the database and the bootnodes, then runs a self-lookup and a few
+    /// random lookups in a task; `RefreshDone` marks the table initialised.
+    fn start_refresh(&mut self) {
+        if self.refreshing {
+            return;
+        }
+        let Some(commands) = self.self_commands.upgrade() else {
+            return;
+        };
+        self.refreshing = true;
+        self.last_refresh_start = Some(Instant::now());
+        // Far in the future until RefreshDone schedules the next one.
+        self.next_refresh = Instant::now() + self.config.refresh_interval.1;
+        let now = Instant::now();
+        let seeds = self.db.seeds(
+            self.config.seed_count,
+            self.config.seed_max_age,
+            now_unix_secs(),
+        );
+        let seed_count = seeds.len();
+        for seed in seeds {
+            let _ = self.table.add_found(seed, now);
+        }
+        for bootnode in self.config.bootnodes.clone() {
+            if self.allowed_by_netrestrict(bootnode.address) {
+                let _ = self.table.add_found(NodeInfo::new(bootnode), now);
+            } else {
+                warn!(target: "discv4", node = %bootnode.enode_url(), "bootnode outside --netrestrict ignored");
+            }
+        }
+        debug!(target: "discv4", seeds = seed_count, bootnodes = self.config.bootnodes.len(), "refreshing table");
+        let handle = self.handle_template.handle(
+            commands.clone(),
+            self.events.clone(),
+            Arc::clone(&self.metrics),
+        );
+        let random_lookups = self.config.refresh_random_lookups;
+        tokio::spawn(async move {
+            let _ = handle.run_lookup(handle.local_id(), |_| {}).await;
+            for _ in 0..random_lookups {
+                let _ = handle
+                    .run_lookup(super::handle::random_target(), |_| {})
+                    .await;
+            }
+            let _ = commands.send(Command::RefreshDone).await;
+        });
+    }
+
+    fn expire_db(&mut self) {
+        if !self.seen_pong {
+            return;
+        }
+        let removed = self.db.expire(now_unix_secs());
+        if removed > 0 {
+            debug!(target: "discv4", removed, "expired node database entries");
+        }
+    }
+
+    fn check_skew(&mut self) {
+        let Some(report) = self.skew.take_report(self.config.skew_warning_ratio) else {
+            return;
+        };
+        let due = self
+            .last_skew_warning
+            .is_none_or(|at| at.elapsed() >= SKEW_WARNING_INTERVAL);
+        if due {
+            self.last_skew_warning = Some(Instant::now());
+            warn!(
+                target: "discv4",
+                expired = report.expired,
+                total = report.total,
+                estimated_drift_secs = report.estimated_drift_secs,
+                "most discovery packets arrive expired: the system clock is probably off; discovery needs it within ~20 s (check NTP)"
+            );
+        }
+    }
+}
+
+impl HandleTemplate {
+    pub(crate) fn handle(
+        &self,
+        commands: mpsc::Sender<Command>,
+        events: broadcast::Sender<TableEvent>,
+        metrics: Arc<Metrics>,
+    ) -> Discv4Handle {
+        Discv4Handle {
+            commands,
+            events,
+            metrics,
+            local_id: self.local_id,
+            bond_settle_delay: self.bond_settle_delay,
+            walk_lookup_spacing: self.walk_lookup_spacing,
+        }
+    }
+}
+
+fn unreachable_shutdown() {
+    // `run` handles Shutdown before dispatching; nothing to do here.
+}

@@ -1,0 +1,196 @@
+//! Ingress workers: receive datagrams, rate-limit, verify, and answer PINGs, in parallel.
+//!
+//! Signature recovery (and signing the PONG) is the whole cost of handling a PING. Running it
+//! in the single service task would cap the node at one core, so several workers share the
+//! socket: each verifies what it receives, answers PINGs itself (a PONG depends only on the
+//! PING, our key and our ENR seq), and forwards the verified packet to the service for the
+//! bookkeeping (bonds, table, replies).
+
+use std::{
+    net::SocketAddr,
+    sync::{atomic::Ordering, Arc, Mutex},
+    time::Duration,
+};
+
+use tokio::{sync::mpsc, time::Instant};
+use tracing::{debug, trace};
+
+use crate::{
+    proto::{
+        decode, encode, expiration_after, is_expired, normalize_ip, now_unix_secs, Decoded,
+        Endpoint, Packet, PacketKind, Ping, Pong, MAX_DATAGRAM_SIZE,
+    },
+    transport::DatagramTransport,
+};
+
+use super::{
+    local::SharedLocal,
+    metrics::{DropReason, Metrics},
+    ratelimit::IpRateLimiter,
+    skew::SkewDetector,
+};
+
+/// A verified packet on its way to the service.
+#[derive(Debug)]
+pub(crate) struct Ingress {
+    /// UDP source (IPv4-mapped addresses normalised).
+    pub(crate) src: SocketAddr,
+    /// The verified packet.
+    pub(crate) decoded: Decoded,
+}
+
+/// What the workers share.
+pub(crate) struct IngressContext {
+    pub(crate) transport: Arc<dyn DatagramTransport>,
+    pub(crate) local: Arc<SharedLocal>,
+    pub(crate) limiter: Mutex<IpRateLimiter>,
+    pub(crate) metrics: Arc<Metrics>,
+    pub(crate) skew: Arc<SkewDetector>,
+    pub(crate) packet_expiration: Duration,
+    pub(crate) to_service: mpsc::Sender<Ingress>,
+}
+
+/// One worker: runs until the service is gone.
+pub(crate) async fn run_worker(ctx: Arc<IngressContext>) {
+    // One byte more than we accept, so an oversized datagram is seen as such, not truncated
+    // into something that might parse.
+    let mut buf = vec![0u8; MAX_DATAGRAM_SIZE + 1];
+    loop {
+        let received = proto_recv(&ctx, &mut buf).await;
+        if ctx.to_service.is_closed() {
+            return;
+        }
+        let Some((len, src)) = received else { continue };
+        let Some(datagram) = buf.get(..len) else {
+            continue;
+        };
+        if let Some(ingress) = verify(&ctx, datagram, src) {
+            if let Packet::Ping(ping) = &ingress.decoded.packet {
+                answer_ping(&ctx, ingress.src, ping, ingress.decoded.hash).await;
+            }
+            match ctx.to_service.try_send(ingress) {
+                Ok(()) => {}
+                Err(mpsc::error::TrySendError::Full(_)) => {
+                    ctx.metrics.dropped(DropReason::QueueFull)
+                }
+                Err(mpsc::error::TrySendError::Closed(_)) => return,
+            }
+        }
+    }
+}
+
+async fn proto_recv(ctx: &IngressContext, buf: &mut [u8]) -> Option<(usize, SocketAddr)> {
+    match ctx.transport.recv_from(buf).await {
+        Ok((len, src)) => Some((len, SocketAddr::new(normalize_ip(src.ip()), src.port()))),
+        Err(error) => {
+            // ICMP errors from earlier sends surface here on Linux; they end nothing.
+            trace!(target: "discv4", %error, "receive error");
+            // Avoid a hot loop should the socket fail persistently.
+            tokio::time::sleep(Duration::from_millis(1)).await;
+            None
+        }
+    }
+}
+
+/// Rate limit, decode, verify, drop own and expired packets.
+fn verify(ctx: &IngressContext, datagram: &[u8], src: SocketAddr) -> Option<Ingress> {
+    let allowed = ctx
+        .limiter
+        .lock()
+        .map(|mut limiter| limiter.allow(src.ip(), Instant::now()))
+        .unwrap_or(true);
+    if !allowed {
+        ctx.metrics.dropped(DropReason::RateLimited);
+        return None;
+    }
+    let decoded = match decode(datagram) {
+        Ok(decoded) => decoded,
+        Err(error) => {
+            let reason = if error.is_unknown_type() {
+                DropReason::UnknownType
+            } else {
+                DropReason::Malformed
+            };
+            trace!(target: "discv4", %src, %error, "dropping packet");
+            ctx.metrics.dropped(reason);
+            return None;
+        }
+    };
+    if decoded.sender == ctx.local.peer_id {
+        ctx.metrics.dropped(DropReason::FromSelf);
+        return None;
+    }
+    if let Some(expiration) = decoded.packet.expiration() {
+        let now = now_unix_secs();
+        let expired = is_expired(expiration, now);
+        // Read as signed, like the expiration rule itself: 2^64 − t is t seconds in the past.
+        ctx.skew
+            .observe(expired, (expiration as i64).wrapping_sub(now as i64));
+        if expired {
+            debug!(target: "discv4", %src, kind = decoded.packet.kind().name(), "dropping expired packet");
+            ctx.metrics.dropped(DropReason::Expired);
+            return None;
+        }
+    }
+    ctx.metrics.packet_in(decoded.packet.kind());
+    Some(Ingress { src, decoded })
+}
+
+/// Every PING gets a PONG to its UDP source, whatever its `from` says.
+async fn answer_ping(ctx: &IngressContext, src: SocketAddr, ping: &Ping, ping_hash: [u8; 32]) {
+    let pong = Packet::Pong(Pong {
+        to: Endpoint::new(src.ip(), src.port(), ping.from.tcp_port),
+        ping_hash,
+        expiration: expiration_after(ctx.packet_expiration),
+        enr_seq: Some(ctx.local.enr_seq.load(Ordering::Relaxed)),
+    });
+    send_packet(
+        ctx.transport.as_ref(),
+        &ctx.metrics,
+        &pong,
+        &ctx.local.key,
+        src,
+    )
+    .await;
+}
+
+/// Signs and sends a packet; returns its hash when it went out.
+pub(crate) async fn send_packet(
+    transport: &dyn DatagramTransport,
+    metrics: &Metrics,
+    packet: &Packet,
+    key: &secp256k1::SecretKey,
+    to: SocketAddr,
+) -> Option<[u8; 32]> {
+    let (bytes, hash) = match encode(packet, key) {
+        Ok(encoded) => encoded,
+        Err(error) => {
+            debug!(target: "discv4", %to, %error, "cannot encode packet");
+            return None;
+        }
+    };
+    send_bytes(transport, metrics, packet.kind(), &bytes, to)
+        .await
+        .then_some(hash)
+}
+
+/// Sends an already encoded packet.
+pub(crate) async fn send_bytes(
+    transport: &dyn DatagramTransport,
+    metrics: &Metrics,
+    kind: PacketKind,
+    bytes: &[u8],
+    to: SocketAddr,
+) -> bool {
+    match transport.send_to(bytes, to).await {
+        Ok(_) => {
+            metrics.packet_out(kind);
+            true
+        }
+        Err(error) => {
+            debug!(target: "discv4", %to, %error, kind = kind.name(), "send failed");
+            metrics.send_error();
+            false
+        }
+    }
+}

@@ -1,0 +1,160 @@
+//! Per-IP ingress rate limit: a token bucket per source IP, checked before any signature is
+//! verified, so a flood from one address costs a hash-map lookup, not an ECDSA recovery.
+//!
+//! The set of tracked IPs is an LRU of bounded size: a flood from many spoofed addresses
+//! evicts old buckets instead of growing memory. Evicting a bucket can only make the limiter
+//! more lenient for that address, never stricter.
+
+use std::{net::IpAddr, num::NonZeroUsize, time::Duration};
+
+use lru::LruCache;
+use tokio::time::Instant;
+
+/// Configuration of the per-IP ingress limit.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RateLimitConfig {
+    /// Sustained packets per second allowed from one IP. `0` disables the limit.
+    pub packets_per_second: u32,
+    /// Burst size (bucket capacity) in packets.
+    pub burst: u32,
+    /// How many source IPs are tracked at once.
+    pub max_tracked_ips: usize,
+    /// Loopback sources are not limited (local tools, tests and co-located nodes).
+    pub exempt_loopback: bool,
+}
+
+impl Default for RateLimitConfig {
+    /// 50 packets/s with bursts of 200: a lookup's NEIGHBORS replies and a busy peer's
+    /// revalidation fit easily; a flood does not.
+    fn default() -> Self {
+        Self {
+            packets_per_second: 50,
+            burst: 200,
+            max_tracked_ips: 65_536,
+            exempt_loopback: true,
+        }
+    }
+}
+
+impl RateLimitConfig {
+    /// A configuration that lets everything through.
+    pub const fn unlimited() -> Self {
+        Self {
+            packets_per_second: 0,
+            burst: 0,
+            max_tracked_ips: 1,
+            exempt_loopback: true,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Bucket {
+    tokens: f64,
+    updated: Instant,
+}
+
+/// Token buckets per source IP.
+#[derive(Debug)]
+pub struct IpRateLimiter {
+    config: RateLimitConfig,
+    buckets: LruCache<IpAddr, Bucket>,
+}
+
+impl IpRateLimiter {
+    /// A limiter with the given configuration.
+    pub fn new(config: RateLimitConfig) -> Self {
+        let capacity = NonZeroUsize::new(config.max_tracked_ips).unwrap_or(NonZeroUsize::MIN);
+        Self {
+            config,
+            buckets: LruCache::new(capacity),
+        }
+    }
+
+    /// Takes one token for `ip`; false means drop the packet.
+    pub fn allow(&mut self, ip: IpAddr, now: Instant) -> bool {
+        if self.config.packets_per_second == 0 || (self.config.exempt_loopback && ip.is_loopback())
+        {
+            return true;
+        }
+        let rate = f64::from(self.config.packets_per_second);
+        let burst = f64::from(self.config.burst.max(1));
+        let bucket = self.buckets.get_or_insert_mut(ip, || Bucket {
+            tokens: burst,
+            updated: now,
+        });
+        let elapsed = now.saturating_duration_since(bucket.updated);
+        bucket.tokens = (bucket.tokens + elapsed.as_secs_f64() * rate).min(burst);
+        bucket.updated = now;
+        if bucket.tokens >= 1.0 {
+            bucket.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Number of IPs currently tracked.
+    pub fn tracked(&self) -> usize {
+        self.buckets.len()
+    }
+}
+
+/// Time for a drained bucket to allow one packet again (for documentation and tests).
+pub fn refill_interval(config: &RateLimitConfig) -> Option<Duration> {
+    (config.packets_per_second > 0)
+        .then(|| Duration::from_secs_f64(1.0 / f64::from(config.packets_per_second)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::Ipv4Addr;
+
+    const IP: IpAddr = IpAddr::V4(Ipv4Addr::new(8, 8, 8, 8));
+
+    #[tokio::test(start_paused = true)]
+    async fn burst_then_sustained_rate() {
+        let config = RateLimitConfig {
+            packets_per_second: 10,
+            burst: 5,
+            ..Default::default()
+        };
+        let mut limiter = IpRateLimiter::new(config);
+        let now = Instant::now();
+        assert_eq!((0..10).filter(|_| limiter.allow(IP, now)).count(), 5);
+        let later = now + refill_interval(&config).unwrap();
+        assert!(limiter.allow(IP, later));
+        assert!(!limiter.allow(IP, later));
+        // Other addresses have their own bucket.
+        assert!(limiter.allow(IpAddr::V4(Ipv4Addr::new(8, 8, 4, 4)), later));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn loopback_exempt_and_disabled_limit() {
+        let config = RateLimitConfig {
+            packets_per_second: 1,
+            burst: 1,
+            ..Default::default()
+        };
+        let mut limiter = IpRateLimiter::new(config);
+        let now = Instant::now();
+        assert!((0..100).all(|_| limiter.allow(IpAddr::V4(Ipv4Addr::LOCALHOST), now)));
+        let mut open = IpRateLimiter::new(RateLimitConfig::unlimited());
+        assert!((0..100).all(|_| open.allow(IP, now)));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn tracked_ips_are_bounded() {
+        let config = RateLimitConfig {
+            max_tracked_ips: 100,
+            ..Default::default()
+        };
+        let mut limiter = IpRateLimiter::new(config);
+        let now = Instant::now();
+        for i in 0..10_000u32 {
+            limiter.allow(IpAddr::V4(Ipv4Addr::from(0x0800_0000 + i)), now);
+        }
+        assert_eq!(limiter.tracked(), 100);
+    }
+}

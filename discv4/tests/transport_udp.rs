@@ -1,0 +1,110 @@
+//! The real UDP transport on loopback.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use discv4::transport::DatagramTransport;
+use tokio::net::UdpSocket;
+use tokio::time::timeout;
+
+async fn bind() -> Arc<dyn DatagramTransport> {
+    Arc::new(UdpSocket::bind("127.0.0.1:0").await.unwrap())
+}
+
+#[tokio::test]
+async fn udp_round_trip_through_the_trait() {
+    let (a, b) = (bind().await, bind().await);
+    let (a_addr, b_addr) = (a.local_addr().unwrap(), b.local_addr().unwrap());
+    assert_ne!(a_addr.port(), 0);
+    assert_eq!(a.send_to(b"ping", b_addr).await.unwrap(), 4);
+    let mut buf = [0u8; 1500];
+    let (len, from) = timeout(Duration::from_secs(5), b.recv_from(&mut buf))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((&buf[..len], from), (&b"ping"[..], a_addr));
+    b.send_to(b"pong", from).await.unwrap();
+    let (len, from) = timeout(Duration::from_secs(5), a.recv_from(&mut buf))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((&buf[..len], from), (&b"pong"[..], b_addr));
+}
+
+#[tokio::test]
+async fn udp_poll_methods_work_directly() {
+    let (a, b) = (bind().await, bind().await);
+    let b_addr = b.local_addr().unwrap();
+    let sent = std::future::poll_fn(|cx| a.poll_send_to(cx, b"direct", b_addr))
+        .await
+        .unwrap();
+    assert_eq!(sent, 6);
+    let mut storage = [0u8; 1500];
+    let mut buf = tokio::io::ReadBuf::new(&mut storage);
+    let from = timeout(
+        Duration::from_secs(5),
+        std::future::poll_fn(|cx| b.poll_recv_from(cx, &mut buf)),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    assert_eq!(from, a.local_addr().unwrap());
+    assert_eq!(buf.filled(), b"direct");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn udp_concurrent_receivers_each_get_distinct_datagrams() {
+    let (a, b) = (bind().await, bind().await);
+    let b_addr = b.local_addr().unwrap();
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let mut tasks = Vec::new();
+    for _ in 0..3 {
+        let (b, tx) = (Arc::clone(&b), tx.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut buf = [0u8; 64];
+            while let Ok((len, _)) = b.recv_from(&mut buf).await {
+                let n = u32::from_be_bytes(buf[..len].try_into().unwrap());
+                if tx.send(n).is_err() {
+                    break;
+                }
+            }
+        }));
+    }
+    drop(tx);
+    // Paced so the loopback receive buffer never overflows.
+    const COUNT: u32 = 300;
+    for i in 0..COUNT {
+        a.send_to(&i.to_be_bytes(), b_addr).await.unwrap();
+        if i.is_multiple_of(20) {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    }
+    let mut seen = HashSet::new();
+    for _ in 0..COUNT {
+        let n = timeout(Duration::from_secs(10), rx.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(seen.insert(n), "datagram {n} delivered twice");
+    }
+    for task in tasks {
+        task.abort();
+    }
+}
+
+#[tokio::test]
+async fn udp_long_datagram_is_truncated_to_the_buffer() {
+    let (a, b) = (bind().await, bind().await);
+    a.send_to(&[9u8; 1400], b.local_addr().unwrap())
+        .await
+        .unwrap();
+    let mut small = [0u8; 100];
+    let (len, _) = timeout(Duration::from_secs(5), b.recv_from(&mut small))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(len, 100);
+    assert_eq!(small, [9u8; 100]);
+}
