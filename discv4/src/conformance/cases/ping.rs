@@ -17,6 +17,13 @@ fn wrong_endpoint() -> Endpoint {
     Endpoint::new(IpAddr::V4(Ipv4Addr::new(192, 0, 2, 0)), 0, 0)
 }
 
+const HINT_TO: &str = "our PING's `to` was 192.0.2.0:0; the node must not validate `to`";
+const HINT_FROM: &str = "our PING's `from` was 192.0.2.0:0; replies must go to the PING's UDP \
+                         source address, not to `from`";
+const HINT_EIP8: &str = "our PING had two extra list elements, which EIP-8 says to ignore";
+const HINT_EIP8_FROM: &str = "our PING had two extra list elements (EIP-8) and `from` \
+                              192.0.2.0:0; replies must go to the UDP source address";
+
 /// Junk fields appended to a PING: an integer and a byte string.
 const JUNK_INT: u64 = 42;
 const JUNK_BYTES: [u8; 9] = [9, 8, 7, 6, 5, 4, 3, 2, 1];
@@ -30,7 +37,7 @@ pub(super) async fn basic(env: &TestEnv<'_>) -> Outcome {
             &Packet::Ping(env.ping(from, env.remote_endpoint())),
         )
         .await?;
-    check_ping_pong(env, &hash).await
+    check_ping_pong(env, &hash, "").await
 }
 
 /// Ping/WrongTo: the node must not validate `to`.
@@ -39,28 +46,28 @@ pub(super) async fn wrong_to(env: &TestEnv<'_>) -> Outcome {
     let hash = env
         .send(Side::L1, &Packet::Ping(env.ping(from, wrong_endpoint())))
         .await?;
-    check_ping_pong(env, &hash).await
+    check_ping_pong(env, &hash, HINT_TO).await
 }
 
 /// Ping/WrongFrom: replies go to the UDP source address, not to `from`.
 pub(super) async fn wrong_from(env: &TestEnv<'_>) -> Outcome {
     let ping = env.ping(wrong_endpoint(), env.remote_endpoint());
     let hash = env.send(Side::L1, &Packet::Ping(ping)).await?;
-    check_ping_pong(env, &hash).await
+    check_ping_pong(env, &hash, HINT_FROM).await
 }
 
 /// Ping/ExtraData: extra list elements are ignored (EIP-8).
 pub(super) async fn extra_data(env: &TestEnv<'_>) -> Outcome {
     let from = env.local_endpoint(Side::L1)?;
-    send_junk_ping(env, from).await
+    send_junk_ping(env, from, HINT_EIP8).await
 }
 
 /// Ping/ExtraDataWrongFrom: extra elements plus a bogus `from`.
 pub(super) async fn extra_data_wrong_from(env: &TestEnv<'_>) -> Outcome {
-    send_junk_ping(env, wrong_endpoint()).await
+    send_junk_ping(env, wrong_endpoint(), HINT_EIP8_FROM).await
 }
 
-async fn send_junk_ping(env: &TestEnv<'_>, from: Endpoint) -> Outcome {
+async fn send_junk_ping(env: &TestEnv<'_>, from: Endpoint, hint: &str) -> Outcome {
     let ping = Packet::Ping(env.ping(from, env.remote_endpoint()));
     let junk_bytes: &[u8] = &JUNK_BYTES;
     let body = body_with_extra(&ping, &[&JUNK_INT, &junk_bytes])?;
@@ -72,7 +79,7 @@ async fn send_junk_ping(env: &TestEnv<'_>, from: Endpoint) -> Outcome {
             &body,
         )
         .await?;
-    check_ping_pong(env, &hash).await
+    check_ping_pong(env, &hash, hint).await
 }
 
 /// Ping/PastExpiration: a PING expired as a signed number gets no reply at all.
@@ -131,7 +138,18 @@ pub(super) async fn bond_then_ping_with_wrong_from(env: &TestEnv<'_>) -> Outcome
 }
 
 /// Reads two packets: exactly one must be a valid PONG to `ping_hash` and one a PING.
-async fn check_ping_pong(env: &TestEnv<'_>, ping_hash: &[u8; 32]) -> Outcome {
+/// `hint` (if not empty) is appended to a failure to say what the case probes.
+async fn check_ping_pong(env: &TestEnv<'_>, ping_hash: &[u8; 32], hint: &str) -> Outcome {
+    read_ping_pong(env, ping_hash).await.map_err(|failure| {
+        if hint.is_empty() {
+            failure
+        } else {
+            format!("{failure} ({hint})")
+        }
+    })
+}
+
+async fn read_ping_pong(env: &TestEnv<'_>, ping_hash: &[u8; 32]) -> Outcome {
     let (mut pings, mut pongs) = (0, 0);
     for n in 1..=2 {
         let expected = match (pings, pongs) {
