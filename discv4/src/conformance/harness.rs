@@ -425,6 +425,12 @@ async fn bind(
     label: &str,
     remote: SocketAddr,
 ) -> Result<TesterSocket, String> {
+    if ip.is_unspecified() || ip.is_multicast() {
+        return Err(format!(
+            "{label} must be a concrete local IP address, not {ip}: the node's PONG `to` is \
+             compared with it and the second IP must differ from the first"
+        ));
+    }
     if ip.is_ipv4() != remote.is_ipv4() {
         return Err(format!(
             "{label} address {ip} and the remote {remote} are of different IP families; \
@@ -528,6 +534,24 @@ pub(super) fn describe(packet: &Packet) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn bad_listen_addresses_are_clear_errors() {
+        let remote: SocketAddr = "127.0.0.1:30303".parse().unwrap();
+        let err = bind("0.0.0.0".parse().unwrap(), "listen1", remote)
+            .await
+            .err()
+            .unwrap();
+        assert!(err.contains("listen1 must be a concrete local IP"), "{err}");
+        let err = bind("::1".parse().unwrap(), "listen2", remote)
+            .await
+            .err()
+            .unwrap();
+        assert!(err.contains("different IP families"), "{err}");
+        assert!(bind("127.0.0.1".parse().unwrap(), "listen1", remote)
+            .await
+            .is_ok());
+    }
 
     #[test]
     fn past_expiration_is_wrapped_negative() {
