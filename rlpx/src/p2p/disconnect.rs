@@ -241,6 +241,23 @@ mod tests {
         );
     }
 
+    proptest::proptest! {
+        #[test]
+        fn proptest_all_forms_round_trip(v in proptest::prelude::any::<u8>()) {
+            let reason = DisconnectReason::from(v);
+            let list = encode_disconnect(reason);
+            let bare = alloy_rlp::encode(v);
+            for payload in [compressed(&list), compressed(&bare), list, bare] {
+                proptest::prop_assert_eq!(decode_disconnect(&payload, None), Some(reason));
+            }
+        }
+
+        #[test]
+        fn proptest_decode_never_panics(data in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..64)) {
+            let _ = decode_disconnect(&data, None);
+        }
+    }
+
     #[test]
     fn garbage_is_none() {
         assert_eq!(decode_disconnect(&[0xc1], None), None);

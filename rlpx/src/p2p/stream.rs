@@ -172,7 +172,7 @@ impl<S: MessageStream> UnauthedP2p<S> {
     }
 }
 
-/// Writes our Hello while reading theirs. A read result (including a received Disconnect)
+/// Writes our Hello while reading theirs. A read error (including a received Disconnect)
 /// takes precedence over a failed write, since it says more about why.
 async fn exchange_hellos<K, R>(
     sink: &mut K,
@@ -190,14 +190,18 @@ where
     let mut write_result = None;
     let their = loop {
         tokio::select! {
-            hello = &mut read => break hello?,
+            hello = &mut read => break hello,
             written = &mut write, if write_result.is_none() => write_result = Some(written),
         }
     };
-    match write_result {
-        Some(result) => result?,
-        None => write.await?,
-    }
+    // Like geth, let our Hello finish even when theirs was bad, so a Disconnect we send next
+    // follows it (the caller's deadline bounds the wait).
+    let written = match write_result {
+        Some(result) => result,
+        None => write.await,
+    };
+    let their = their?;
+    written?;
     Ok(their)
 }
 
