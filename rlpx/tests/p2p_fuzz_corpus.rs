@@ -1,5 +1,6 @@
 //! Runs the p2p fuzz bodies over their seed corpora and a few thousand deterministic
 //! random and mutated inputs; none may panic.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::PathBuf;
 

@@ -1,5 +1,6 @@
 //! Full p2p sessions over an in-memory stream pair: handshake, multiplexing, ping, timeouts,
 //! disconnects and protocol violations.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod p2p_support;
 
@@ -63,7 +64,7 @@ async fn connect_pair(buffer: usize) -> (P2pConnection, P2pConnection) {
 #[tokio::test]
 async fn two_capabilities_exchange_with_geth_offsets() {
     let (mut left, mut right) = connect_pair(16).await;
-    let mut l_eth = left.take_handle("eth").unwrap();
+    let l_eth = left.take_handle("eth").unwrap();
     let mut l_snap = left.take_handle("snap").unwrap();
     assert!(left.take_handle("eth").is_none());
     let handles = right.take_handles();

@@ -153,11 +153,18 @@ fn decode_plain(payload: &[u8]) -> Option<DisconnectReason> {
         return None;
     }
     if !header.list {
-        return u8::decode(&mut &payload[..])
-            .ok()
-            .map(DisconnectReason::from);
+        return reason_item(payload);
     }
     if buf.is_empty() {
+        return Some(DisconnectReason::DisconnectRequested);
+    }
+    reason_item(buf)
+}
+
+/// One integer item at the start of `buf`. A lone `0x00` byte (non-canonical zero, sent by
+/// some old clients) is read as 0 rather than rejected.
+fn reason_item(mut buf: &[u8]) -> Option<DisconnectReason> {
+    if buf.first() == Some(&0x00) {
         return Some(DisconnectReason::DisconnectRequested);
     }
     u8::decode(&mut buf).ok().map(DisconnectReason::from)
@@ -221,7 +228,13 @@ mod tests {
 
     #[test]
     fn empty_forms_mean_requested() {
-        for payload in [vec![], vec![0xc0], compressed(&[0xc0])] {
+        for payload in [
+            vec![],
+            vec![0xc0],
+            compressed(&[0xc0]),
+            vec![0x00],
+            vec![0xc1, 0x00],
+        ] {
             assert_eq!(
                 decode_disconnect(&payload, None),
                 Some(DisconnectReason::DisconnectRequested)

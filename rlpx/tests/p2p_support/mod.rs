@@ -1,5 +1,5 @@
 //! In-memory message streams and a scripted raw peer for the p2p integration tests.
-#![allow(dead_code, unreachable_pub, missing_docs)]
+#![allow(dead_code, unreachable_pub, missing_docs, clippy::unwrap_used)]
 
 use std::{
     io,
