@@ -46,6 +46,43 @@ pub struct Hello {
 }
 
 impl Hello {
+    /// Our Hello as geth builds it: version 5, capabilities from `protocols` sorted by
+    /// (name, version).
+    pub fn for_protocols(
+        client_id: impl Into<String>,
+        id: [u8; 64],
+        protocols: &[super::Protocol],
+        listen_port: u16,
+    ) -> Self {
+        let mut capabilities: Vec<Capability> = protocols.iter().map(|p| p.capability()).collect();
+        capabilities.sort();
+        capabilities.dedup();
+        Self {
+            protocol_version: super::P2P_PROTOCOL_VERSION,
+            client_id: client_id.into(),
+            capabilities,
+            listen_port,
+            id,
+        }
+    }
+
+    /// The 64-byte node id of a public key (uncompressed point without the `0x04` prefix), the
+    /// form carried in Hello and expected by [`super::UnauthedP2p::handshake`].
+    pub fn id_from_public_key(key: &secp256k1::PublicKey) -> [u8; 64] {
+        let full = key.serialize_uncompressed();
+        let mut id = [0u8; 64];
+        id.copy_from_slice(&full[1..]);
+        id
+    }
+
+    /// The Hello's id as a public key; [`P2pError::InvalidIdentity`] if it is not a curve point.
+    pub fn public_key(&self) -> Result<secp256k1::PublicKey, P2pError> {
+        let mut full = [0u8; 65];
+        full[0] = 0x04;
+        full[1..].copy_from_slice(&self.id);
+        secp256k1::PublicKey::from_slice(&full).map_err(|_| P2pError::InvalidIdentity)
+    }
+
     /// Encodes the Hello payload (without the message code). Capabilities are written in the
     /// order given; geth sorts them by (name, version), which callers may do beforehand.
     pub fn encode(&self) -> Vec<u8> {
@@ -200,6 +237,27 @@ mod tests {
             hex::encode(hello.id),
             &EIP8_HELLO[EIP8_HELLO.len() - 128 - 22..EIP8_HELLO.len() - 22]
         );
+    }
+
+    #[test]
+    fn for_protocols_sorts_like_geth_and_ids_round_trip() {
+        let secp = secp256k1::Secp256k1::new();
+        let key = secp256k1::SecretKey::from_slice(&[7u8; 32]).unwrap();
+        let public = secp256k1::PublicKey::from_secret_key(&secp, &key);
+        let id = Hello::id_from_public_key(&public);
+        let protocols = [
+            super::super::Protocol::new("snap", 1, 8),
+            super::super::Protocol::new("eth", 69, 18),
+            super::super::Protocol::new("eth", 68, 17),
+        ];
+        let h = Hello::for_protocols("kadnode", id, &protocols, 0);
+        assert_eq!(h.protocol_version, 5);
+        let order: Vec<String> = h.capabilities.iter().map(ToString::to_string).collect();
+        assert_eq!(order, ["eth/68", "eth/69", "snap/1"]);
+        assert_eq!(h.public_key().unwrap(), public);
+        let mut bad = h.clone();
+        bad.id = [0xff; 64];
+        assert!(matches!(bad.public_key(), Err(P2pError::InvalidIdentity)));
     }
 
     #[test]

@@ -152,6 +152,10 @@ impl P2pConnection {
 
     /// Takes the handle of the shared capability with this name (once; `None` afterwards or if
     /// the name is not shared).
+    ///
+    /// Handles not taken stay inside the connection: messages for them fill their bounded
+    /// queue and then stall the whole session's reading. Take every handle you run; drop the
+    /// ones you don't (messages for a dropped handle are discarded).
     pub fn take_handle(&mut self, name: &str) -> Option<ProtocolHandle> {
         let index = self.shared.iter().position(|c| c.name == name)?;
         self.handles.get_mut(index)?.take()
