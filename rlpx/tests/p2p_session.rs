@@ -496,3 +496,18 @@ async fn disconnect_gives_up_after_1s_when_the_peer_does_not_read() {
     filler.await.unwrap();
     drop(raw);
 }
+
+#[tokio::test]
+async fn transport_eof_is_reported_as_connection_closed() {
+    let (mut conn, _, raw) = connect_raw(&[("eth", 69)]).await;
+    let mut eth = conn.take_handle("eth").unwrap();
+    drop(raw);
+    let end = conn.closed().await;
+    assert!(
+        matches!(&end, SessionEnd::Error(e) if matches!(**e, P2pError::ConnectionClosed)),
+        "{end}"
+    );
+    assert_eq!(end.disconnect_reason(), DisconnectReason::NetworkError);
+    assert_eq!(eth.recv().await, None);
+    assert!(matches!(eth.closed().await, SessionEnd::Error(_)));
+}
