@@ -3,6 +3,7 @@
 //!
 //! The crate knows nothing about TCP sessions; the `kadnode` crate glues it to RLPx.
 
+pub mod conformance;
 pub mod crypto;
 pub mod db;
 pub mod id;

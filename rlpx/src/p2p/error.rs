@@ -1,0 +1,173 @@
+//! Errors of the p2p layer and the report of why a session ended.
+
+use std::{fmt, io, sync::Arc};
+
+use super::disconnect::DisconnectReason;
+
+/// Everything that can go wrong in the p2p layer.
+#[derive(Debug, thiserror::Error)]
+pub enum P2pError {
+    /// The transport failed.
+    #[error("transport error: {0}")]
+    Io(#[from] io::Error),
+    /// The transport ended (EOF) where a message was expected.
+    #[error("connection closed by the remote without a Disconnect")]
+    ConnectionClosed,
+    /// The Hello exchange did not finish in time.
+    #[error("Hello exchange timed out after {0:?}")]
+    HelloTimeout(std::time::Duration),
+    /// The remote sent a Disconnect (during the handshake or later).
+    #[error("remote disconnected: {0}")]
+    Disconnected(DisconnectReason),
+    /// The first message was neither Hello nor Disconnect.
+    #[error("expected Hello (0x00) as the first message, got code {0:#x}")]
+    UnexpectedHandshakeMessage(u64),
+    /// The Hello is larger than 2 KiB.
+    #[error("Hello of {size} bytes exceeds the 2048-byte limit")]
+    HelloTooLarge {
+        /// Payload size received.
+        size: usize,
+    },
+    /// The Hello could not be decoded.
+    #[error("malformed Hello: {0}")]
+    InvalidHello(String),
+    /// The Hello's node id is not 64 bytes or is all zeros.
+    #[error("Hello carries a null or malformed node id")]
+    InvalidIdentity,
+    /// The Hello's node id differs from the key proven in the RLPx handshake.
+    #[error("Hello node id {got} does not match the handshake key {expected}")]
+    UnexpectedIdentity {
+        /// Hex of the key proven by the RLPx handshake.
+        expected: String,
+        /// Hex of the id in the Hello.
+        got: String,
+    },
+    /// We run protocols but the remote shares none of them.
+    #[error("no shared capability (remote offers: {remote})")]
+    UselessPeer {
+        /// The remote's capabilities, for the log.
+        remote: String,
+    },
+    /// The frame does not start with a valid RLP message code.
+    #[error("malformed message code prefix: {0}")]
+    InvalidMessageCodePrefix(String),
+    /// A message (compressed or announced decompressed size) exceeds 2^24 − 1 bytes.
+    #[error("message of {size} bytes exceeds the 16 MiB limit")]
+    MessageTooLarge {
+        /// Offending size.
+        size: usize,
+    },
+    /// Snappy compression or decompression failed.
+    #[error("snappy: {0}")]
+    Snappy(snap::Error),
+    /// The remote sent a message id outside the base protocol and every shared capability.
+    #[error("remote sent message code {0:#x}, outside every negotiated capability")]
+    UnknownMessageCode(u64),
+    /// A protocol tried to send a code outside its range.
+    #[error("invalid message code {code} for {capability} (it has {length} message ids)")]
+    InvalidMessageCode {
+        /// The relative code passed to `send`.
+        code: u64,
+        /// Name/version of the capability.
+        capability: String,
+        /// The capability's number of message ids.
+        length: u64,
+    },
+    /// No message arrived for the idle timeout (30 s).
+    #[error("no message from the remote for {0:?}")]
+    Timeout(std::time::Duration),
+    /// The session has ended; the cause is attached.
+    #[error("session closed: {0}")]
+    SessionClosed(SessionEnd),
+}
+
+impl P2pError {
+    /// The disconnect reason that describes this error: the remote's reason for
+    /// [`P2pError::Disconnected`], otherwise the reason we send (or, for network-type failures
+    /// where nothing is sent, [`DisconnectReason::NetworkError`]).
+    pub fn disconnect_reason(&self) -> Option<DisconnectReason> {
+        use DisconnectReason as R;
+        Some(match self {
+            Self::Io(_) | Self::ConnectionClosed | Self::UnknownMessageCode(_) => R::NetworkError,
+            Self::HelloTimeout(_) | Self::Timeout(_) => R::PingTimeout,
+            Self::Disconnected(r) => *r,
+            Self::UnexpectedHandshakeMessage(_)
+            | Self::HelloTooLarge { .. }
+            | Self::InvalidHello(_)
+            | Self::InvalidMessageCodePrefix(_)
+            | Self::MessageTooLarge { .. }
+            | Self::Snappy(_)
+            | Self::InvalidMessageCode { .. } => R::ProtocolBreach,
+            Self::InvalidIdentity => R::InvalidIdentity,
+            Self::UnexpectedIdentity { .. } => R::UnexpectedIdentity,
+            Self::UselessPeer { .. } => R::UselessPeer,
+            Self::SessionClosed(end) => return Some(end.disconnect_reason()),
+        })
+    }
+
+    /// The remote's reason if this error is (or wraps) a Disconnect received from the peer.
+    pub fn remote_disconnect_reason(&self) -> Option<DisconnectReason> {
+        match self {
+            Self::Disconnected(r) => Some(*r),
+            Self::SessionClosed(SessionEnd::Remote(r)) => Some(*r),
+            _ => None,
+        }
+    }
+
+    /// Whether we should tell the remote why with a Disconnect before closing. Like geth, we
+    /// don't for transport failures and unknown inbound codes (the link is assumed broken).
+    pub(crate) fn sends_disconnect(&self) -> bool {
+        !matches!(
+            self,
+            Self::Io(_)
+                | Self::ConnectionClosed
+                | Self::HelloTimeout(_)
+                | Self::Disconnected(_)
+                | Self::UnknownMessageCode(_)
+                | Self::SessionClosed(_)
+        )
+    }
+}
+
+/// Why a running session ended; reported to every handle and by [`super::P2pConnection::closed`].
+#[derive(Debug, Clone)]
+pub enum SessionEnd {
+    /// The remote sent a Disconnect with this reason.
+    Remote(DisconnectReason),
+    /// We ended it with this reason (an explicit `disconnect`, or every handle dropped:
+    /// [`DisconnectReason::ClientQuitting`]).
+    Local(DisconnectReason),
+    /// Nothing arrived for 30 s; we sent Disconnect(0x0b).
+    Timeout,
+    /// The transport or the remote failed; the error says how.
+    Error(Arc<P2pError>),
+}
+
+impl SessionEnd {
+    /// The disconnect reason describing the end (sent or received).
+    pub fn disconnect_reason(&self) -> DisconnectReason {
+        match self {
+            Self::Remote(r) | Self::Local(r) => *r,
+            Self::Timeout => DisconnectReason::PingTimeout,
+            Self::Error(e) => e
+                .disconnect_reason()
+                .unwrap_or(DisconnectReason::NetworkError),
+        }
+    }
+
+    /// True if the remote asked for the end.
+    pub fn is_remote(&self) -> bool {
+        matches!(self, Self::Remote(_))
+    }
+}
+
+impl fmt::Display for SessionEnd {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Remote(r) => write!(f, "remote disconnected: {r}"),
+            Self::Local(r) => write!(f, "disconnected locally: {r}"),
+            Self::Timeout => write!(f, "idle timeout, no message for {:?}", super::IDLE_TIMEOUT),
+            Self::Error(e) => write!(f, "{e}"),
+        }
+    }
+}

@@ -1,0 +1,513 @@
+//! Full p2p sessions over an in-memory stream pair: handshake, multiplexing, ping, timeouts,
+//! disconnects and protocol violations.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod p2p_support;
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use p2p_support::*;
+use rlpx::p2p::{
+    encode_disconnect, DisconnectReason, P2pConnection, P2pError, Protocol, SessionEnd,
+    SharedCapabilities, UnauthedP2p, DISCONNECT_WRITE_TIMEOUT, IDLE_TIMEOUT, PING_INTERVAL,
+    PROTOCOL_INBOUND_CAPACITY,
+};
+use tokio::time::Instant;
+
+const LOCAL: u8 = 1;
+const REMOTE: u8 = 2;
+
+type Handshake = Result<(P2pConnection, rlpx::p2p::Hello, SharedCapabilities), P2pError>;
+
+fn start_local(
+    stream: MemStream,
+    protocols: Vec<Protocol>,
+    expected: [u8; 64],
+) -> tokio::task::JoinHandle<Handshake> {
+    let caps: Vec<(String, u32)> = protocols
+        .iter()
+        .map(|p| (p.name.clone(), p.version))
+        .collect();
+    let caps: Vec<(&str, u32)> = caps.iter().map(|(n, v)| (n.as_str(), *v)).collect();
+    let our = hello(id(LOCAL), &caps);
+    tokio::spawn(UnauthedP2p::new(stream).handshake(our, expected, protocols))
+}
+
+/// Local side is a real `P2pConnection` (eth/69 + snap/1); remote is a raw scripted peer.
+async fn connect_raw(remote_caps: &[(&str, u32)]) -> (P2pConnection, SharedCapabilities, RawPeer) {
+    let (a, b) = pair(16);
+    let local = start_local(a, eth_snap(), id(REMOTE));
+    let mut raw = RawPeer::new(b);
+    raw.send_hello(&hello(id(REMOTE), remote_caps)).await;
+    let ours = raw.read_hello().await;
+    assert_eq!(ours.id, id(LOCAL));
+    let (conn, their, shared) = local.await.unwrap().unwrap();
+    assert_eq!(their.id, id(REMOTE));
+    (conn, shared, raw)
+}
+
+/// Both sides real connections.
+async fn connect_pair(buffer: usize) -> (P2pConnection, P2pConnection) {
+    let (a, b) = pair(buffer);
+    let left = start_local(a, eth_snap(), id(REMOTE));
+    let right = {
+        let our = hello(id(REMOTE), &[("eth", 69), ("snap", 1)]);
+        tokio::spawn(UnauthedP2p::new(b).handshake(our, id(LOCAL), eth_snap()))
+    };
+    let (l, _, ls) = left.await.unwrap().unwrap();
+    let (r, _, rs) = right.await.unwrap().unwrap();
+    assert_eq!(ls, rs);
+    (l, r)
+}
+
+#[tokio::test]
+async fn two_capabilities_exchange_with_geth_offsets() {
+    let (mut left, mut right) = connect_pair(16).await;
+    let l_eth = left.take_handle("eth").unwrap();
+    let mut l_snap = left.take_handle("snap").unwrap();
+    assert!(left.take_handle("eth").is_none());
+    let handles = right.take_handles();
+    let [mut r_eth, mut r_snap]: [_; 2] = handles.try_into().unwrap();
+    assert_eq!(
+        (r_eth.capability().offset, r_eth.capability().length),
+        (0x10, 18)
+    );
+    assert_eq!(
+        (r_snap.capability().offset, r_snap.capability().length),
+        (0x22, 8)
+    );
+
+    l_eth
+        .send(17, Bytes::from_static(b"last eth id"))
+        .await
+        .unwrap();
+    l_snap
+        .send(0, Bytes::from_static(b"first snap id"))
+        .await
+        .unwrap();
+    r_snap
+        .send(7, Bytes::from(vec![9u8; 100_000]))
+        .await
+        .unwrap();
+    assert_eq!(
+        r_eth.recv().await.unwrap(),
+        (17, Bytes::from_static(b"last eth id"))
+    );
+    assert_eq!(
+        r_snap.recv().await.unwrap(),
+        (0, Bytes::from_static(b"first snap id"))
+    );
+    assert_eq!(
+        l_snap.recv().await.unwrap(),
+        (7, Bytes::from(vec![9u8; 100_000]))
+    );
+
+    let err = l_eth.send(18, Bytes::new()).await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            P2pError::InvalidMessageCode {
+                code: 18,
+                length: 18,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(err.to_string().contains("invalid message code"));
+    // the session survives a rejected local send
+    l_snap
+        .send(1, Bytes::from_static(b"still up"))
+        .await
+        .unwrap();
+    assert_eq!(r_snap.recv().await.unwrap().0, 1);
+}
+
+#[tokio::test]
+async fn absolute_codes_on_the_wire_and_compression() {
+    let (mut conn, shared, mut raw) = connect_raw(&[("snap", 1), ("eth", 69), ("les", 4)]).await;
+    assert_eq!(shared.len(), 2);
+    let eth = conn.take_handle("eth").unwrap();
+    let mut snap = conn.take_handle("snap").unwrap();
+
+    eth.send(3, Bytes::from_static(b"hello eth")).await.unwrap();
+    let (code, raw_payload) = raw.recv_raw().await.unwrap();
+    assert_eq!(code, 0x13);
+    assert_ne!(
+        &raw_payload[..],
+        b"hello eth",
+        "payload must be snappy-compressed"
+    );
+    assert_eq!(
+        &raw.snappy
+            .as_mut()
+            .unwrap()
+            .decompress(&raw_payload)
+            .unwrap()[..],
+        b"hello eth"
+    );
+
+    raw.send(0x22 + 5, b"to snap").await;
+    assert_eq!(
+        snap.recv().await.unwrap(),
+        (5, Bytes::from_static(b"to snap"))
+    );
+}
+
+#[tokio::test]
+async fn remote_below_version_5_gets_no_snappy() {
+    let (a, b) = pair(16);
+    let local = start_local(a, eth_snap(), id(REMOTE));
+    let mut raw = RawPeer::new(b);
+    let mut old = hello(id(REMOTE), &[("eth", 69)]);
+    old.protocol_version = 4;
+    raw.send_hello(&old).await;
+    raw.read_hello().await;
+    raw.snappy = None; // the remote is old: neither side compresses
+    let (mut conn, _, _) = local.await.unwrap().unwrap();
+    let mut eth = conn.take_handle("eth").unwrap();
+    eth.send(1, Bytes::from_static(b"plain")).await.unwrap();
+    assert_eq!(
+        raw.recv_raw().await.unwrap(),
+        (0x11, Bytes::from_static(b"plain"))
+    );
+    raw.send_raw(0x12, b"plain back").await;
+    assert_eq!(
+        eth.recv().await.unwrap(),
+        (2, Bytes::from_static(b"plain back"))
+    );
+}
+
+#[tokio::test]
+async fn ping_is_answered_with_pong() {
+    let (_conn, _, mut raw) = connect_raw(&[("eth", 69)]).await;
+    raw.send(0x02, &[0xc0]).await;
+    assert_eq!(
+        raw.recv().await.unwrap(),
+        (0x03, Bytes::from_static(&[0xc0]))
+    );
+    // reserved base codes are ignored, the session goes on
+    raw.send(0x0e, &[0xc0]).await;
+    raw.send(0x02, &[0xc0]).await;
+    assert_eq!(raw.recv().await.unwrap().0, 0x03);
+}
+
+#[tokio::test(start_paused = true)]
+async fn pings_every_15s_and_pongs_keep_the_session_alive() {
+    let (conn, _, mut raw) = connect_raw(&[("eth", 69)]).await;
+    let start = Instant::now();
+    for n in 1..=4u32 {
+        let (code, payload) = raw.recv().await.unwrap();
+        assert_eq!((code, &payload[..]), (0x02, &[0xc0][..]));
+        assert_eq!(start.elapsed().as_secs(), (PING_INTERVAL * n).as_secs());
+        raw.send(0x03, &[0xc0]).await;
+    }
+    assert!(
+        conn.end_reason().is_none(),
+        "alive after 60 s thanks to the pongs"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn idle_timeout_after_30s_sends_reason_0x0b() {
+    let (conn, _, mut raw) = connect_raw(&[("eth", 69)]).await;
+    let start = Instant::now();
+    // the remote stays silent (it does not even answer our ping at 15 s)
+    assert_eq!(
+        raw.expect_disconnect().await,
+        Some(DisconnectReason::PingTimeout)
+    );
+    let elapsed = start.elapsed();
+    assert!(
+        elapsed >= IDLE_TIMEOUT && elapsed < IDLE_TIMEOUT + Duration::from_secs(1),
+        "{elapsed:?}"
+    );
+    assert!(matches!(conn.closed().await, SessionEnd::Timeout));
+    assert_eq!(
+        conn.closed().await.disconnect_reason(),
+        DisconnectReason::PingTimeout
+    );
+}
+
+#[tokio::test]
+async fn disconnect_reason_is_seen_on_the_other_side() {
+    let (mut left, mut right) = connect_pair(16).await;
+    let mut r_eth = right.take_handle("eth").unwrap();
+    let l_eth = left.take_handle("eth").unwrap();
+    left.disconnect(DisconnectReason::TooManyPeers);
+    let end = right.closed().await;
+    assert!(
+        matches!(end, SessionEnd::Remote(DisconnectReason::TooManyPeers)),
+        "{end}"
+    );
+    assert!(matches!(
+        left.closed().await,
+        SessionEnd::Local(DisconnectReason::TooManyPeers)
+    ));
+    // handles observe the end too
+    assert_eq!(r_eth.recv().await, None);
+    assert!(matches!(
+        r_eth.end_reason(),
+        Some(SessionEnd::Remote(DisconnectReason::TooManyPeers))
+    ));
+    let err = l_eth.send(0, Bytes::new()).await.unwrap_err();
+    assert!(matches!(
+        err,
+        P2pError::SessionClosed(SessionEnd::Local(DisconnectReason::TooManyPeers))
+    ));
+    assert_eq!(
+        err.disconnect_reason(),
+        Some(DisconnectReason::TooManyPeers)
+    );
+}
+
+#[tokio::test]
+async fn dropping_everything_quits_with_0x08() {
+    let (left, right) = connect_pair(16).await;
+    drop(left);
+    assert!(matches!(
+        right.closed().await,
+        SessionEnd::Remote(DisconnectReason::ClientQuitting)
+    ));
+}
+
+#[tokio::test]
+async fn ethereumjs_style_bare_uncompressed_disconnect_after_hello() {
+    let (conn, _, mut raw) = connect_raw(&[("eth", 69)]).await;
+    raw.send_raw(0x01, &[0x08]).await;
+    assert!(matches!(
+        conn.closed().await,
+        SessionEnd::Remote(DisconnectReason::ClientQuitting)
+    ));
+}
+
+#[tokio::test]
+async fn compressed_list_disconnect_after_hello() {
+    let (conn, _, mut raw) = connect_raw(&[("eth", 69)]).await;
+    raw.send(0x01, &encode_disconnect(DisconnectReason::UselessPeer))
+        .await;
+    assert!(matches!(
+        conn.closed().await,
+        SessionEnd::Remote(DisconnectReason::UselessPeer)
+    ));
+}
+
+#[tokio::test]
+async fn unknown_inbound_code_ends_session_without_disconnect() {
+    let (mut conn, _, mut raw) = connect_raw(&[("eth", 69), ("snap", 1)]).await;
+    let mut eth = conn.take_handle("eth").unwrap();
+    raw.send(0x2a, b"beyond snap").await;
+    let end = conn.closed().await;
+    match &end {
+        SessionEnd::Error(e) => assert!(matches!(**e, P2pError::UnknownMessageCode(0x2a)), "{e}"),
+        other => panic!("unexpected end {other}"),
+    }
+    assert_eq!(end.disconnect_reason(), DisconnectReason::NetworkError);
+    assert_eq!(
+        raw.expect_disconnect().await,
+        None,
+        "geth sends no Disconnect here"
+    );
+    assert_eq!(eth.recv().await, None);
+}
+
+#[tokio::test]
+async fn corrupt_snappy_payload_is_a_protocol_breach() {
+    let (conn, _, mut raw) = connect_raw(&[("eth", 69)]).await;
+    raw.send_raw(0x10, &[0x80, 0x80, 0x80, 0x08]).await; // claims 16 MiB
+    let end = conn.closed().await;
+    assert!(
+        matches!(&end, SessionEnd::Error(e) if matches!(**e, P2pError::MessageTooLarge { .. })),
+        "{end}"
+    );
+    assert_eq!(
+        raw.expect_disconnect().await,
+        Some(DisconnectReason::ProtocolBreach)
+    );
+}
+
+#[tokio::test]
+async fn slow_protocol_applies_backpressure_without_losing_messages() {
+    let (mut conn, _, mut raw) = connect_raw(&[("eth", 69)]).await;
+    let mut eth = conn.take_handle("eth").unwrap();
+    let total = PROTOCOL_INBOUND_CAPACITY + 40;
+    let sender = tokio::spawn(async move {
+        for i in 0..total {
+            raw.send(0x10, &(i as u32).to_be_bytes()).await;
+        }
+        raw
+    });
+    // Nobody reads `eth`: the session must stop pulling frames, so the sender stalls.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(
+        !sender.is_finished(),
+        "frames kept being read into an unbounded buffer"
+    );
+    for i in 0..total {
+        let (code, payload) = eth.recv().await.unwrap();
+        assert_eq!((code, &payload[..]), (0, &(i as u32).to_be_bytes()[..]));
+    }
+    sender.await.unwrap();
+}
+
+#[tokio::test]
+async fn remote_disconnect_instead_of_hello() {
+    for payload in [vec![0xc1, 0x04], vec![0x04]] {
+        let (a, b) = pair(16);
+        let local = start_local(a, eth_snap(), id(REMOTE));
+        let mut raw = RawPeer::new(b);
+        raw.send_raw(0x01, &payload).await;
+        let err = local.await.unwrap().unwrap_err();
+        assert!(
+            matches!(err, P2pError::Disconnected(DisconnectReason::TooManyPeers)),
+            "{err}"
+        );
+        assert_eq!(
+            err.remote_disconnect_reason(),
+            Some(DisconnectReason::TooManyPeers)
+        );
+    }
+}
+
+async fn handshake_failure(remote: rlpx::p2p::Hello) -> (P2pError, RawPeer) {
+    let (a, b) = pair(16);
+    let local = start_local(a, eth_snap(), id(REMOTE));
+    let mut raw = RawPeer::new(b);
+    raw.send_raw(0, &remote.encode()).await;
+    let _ = raw.read_hello().await;
+    (local.await.unwrap().unwrap_err(), raw)
+}
+
+#[tokio::test]
+async fn hello_id_mismatch_is_unexpected_identity_0x09() {
+    let (err, mut raw) = handshake_failure(hello(id(7), &[("eth", 69)])).await;
+    assert!(matches!(err, P2pError::UnexpectedIdentity { .. }), "{err}");
+    assert_eq!(
+        err.disconnect_reason(),
+        Some(DisconnectReason::UnexpectedIdentity)
+    );
+    assert_eq!(
+        raw.expect_disconnect().await,
+        Some(DisconnectReason::UnexpectedIdentity)
+    );
+}
+
+#[tokio::test]
+async fn zero_id_is_invalid_identity_0x07() {
+    let (err, mut raw) = handshake_failure(hello([0; 64], &[("eth", 69)])).await;
+    assert!(matches!(err, P2pError::InvalidIdentity), "{err}");
+    // sent before snappy is switched on, so uncompressed
+    raw.snappy = None;
+    assert_eq!(
+        raw.recv_raw().await.unwrap(),
+        (0x01, Bytes::from_static(&[0xc1, 0x07]))
+    );
+}
+
+#[tokio::test]
+async fn oversize_hello_is_rejected() {
+    let mut big = hello(id(REMOTE), &[("eth", 69)]);
+    big.client_id = "x".repeat(2100);
+    let (err, mut raw) = handshake_failure(big).await;
+    assert!(matches!(err, P2pError::HelloTooLarge { .. }), "{err}");
+    assert_eq!(
+        raw.expect_disconnect().await,
+        Some(DisconnectReason::ProtocolBreach)
+    );
+}
+
+#[tokio::test]
+async fn no_shared_capability_is_useless_peer_0x03() {
+    let (err, mut raw) = handshake_failure(hello(id(REMOTE), &[("eth", 66), ("les", 4)])).await;
+    assert!(matches!(err, P2pError::UselessPeer { .. }), "{err}");
+    assert_eq!(
+        raw.expect_disconnect().await,
+        Some(DisconnectReason::UselessPeer)
+    );
+}
+
+#[tokio::test]
+async fn no_local_protocols_accepts_any_peer() {
+    let (a, b) = pair(16);
+    let local = start_local(a, vec![], id(REMOTE));
+    let mut raw = RawPeer::new(b);
+    raw.send_hello(&hello(id(REMOTE), &[("les", 4)])).await;
+    raw.read_hello().await;
+    let (conn, _, shared) = local.await.unwrap().unwrap();
+    assert!(shared.is_empty());
+    conn.disconnect(DisconnectReason::DisconnectRequested);
+    assert_eq!(
+        raw.expect_disconnect().await,
+        Some(DisconnectReason::DisconnectRequested)
+    );
+}
+
+#[tokio::test]
+async fn non_hello_first_message_is_rejected() {
+    let (a, b) = pair(16);
+    let local = start_local(a, eth_snap(), id(REMOTE));
+    let mut raw = RawPeer::new(b);
+    raw.send_raw(0x10, b"too early").await;
+    let err = local.await.unwrap().unwrap_err();
+    assert!(
+        matches!(err, P2pError::UnexpectedHandshakeMessage(0x10)),
+        "{err}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn silent_peer_times_out_the_hello_exchange() {
+    let (a, _b) = pair(16);
+    let local = start_local(a, eth_snap(), id(REMOTE));
+    let err = local.await.unwrap().unwrap_err();
+    assert!(matches!(err, P2pError::HelloTimeout(_)), "{err}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn disconnect_gives_up_after_1s_when_the_peer_does_not_read() {
+    let (mut conn, _, raw) = connect_raw(&[("eth", 69)]).await;
+    let eth = conn.take_handle("eth").unwrap();
+    // fill the in-memory link: the raw peer never reads
+    let filler = tokio::spawn(async move {
+        loop {
+            if eth.send(0, Bytes::from_static(b"fill")).await.is_err() {
+                break;
+            }
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    let start = Instant::now();
+    conn.disconnect(DisconnectReason::ClientQuitting);
+    let end = tokio::time::timeout(Duration::from_secs(5), conn.closed())
+        .await
+        .expect("the Disconnect write must give up after its 1 s deadline");
+    assert!(matches!(
+        end,
+        SessionEnd::Local(DisconnectReason::ClientQuitting)
+    ));
+    let waited = start.elapsed();
+    // the link was full, so the write really waited for its deadline
+    assert!(waited >= DISCONNECT_WRITE_TIMEOUT, "{waited:?}");
+    assert!(
+        waited <= DISCONNECT_WRITE_TIMEOUT + Duration::from_millis(100),
+        "{waited:?}"
+    );
+    filler.await.unwrap();
+    drop(raw);
+}
+
+#[tokio::test]
+async fn transport_eof_is_reported_as_connection_closed() {
+    let (mut conn, _, raw) = connect_raw(&[("eth", 69)]).await;
+    let mut eth = conn.take_handle("eth").unwrap();
+    drop(raw);
+    let end = conn.closed().await;
+    assert!(
+        matches!(&end, SessionEnd::Error(e) if matches!(**e, P2pError::ConnectionClosed)),
+        "{end}"
+    );
+    assert_eq!(end.disconnect_reason(), DisconnectReason::NetworkError);
+    assert_eq!(eth.recv().await, None);
+    assert!(matches!(eth.closed().await, SessionEnd::Error(_)));
+}
