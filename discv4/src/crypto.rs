@@ -57,7 +57,10 @@ pub fn sign_recoverable(digest: &[u8; 32], key: &SecretKey) -> [u8; SIGNATURE_LE
 }
 
 /// Recovers the signer's public key from `r || s || v` over a 32-byte digest.
-pub fn recover(signature: &[u8; SIGNATURE_LEN], digest: &[u8; 32]) -> Result<PublicKey, SignatureError> {
+pub fn recover(
+    signature: &[u8; SIGNATURE_LEN],
+    digest: &[u8; 32],
+) -> Result<PublicKey, SignatureError> {
     let v = signature[64];
     let recovery_id =
         RecoveryId::try_from(i32::from(v)).map_err(|_| SignatureError::InvalidRecoveryId(v))?;
@@ -110,6 +113,9 @@ mod tests {
         let digest = keccak256(b"x");
         let mut signature = sign_recoverable(&digest, &key);
         signature[64] = 27;
-        assert_eq!(recover(&signature, &digest), Err(SignatureError::InvalidRecoveryId(27)));
+        assert_eq!(
+            recover(&signature, &digest),
+            Err(SignatureError::InvalidRecoveryId(27))
+        );
     }
 }

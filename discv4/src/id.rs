@@ -186,7 +186,10 @@ mod tests {
     #[test]
     fn bad_peer_id_text_is_rejected() {
         assert_eq!("abc".parse::<PeerId>(), Err(PeerIdError::BadLength(3)));
-        assert!(matches!("zz".repeat(64).parse::<PeerId>(), Err(PeerIdError::BadHex(_))));
+        assert!(matches!(
+            "zz".repeat(64).parse::<PeerId>(),
+            Err(PeerIdError::BadHex(_))
+        ));
         assert!(!PeerId([0; 64]).is_on_curve());
     }
 
