@@ -80,3 +80,23 @@ pub fn decode_frames(data: &[u8]) {
     }
     let _ = decode_message_code(data);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fixed_codec_decodes_the_seed_frames() {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../fuzz/corpus/rlpx_frame/b_to_a_hello_ping"
+        );
+        let mut buf = BytesMut::from(&std::fs::read(path).unwrap()[..]);
+        let mut codec = vector_codec().unwrap();
+        let hello = codec.decode(&mut buf).unwrap().unwrap();
+        assert_eq!(decode_message_code(&hello).unwrap().0, 0);
+        let ping = codec.decode(&mut buf).unwrap().unwrap();
+        assert_eq!(&ping[..], &[0x02, 0x01, 0x00, 0xc0]);
+        assert!(buf.is_empty());
+    }
+}
