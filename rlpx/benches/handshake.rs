@@ -4,7 +4,7 @@
 //! `cargo bench -p rlpx --bench handshake -- --warm-up-time 1 --measurement-time 3`
 
 // criterion_group! generates undocumented functions.
-#![allow(missing_docs)]
+#![allow(missing_docs, clippy::expect_used)]
 
 use std::hint::black_box;
 

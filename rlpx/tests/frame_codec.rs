@@ -1,6 +1,8 @@
 //! Frame codec properties: round trips over arbitrary splits, MAC failures, size limits and
 //! allocation bounds.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use bytes::{Bytes, BytesMut};
 use proptest::prelude::*;
 use rlpx::{

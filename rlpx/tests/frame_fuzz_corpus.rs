@@ -1,5 +1,7 @@
 //! Runs the frame fuzz body over its seed corpus plus thousands of deterministic mutations.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::path::Path;
 
 use rand::{rngs::StdRng, Rng, RngCore, SeedableRng};

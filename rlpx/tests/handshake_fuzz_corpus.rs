@@ -2,6 +2,8 @@
 //! mutations, including mutated plaintexts sealed with the right key so the body parsers
 //! (not just the ECIES tag check) see hostile input.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::path::Path;
 
 use rand::{rngs::StdRng, Rng, RngCore, SeedableRng};

@@ -1,5 +1,7 @@
 //! Full handshakes over in-memory and loopback TCP streams, and every way they can fail.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::time::Duration;
 
 use bytes::Bytes;

@@ -2,6 +2,8 @@
 //! Ack1–3 decode, the session secrets match, and the frame layer reproduces the derived
 //! session frames.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use bytes::BytesMut;
 use rlpx::{
     ecies::{

@@ -25,7 +25,7 @@ impl<'a> LenientList<'a> {
     }
 
     /// Decodes the next element as `T`; an error if the list has no more elements.
-    pub fn next<T: Decodable>(&mut self) -> Result<T, alloy_rlp::Error> {
+    pub fn take<T: Decodable>(&mut self) -> Result<T, alloy_rlp::Error> {
         if self.payload.is_empty() {
             return Err(alloy_rlp::Error::InputTooShort);
         }
@@ -47,16 +47,16 @@ mod tests {
         // [1, 0x0203, [4, 5]] followed by junk
         let data = [0xc7, 0x01, 0x82, 0x02, 0x03, 0xc2, 0x04, 0x05, 0xff, 0xee];
         let mut list = LenientList::new(&data).unwrap();
-        assert_eq!(list.next::<u64>().unwrap(), 1);
-        assert_eq!(list.next::<u64>().unwrap(), 0x0203);
+        assert_eq!(list.take::<u64>().unwrap(), 1);
+        assert_eq!(list.take::<u64>().unwrap(), 0x0203);
         assert_eq!(list.remaining(), &[0xc2, 0x04, 0x05]);
     }
 
     #[test]
     fn missing_fields_strings_and_truncation_are_errors() {
         let mut list = LenientList::new(&[0xc1, 0x01]).unwrap();
-        assert_eq!(list.next::<u64>().unwrap(), 1);
-        assert!(list.next::<u64>().is_err());
+        assert_eq!(list.take::<u64>().unwrap(), 1);
+        assert!(list.take::<u64>().is_err());
         assert!(LenientList::new(&[0x83, 1, 2, 3]).is_err());
         assert!(LenientList::new(&[0xc3, 0x01]).is_err());
         assert!(LenientList::new(&[]).is_err());

@@ -75,10 +75,10 @@ impl AuthBody {
     pub fn decode_eip8(plaintext: &[u8]) -> Result<Self, HandshakeError> {
         let mut list = LenientList::new(plaintext)?;
         Ok(Self {
-            signature: list.next()?,
-            initiator_id: list.next()?,
-            nonce: list.next()?,
-            version: list.next()?,
+            signature: list.take()?,
+            initiator_id: list.take()?,
+            nonce: list.take()?,
+            version: list.take()?,
         })
     }
 
@@ -125,9 +125,9 @@ impl AckBody {
     pub fn decode_eip8(plaintext: &[u8]) -> Result<Self, HandshakeError> {
         let mut list = LenientList::new(plaintext)?;
         Ok(Self {
-            ephemeral_id: list.next()?,
-            nonce: list.next()?,
-            version: list.next()?,
+            ephemeral_id: list.take()?,
+            nonce: list.take()?,
+            version: list.take()?,
         })
     }
 
