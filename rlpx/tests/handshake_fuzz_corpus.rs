@@ -8,7 +8,7 @@ use std::path::Path;
 
 use rand::{rngs::StdRng, Rng, RngCore, SeedableRng};
 use rlpx::{
-    ecies::{fuzzing, open, seal_eip8, seal_legacy, EciesRandomness, LocalKey},
+    ecies::{fuzzing, open_message, seal_eip8, seal_legacy, EciesRandomness, LocalKey},
     SecretKey,
 };
 
@@ -68,7 +68,7 @@ fn run(name: &str, body: fn(&[u8]), recipient: &LocalKey, legacy_len: usize, see
     let randomness = EciesRandomness::random(&mut rng);
     let plaintexts: Vec<_> = seeds
         .iter()
-        .map(|wire| open(recipient.secret_key(), wire, legacy_len).unwrap())
+        .map(|wire| open_message(recipient.secret_key(), wire, legacy_len).unwrap())
         .collect();
     for data in &seeds {
         body(data);

@@ -277,3 +277,46 @@ async fn corrupted_frame_surfaces_as_invalid_data_with_a_typed_source() {
     drop((alice_stream, bob_stream));
     relay.abort();
 }
+
+#[tokio::test]
+async fn legacy_auth_for_another_key_fails_at_once() {
+    let (mut a_io, b_io) = duplex(4096);
+    a_io.write_all(&vector_bytes("auth", 0)).await.unwrap();
+    // Key A instead of B: the 307 bytes carry a valid point but the tag cannot match. The
+    // error must come now, not after waiting for EIP-8 bytes that will never arrive.
+    let result = tokio::time::timeout(
+        Duration::from_secs(1),
+        UnauthedRlpx::with_local_key(b_io, vector_key("static_key_a")).accept(),
+    )
+    .await
+    .expect("answered before the handshake timeout");
+    assert!(
+        matches!(result, Err(HandshakeError::TagMismatch)),
+        "{result:?}"
+    );
+}
+
+#[tokio::test]
+async fn eip8_auth_whose_size_prefix_starts_with_0x04_is_accepted() {
+    let (alice, bob) = (key(14), key(15));
+    let initiator = rlpx::ecies::Initiator::with_parameters(
+        &alice,
+        *bob.public_key(),
+        SecretKey::from_slice(&[0x33; 32]).unwrap(),
+        [0x44; 32],
+        &rlpx::ecies::EciesRandomness {
+            key: SecretKey::from_slice(&[0x55; 32]).unwrap(),
+            iv: [6; 16],
+        },
+        &[0u8; 800],
+    );
+    let auth = initiator.auth_message();
+    assert_eq!(auth[0], 0x04, "prefix {:02x}{:02x}", auth[0], auth[1]);
+    let (mut a_io, b_io) = duplex(8192);
+    a_io.write_all(auth).await.unwrap();
+    let stream = UnauthedRlpx::with_local_key(b_io, bob)
+        .accept()
+        .await
+        .unwrap();
+    assert_eq!(&stream.remote_id(), alice.id());
+}

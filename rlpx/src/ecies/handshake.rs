@@ -15,7 +15,7 @@ use super::{
     crypto::{self, ecdh_x, id_to_public_key, public_key_to_id},
     envelope::EciesRandomness,
     messages::{
-        open, seal_eip8, seal_legacy, AckBody, AuthBody, WireFormat, HANDSHAKE_VERSION,
+        open_message, seal_eip8, seal_legacy, AckBody, AuthBody, WireFormat, HANDSHAKE_VERSION,
         LEGACY_ACK_LEN, LEGACY_AUTH_LEN, PADDING_RANGE,
     },
     secrets::{Role, Secrets, Transcript},
@@ -204,7 +204,7 @@ pub struct ReceivedAck {
 impl ReceivedAck {
     /// Decrypts and parses an ack (EIP-8 or legacy) addressed to `local`.
     pub fn decode(local: &SecretKey, ack: &[u8]) -> Result<Self, HandshakeError> {
-        let (plaintext, format) = open(local, ack, LEGACY_ACK_LEN)?;
+        let (plaintext, format) = open_message(local, ack, LEGACY_ACK_LEN)?;
         let body = match format {
             WireFormat::Eip8 => AckBody::decode_eip8(&plaintext)?,
             WireFormat::Legacy => AckBody::decode_legacy(&plaintext)?,
@@ -246,7 +246,7 @@ impl ReceivedAuth {
     /// Decrypts and parses an auth (EIP-8 or legacy) addressed to `local`, and recovers the
     /// initiator's ephemeral key.
     pub fn decode(local: &SecretKey, auth: &[u8]) -> Result<Self, HandshakeError> {
-        let (plaintext, format) = open(local, auth, LEGACY_AUTH_LEN)?;
+        let (plaintext, format) = open_message(local, auth, LEGACY_AUTH_LEN)?;
         let body = match format {
             WireFormat::Eip8 => AuthBody::decode_eip8(&plaintext)?,
             WireFormat::Legacy => AuthBody::decode_legacy(&plaintext)?,

@@ -147,8 +147,9 @@ async fn with_timeout<T>(
 /// Reads exactly one handshake message (never past its end, so no frame bytes are lost) and
 /// decodes it with `decode`, returning the decoded value and the message bytes.
 ///
-/// A message starting with 0x04 may be legacy: its fixed length is read and tried first; on
-/// failure the first two bytes are taken as an EIP-8 size prefix and reading continues.
+/// A message starting with 0x04 may be legacy: its fixed length is read and tried first; if
+/// its `R` is not a curve point, the first two bytes are taken as an EIP-8 size prefix and
+/// reading continues.
 async fn read_message<Io, T>(
     io: &mut Io,
     legacy_len: usize,
@@ -162,8 +163,13 @@ where
     if buf[0] == 0x04 {
         buf.resize(legacy_len, 0);
         io.read_exact(&mut buf[2..]).await?;
-        if let Ok(value) = decode(&buf) {
-            return Ok((value, buf));
+        match decode(&buf) {
+            Ok(value) => return Ok((value, buf)),
+            // `R` is no curve point: these bytes are an EIP-8 prefix of 1024..=1279 after all.
+            Err(HandshakeError::InvalidEphemeralPoint) => {}
+            // A valid point with a bad tag or body really is a (broken) legacy message; fail
+            // now instead of waiting for bytes a legacy peer will never send.
+            Err(err) => return Err(err),
         }
     }
     let size = usize::from(u16::from_be_bytes([buf[0], buf[1]]));

@@ -186,7 +186,7 @@ pub fn seal_legacy(remote: &PublicKey, plaintext: &[u8], randomness: &EciesRando
 }
 
 /// Decrypts a whole handshake message (EIP-8 or legacy of `legacy_len` bytes) for `local`.
-pub fn open(
+pub fn open_message(
     local: &SecretKey,
     message: &[u8],
     legacy_len: usize,

@@ -28,7 +28,7 @@ pub use io::{
 };
 pub use lenient::LenientList;
 pub use messages::{
-    open, seal_eip8, seal_legacy, AckBody, AuthBody, WireFormat, HANDSHAKE_VERSION, LEGACY_ACK_LEN,
-    LEGACY_AUTH_LEN, MAX_HANDSHAKE_BODY, PADDING_RANGE,
+    open_message, seal_eip8, seal_legacy, AckBody, AuthBody, WireFormat, HANDSHAKE_VERSION,
+    LEGACY_ACK_LEN, LEGACY_AUTH_LEN, MAX_HANDSHAKE_BODY, PADDING_RANGE,
 };
 pub use secrets::{Role, Secrets, Transcript};
