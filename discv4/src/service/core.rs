@@ -20,8 +20,8 @@ use crate::{
     lookup::RESULT_SIZE,
     netutil::check_relay,
     proto::{
-        expiration_after, now_unix_secs, Endpoint, EnrRequest, EnrResponse, FindNode, Neighbors,
-        Packet, PacketKind, Ping, Pong,
+        expiration_after, Endpoint, EnrRequest, EnrResponse, FindNode, Neighbors, Packet,
+        PacketKind, Ping, Pong,
     },
     record::NodeRecord,
     table::{CheckOutcome, NodeInfo, RevalidationResult, Table, TableEvent},
@@ -29,6 +29,7 @@ use crate::{
 };
 
 use super::{
+    clock::UnixClock,
     command::Command,
     config::Discv4Config,
     handle::{BucketDump, Discv4Handle, EntryDump, RequestError},
@@ -55,6 +56,7 @@ pub(crate) struct Service {
     /// Set on the first valid PONG: database expiry waits for it, so a node that cannot reach
     /// the network does not delete its own seeds (geth does the same).
     pub(crate) seen_pong: bool,
+    pub(crate) clock: UnixClock,
     pub(crate) pending: PendingRequests,
     pub(crate) predictor: EndpointPredictor,
     pub(crate) metrics: Arc<Metrics>,
@@ -245,7 +247,7 @@ impl Service {
         let max_age = self.config.bond_expiration.as_secs();
         self.db
             .last_pong(&peer.node_id(), ip)
-            .is_some_and(|t| now_unix_secs().saturating_sub(t) < max_age)
+            .is_some_and(|t| self.clock.now_secs().saturating_sub(t) < max_age)
     }
 
     /// Whether we must PING before asking the node something: it has not PINGed us (and so
@@ -256,7 +258,7 @@ impl Service {
         let recent_ping = self
             .db
             .last_ping(&id, node.address)
-            .is_some_and(|t| now_unix_secs().saturating_sub(t) < max_age);
+            .is_some_and(|t| self.clock.now_secs().saturating_sub(t) < max_age);
         let failures = self.db.findnode_failures(&id, node.address);
         !recent_ping || failures > self.config.max_findnode_failures
     }
@@ -390,7 +392,7 @@ impl Service {
     /// has now proven our endpoint) and bond back when we have no fresh proof of theirs.
     async fn on_ping(&mut self, src: SocketAddr, sender: PeerId, ping: &Ping) {
         let id = sender.node_id();
-        self.db.set_last_ping(&id, src.ip(), now_unix_secs());
+        self.db.set_last_ping(&id, src.ip(), self.clock.now_secs());
         let record = NodeRecord {
             address: src.ip(),
             udp_port: src.port(),
@@ -421,7 +423,7 @@ impl Service {
         };
         let now = Instant::now();
         self.db
-            .set_last_pong(&sender.node_id(), src.ip(), now_unix_secs());
+            .set_last_pong(&sender.node_id(), src.ip(), self.clock.now_secs());
         self.seen_pong = true;
         self.predictor
             .add_statement(sender.node_id(), pong.to.udp_addr(), now);
@@ -727,7 +729,7 @@ impl Service {
         let seeds = self.db.seeds(
             self.config.seed_count,
             self.config.seed_max_age,
-            now_unix_secs(),
+            self.clock.now_secs(),
         );
         let seed_count = seeds.len();
         for seed in seeds {
@@ -762,7 +764,7 @@ impl Service {
         if !self.seen_pong {
             return;
         }
-        let removed = self.db.expire(now_unix_secs());
+        let removed = self.db.expire(self.clock.now_secs());
         if removed > 0 {
             debug!(target: "discv4", removed, "expired node database entries");
         }

@@ -130,6 +130,26 @@ impl Discv4Handle {
         }
     }
 
+    /// Sends FINDNODE without bonding first. Meant for testing how a remote node treats
+    /// requests without an endpoint proof (it should drop them silently).
+    pub async fn findnode_unbonded(
+        &self,
+        node: NodeRecord,
+        target: PeerId,
+    ) -> Result<Vec<NodeRecord>, RequestError> {
+        match self
+            .request(|reply| Command::FindNode {
+                node,
+                target,
+                reply,
+            })
+            .await?
+        {
+            Reply::Neighbors(nodes) => Ok(nodes),
+            _ => Err(RequestError::UnexpectedReply("expected NEIGHBORS")),
+        }
+    }
+
     /// Asks a node for its ENR (EIP-868), bonding first when needed.
     pub async fn request_enr(&self, node: NodeRecord) -> Result<Enr, RequestError> {
         self.ensure_bond(node).await?;

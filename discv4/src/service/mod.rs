@@ -7,6 +7,7 @@
 //!                                                                   (table, db, requests, timers)
 //! ```
 
+mod clock;
 mod command;
 pub mod config;
 mod core;
@@ -118,6 +119,7 @@ pub fn spawn(
         table,
         db,
         seen_pong: false,
+        clock: clock::UnixClock::start(),
         metrics,
         skew,
         events,

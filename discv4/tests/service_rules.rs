@@ -1,0 +1,156 @@
+//! Service rules that depend on time, checked on the simulated network with tokio's paused
+//! clock: endpoint-proof expiry and FINDNODE failure counting.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::{net::SocketAddr, sync::Arc, time::Duration};
+
+use discv4::{
+    db::NodeDb,
+    service::{self, Discv4Config, Discv4Handle, DropReason, RequestError},
+    table::{bucket_index, NodeInfo},
+    transport::{SimConfig, SimNetwork, SimSocket},
+    NodeRecord, PeerId, SecretKey,
+};
+
+async fn start(net: &SimNetwork, addr: &str, config: Discv4Config) -> (Discv4Handle, NodeRecord) {
+    let key = SecretKey::new(&mut rand::thread_rng());
+    let addr: SocketAddr = addr.parse().unwrap();
+    let socket = Arc::new(net.bind(addr).unwrap());
+    let handle = service::spawn(config, key, socket, NodeDb::in_memory().unwrap()).unwrap();
+    let record = NodeRecord {
+        address: addr.ip(),
+        udp_port: addr.port(),
+        tcp_port: 0,
+        id: handle.local_id(),
+    };
+    (handle, record)
+}
+
+fn config() -> Discv4Config {
+    Discv4Config {
+        ingress_workers: 1,
+        ..Default::default()
+    }
+}
+
+/// No revalidation during the test: silent nodes must leave the table through FINDNODE
+/// failure counting, not through failed liveness checks.
+fn config_without_revalidation() -> Discv4Config {
+    let mut config = config();
+    config.table.fast_revalidation_interval = Duration::from_secs(24 * 3600);
+    config.table.slow_revalidation_interval = Duration::from_secs(24 * 3600);
+    config
+}
+
+/// Waits (on virtual time) until the node's initial refresh is done, so its own lookups do
+/// not query the nodes a test adds afterwards.
+async fn wait_initialised(handle: &Discv4Handle) {
+    while !handle.table_state().await.unwrap().1 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// Binds `count` silent sockets whose node ids fall into bucket 16 of `local`.
+fn silent_nodes(
+    net: &SimNetwork,
+    local: &NodeRecord,
+    subnet: u8,
+    count: usize,
+) -> (Vec<NodeRecord>, Vec<SimSocket>) {
+    let mut records = Vec::new();
+    let mut sockets = Vec::new();
+    while records.len() < count {
+        let id = PeerId::from_secret_key(&SecretKey::new(&mut rand::thread_rng()));
+        if bucket_index(&local.id.node_id(), &id.node_id()) != 16 {
+            continue;
+        }
+        let addr: SocketAddr = format!("10.0.{subnet}.{}:30303", 10 + records.len())
+            .parse()
+            .unwrap();
+        sockets.push(net.bind(addr).unwrap());
+        records.push(NodeRecord {
+            address: addr.ip(),
+            udp_port: addr.port(),
+            tcp_port: 0,
+            id,
+        });
+    }
+    (records, sockets)
+}
+
+#[tokio::test(start_paused = true)]
+async fn findnode_from_an_expired_proof_is_dropped() {
+    let net = SimNetwork::new(SimConfig::default());
+    // A bonds with b; after 24 h, a raw FINDNODE (no re-bond) must be dropped silently.
+    let (a, _) = start(&net, "10.0.1.1:30303", config()).await;
+    let (b, b_record) = start(&net, "10.0.1.2:30303", config()).await;
+    a.ping(b_record).await.unwrap();
+    // Let b's ping-back complete.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let target = PeerId::from_secret_key(&SecretKey::new(&mut rand::thread_rng()));
+    assert!(a.findnode(b_record, target).await.is_ok());
+    assert_eq!(b.metrics().dropped_total(DropReason::NotBonded), 0);
+
+    tokio::time::advance(Duration::from_secs(24 * 3600 + 1)).await;
+    let result = a.findnode_unbonded(b_record, target).await;
+    assert_eq!(
+        result.unwrap_err(),
+        RequestError::Timeout,
+        "no NEIGHBORS for an expired proof"
+    );
+    assert_eq!(b.metrics().dropped_total(DropReason::NotBonded), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn node_failing_findnode_five_times_is_dropped_when_its_bucket_has_four() {
+    let net = SimNetwork::new(SimConfig::default());
+    let (a, a_record) = start(&net, "10.0.2.1:30303", config_without_revalidation()).await;
+    // Five nodes in bucket 16 that never answer, so every request to them times out.
+    wait_initialised(&a).await;
+    let (silent, sockets) = silent_nodes(&net, &a_record, 2, 5);
+    a.add_nodes(silent.iter().copied().map(NodeInfo::new).collect())
+        .await
+        .unwrap();
+    let victim = silent[0];
+    let target = PeerId::from_secret_key(&SecretKey::new(&mut rand::thread_rng()));
+
+    for attempt in 1..=5 {
+        assert!(
+            a.buckets().await.unwrap()[16]
+                .entries
+                .iter()
+                .any(|e| e.record.id == victim.id),
+            "attempt {attempt}"
+        );
+        assert_eq!(
+            a.findnode(victim, target).await.unwrap_err(),
+            RequestError::Timeout
+        );
+    }
+    let bucket = &a.buckets().await.unwrap()[16];
+    assert!(
+        !bucket.entries.iter().any(|e| e.record.id == victim.id),
+        "dropped after 5 failures"
+    );
+    assert_eq!(bucket.entries.len(), 4);
+
+    drop(sockets);
+}
+
+#[tokio::test(start_paused = true)]
+async fn small_buckets_keep_failing_nodes() {
+    let net = SimNetwork::new(SimConfig::default());
+    let (a, a_record) = start(&net, "10.0.3.1:30303", config_without_revalidation()).await;
+    wait_initialised(&a).await;
+    let (silent, _sockets) = silent_nodes(&net, &a_record, 3, 3);
+    a.add_nodes(silent.iter().copied().map(NodeInfo::new).collect()).await.unwrap();
+    let target = PeerId::from_secret_key(&SecretKey::new(&mut rand::thread_rng()));
+    for _ in 0..7 {
+        assert_eq!(a.findnode(silent[0], target).await.unwrap_err(), RequestError::Timeout);
+    }
+    // Only three nodes in the bucket: the failing one stays (a small network keeps its
+    // bootnode even when it misbehaves for a while).
+    let bucket = &a.buckets().await.unwrap()[16];
+    assert!(bucket.entries.iter().any(|e| e.record.id == silent[0].id));
+    assert_eq!(bucket.entries.len(), 3);
+}
