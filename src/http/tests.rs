@@ -27,6 +27,7 @@ async fn exchange(addr: SocketAddr, request: &[u8]) -> String {
     let mut stream = TcpStream::connect(addr).await.unwrap();
     // The server may answer (and close) before the whole request is written.
     let _ = stream.write_all(request).await;
+    let _ = stream.shutdown().await;
     let mut response = Vec::new();
     let _ = stream.read_to_end(&mut response).await;
     String::from_utf8_lossy(&response).into_owned()
