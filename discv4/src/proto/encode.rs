@@ -67,8 +67,9 @@ fn list_header(payload_length: usize, out: &mut Vec<u8>) {
     .encode(out);
 }
 
-/// Appends the RLP list of a packet's fields.
-pub(crate) fn encode_body(packet: &Packet, out: &mut Vec<u8>) {
+/// Appends the RLP list of a packet's fields (no head, no type byte). With
+/// [`sign_packet`] this lets tests alter a real body before signing it.
+pub fn encode_body(packet: &Packet, out: &mut Vec<u8>) {
     match packet {
         Packet::Ping(ping) => encode_ping(ping, out),
         Packet::Pong(pong) => encode_pong(pong, out),

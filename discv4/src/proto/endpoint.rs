@@ -43,14 +43,7 @@ impl Endpoint {
     }
 }
 
-/// Converts an IPv4-mapped IPv6 address (`::ffff:a.b.c.d`) to IPv4; other addresses are
-/// returned unchanged (IPv4-compatible `::a.b.c.d`, including `::1`, stays IPv6).
-pub fn normalize_ip(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
-        IpAddr::V4(_) => ip,
-    }
-}
+pub use crate::netutil::normalize_ip;
 
 /// Wire bytes of an IP: 4 for IPv4 (and IPv4-mapped IPv6), 16 for IPv6.
 enum IpBytes {

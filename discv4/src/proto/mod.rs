@@ -20,7 +20,7 @@ mod rlp_util;
 pub mod fuzzing;
 
 pub use decode::{decode, Decoded};
-pub use encode::{encode, sign_packet};
+pub use encode::{encode, encode_body, sign_packet};
 pub use endpoint::{normalize_ip, Endpoint};
 pub use error::{DecodeError, EncodeError};
 pub use expiration::{expiration_after, is_expired, now_unix_secs, DEFAULT_EXPIRATION};

@@ -64,13 +64,7 @@ pub struct EnodeUrl {
     pub udp_port: u16,
 }
 
-/// Maps an IPv4-mapped IPv6 address (`::ffff:a.b.c.d`) to IPv4; leaves others alone.
-pub fn normalize_ip(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
-        IpAddr::V4(_) => ip,
-    }
-}
+pub use crate::netutil::normalize_ip;
 
 /// Checks the parts go-ethereum's `ValidateComplete` checks, in its order.
 fn validate(id: &PeerId, ip: IpAddr, udp_port: u16) -> Result<(), EnodeError> {

@@ -1,1 +1,23 @@
 //! RLPx framing: AES-256-CTR + keccak MAC frame codec and the authenticated stream.
+//!
+//! A frame is `header-ct(16) || header-mac(16) || body-ct(padded to 16) || body-mac(16)`;
+//! its content is `RLP(message code) || payload` (see [`encode_message`] and
+//! [`decode_message_code`]).
+
+mod cipher;
+mod codec;
+mod error;
+#[doc(hidden)]
+pub mod fuzzing;
+mod mac;
+mod message;
+mod stream;
+
+pub use codec::FrameCodec;
+pub use error::FrameError;
+pub use mac::MacState;
+pub use message::{decode_message_code, encode_message};
+pub use stream::RlpxStream;
+
+/// Largest frame content: the header's size field has 24 bits.
+pub const MAX_FRAME_SIZE: usize = (1 << 24) - 1;

@@ -1,0 +1,51 @@
+//! Errors of the frame layer.
+
+use std::io;
+
+/// Why reading or writing an RLPx frame failed. Every variant except [`FrameError::Io`] means
+/// the session is broken (MAC and keystream state are lost) and must be closed.
+#[derive(Debug, thiserror::Error)]
+pub enum FrameError {
+    /// The transport failed.
+    #[error("i/o error on the RLPx stream: {0}")]
+    Io(#[from] io::Error),
+    /// The header MAC does not match: corrupted or forged data.
+    #[error("RLPx frame header MAC mismatch")]
+    HeaderMacMismatch,
+    /// The frame (body) MAC does not match: corrupted or forged data.
+    #[error("RLPx frame body MAC mismatch")]
+    FrameMacMismatch,
+    /// A received header announces a frame larger than this codec accepts.
+    #[error("RLPx frame of {size} bytes exceeds the {max}-byte limit")]
+    FrameTooLarge {
+        /// Announced frame size.
+        size: usize,
+        /// Configured limit.
+        max: usize,
+    },
+    /// A message to send does not fit in one frame (24-bit size field).
+    #[error("message of {size} bytes does not fit in one RLPx frame (max {max})")]
+    MessageTooLarge {
+        /// Size of the frame content.
+        size: usize,
+        /// Largest frame content.
+        max: usize,
+    },
+    /// An earlier error broke the stream; no further frames can be read.
+    #[error("RLPx stream is unusable after an earlier error")]
+    Poisoned,
+    /// The frame content does not start with a valid RLP message code.
+    #[error("invalid message code in frame: {0}")]
+    InvalidMessageCode(alloy_rlp::Error),
+}
+
+impl From<FrameError> for io::Error {
+    /// Transport errors pass through; everything else becomes `InvalidData` carrying the
+    /// typed error as its source (recover it with `io::Error::get_ref` + `downcast_ref`).
+    fn from(err: FrameError) -> Self {
+        match err {
+            FrameError::Io(err) => err,
+            other => io::Error::new(io::ErrorKind::InvalidData, other),
+        }
+    }
+}

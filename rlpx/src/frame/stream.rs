@@ -1,0 +1,111 @@
+//! The authenticated RLPx stream: frames in, frames out, bound to the remote's proven key.
+
+use std::{
+    io,
+    pin::Pin,
+    task::{Context, Poll},
+};
+
+use bytes::{Bytes, BytesMut};
+use futures::{Sink, Stream};
+use secp256k1::PublicKey;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio_util::codec::Framed;
+
+use super::FrameCodec;
+use crate::ecies::public_key_to_id;
+
+/// An RLPx session after a successful handshake.
+///
+/// As a [`Stream`] it yields each received frame's content (`RLP(message code) || payload`);
+/// as a [`Sink`] it takes frame contents to send. Frame-layer failures surface as
+/// [`io::ErrorKind::InvalidData`] errors whose source is a [`super::FrameError`].
+pub struct RlpxStream<Io> {
+    framed: Framed<Io, FrameCodec>,
+    remote: PublicKey,
+    remote_id: [u8; 64],
+}
+
+impl<Io> std::fmt::Debug for RlpxStream<Io> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RlpxStream")
+            .field("remote_id", &hex::encode(self.remote_id))
+            .finish_non_exhaustive()
+    }
+}
+
+impl<Io: AsyncRead + AsyncWrite> RlpxStream<Io> {
+    /// Wraps `io` (positioned right after the handshake) with the session's codec.
+    pub fn new(io: Io, codec: FrameCodec, remote: PublicKey) -> Self {
+        Self {
+            framed: Framed::new(io, codec),
+            remote,
+            remote_id: public_key_to_id(&remote),
+        }
+    }
+}
+
+impl<Io> RlpxStream<Io> {
+    /// The remote's static public key, proven by the handshake.
+    pub fn remote_public_key(&self) -> PublicKey {
+        self.remote
+    }
+
+    /// The remote's 64-byte node id (its public key without the 0x04 prefix).
+    pub fn remote_id(&self) -> [u8; 64] {
+        self.remote_id
+    }
+
+    /// The underlying transport.
+    pub fn get_ref(&self) -> &Io {
+        self.framed.get_ref()
+    }
+
+    /// Lowers the largest accepted incoming frame (e.g. 2 KiB while waiting for Hello).
+    pub fn set_max_frame_size(&mut self, max: usize) {
+        self.framed.codec_mut().set_max_frame_size(max);
+    }
+
+    /// The largest accepted incoming frame.
+    pub fn max_frame_size(&self) -> usize {
+        self.framed.codec().max_frame_size()
+    }
+}
+
+impl<Io: AsyncRead + Unpin> Stream for RlpxStream<Io> {
+    type Item = io::Result<BytesMut>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        Pin::new(&mut self.framed)
+            .poll_next(cx)
+            .map(|item| item.map(|res| res.map_err(Into::into)))
+    }
+}
+
+impl<Io: AsyncWrite + Unpin> Sink<Bytes> for RlpxStream<Io> {
+    type Error = io::Error;
+
+    fn poll_ready(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.framed)
+            .poll_ready(cx)
+            .map_err(Into::into)
+    }
+
+    fn start_send(mut self: Pin<&mut Self>, item: Bytes) -> io::Result<()> {
+        Pin::new(&mut self.framed)
+            .start_send(item)
+            .map_err(Into::into)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.framed)
+            .poll_flush(cx)
+            .map_err(Into::into)
+    }
+
+    fn poll_close(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.framed)
+            .poll_close(cx)
+            .map_err(Into::into)
+    }
+}
