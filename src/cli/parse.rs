@@ -96,6 +96,26 @@ pub async fn node_resolving(text: &str) -> Result<(NodeRecord, Option<Enr>), Str
         .map_err(|e| format!("invalid node {}: {e}", abbreviate(text)))
 }
 
+/// Parses a node to dial over TCP (RLPx): like [`node_resolving`] but only the TCP
+/// endpoint has to be usable.
+pub async fn tcp_node(text: &str) -> Result<NodeRecord, String> {
+    let bad = |e: &dyn std::fmt::Display| format!("invalid node {}: {e}", abbreviate(text));
+    let record = match text.trim().parse::<NodeArg>().map_err(|e| bad(&e))? {
+        NodeArg::Enode(url) => url.resolve().await.map_err(|e| bad(&e))?,
+        NodeArg::Enr(enr) => discv4::record::enr_to_node_record(&enr).map_err(|e| bad(&e))?,
+    };
+    if record.tcp_port == 0 {
+        return Err(bad(
+            &"no TCP port (a discovery-only node cannot be dialled)",
+        ));
+    }
+    if record.address.is_unspecified() || record.address.is_multicast() {
+        return Err(bad(&format!("IP {} cannot be dialled", record.address)));
+    }
+    record.id.to_public_key().map_err(|e| bad(&e))?;
+    Ok(record)
+}
+
 /// Parses a comma-separated node list; an empty string is an empty list.
 pub fn node_list(text: &str) -> Result<Vec<NodeRecord>, String> {
     text.split(',')
