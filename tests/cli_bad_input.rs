@@ -126,7 +126,7 @@ fn ports_in_use() {
 fn kadnode_bad_arguments() {
     let dir = TempDir::new("bad-tool");
     let missing = dir.join("missing").display().to_string();
-    let key = format!("{}", "ab".repeat(64));
+    let key = "ab".repeat(64);
     let no_udp = format!("enode://{key}@127.0.0.1:0");
     let cases: Vec<(Vec<&str>, &str)> = vec![
         (vec!["discv4", "ping", "garbage"], "enode"),

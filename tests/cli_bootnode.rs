@@ -142,6 +142,9 @@ fn genkey_and_writeaddress() {
     assert_eq!(address.len(), 128);
     let out = run(BOOTNODE, &["--nodekey", &key, "--writeaddress"]);
     assert_eq!(out.stdout.trim(), address);
+    // geth's single-dash spelling works too.
+    let out = run(BOOTNODE, &["-nodekey", &key, "-writeaddress"]);
+    assert_eq!(out.stdout.trim(), address, "{out:?}");
     let hex = std::fs::read_to_string(&key).unwrap();
     let out = run(BOOTNODE, &["--nodekeyhex", hex.trim(), "--writeaddress"]);
     assert_eq!(out.stdout.trim(), address);

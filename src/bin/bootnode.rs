@@ -3,7 +3,11 @@
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    let args = match kadnode::cli::parse_args::<kadnode::cli::bootnode::BootnodeArgs>("bootnode") {
+    let argv =
+        kadnode::cli::geth_style_flags(std::env::args_os(), kadnode::cli::bootnode::GETH_FLAGS);
+    let args = match kadnode::cli::parse_args_from::<kadnode::cli::bootnode::BootnodeArgs>(
+        "bootnode", argv,
+    ) {
         Ok(args) => args,
         Err(code) => return code,
     };

@@ -14,6 +14,25 @@ use super::{
 /// Default UDP listen address (geth's bootnode default `:30301`).
 pub const DEFAULT_ADDR: &str = "0.0.0.0:30301";
 
+/// Long flags also accepted with one dash, as geth's Go flag parser did (`-nodekey f`).
+pub const GETH_FLAGS: &[&str] = &[
+    "addr",
+    "genkey",
+    "writeaddress",
+    "nodekey",
+    "nodekeyhex",
+    "nat",
+    "netrestrict",
+    "verbosity",
+    "datadir",
+    "bootnodes",
+    "tcp-port",
+    "pex-seed",
+    "metrics",
+    "rpc",
+    "json",
+];
+
 /// Command line of `bootnode`.
 #[derive(Debug, Parser)]
 #[command(
@@ -94,6 +113,13 @@ pub fn main(args: BootnodeArgs) -> Result<(), CliError> {
             running.datadir.as_deref(),
         );
         output::emit(args.json, &human, &value);
+        if running.local_addr.ip().is_unspecified() && args.node.nat == super::parse::Nat::None {
+            tracing::warn!(
+                target: "kadnode",
+                "listening on all interfaces without --nat extip:<IP>: the record carries no IP until \
+                 peers report one, and the enode above shows 127.0.0.1; announce your public IP with --nat extip:<IP>"
+            );
+        }
         tracing::info!(
             target: "kadnode",
             "bootnode running; note that a bootnode only introduces nodes to each other, it is not a peer"

@@ -59,6 +59,7 @@ struct Stats {
 
 /// Runs the crawl.
 pub async fn run(args: CrawlArgs, json_mode: bool) -> Result<(), CliError> {
+    let mut signals = super::node::Signals::install()?;
     let mut set = nodes_json::load(&args.file).map_err(CliError::Usage)?;
     let handle = client_node(&args.client, true).await?;
     let input: Vec<NodeRecord> = set
@@ -83,7 +84,7 @@ pub async fn run(args: CrawlArgs, json_mode: bool) -> Result<(), CliError> {
     tokio::select! {
         () = crawl => {}
         () = tokio::time::sleep_until(deadline.into()) => {}
-        _ = tokio::signal::ctrl_c() => { info!(target: "kadnode", "interrupted, saving"); }
+        () = signals.wait() => { info!(target: "kadnode", "interrupted, saving"); }
     }
     handle.shutdown().await;
     if progress {

@@ -55,7 +55,15 @@ impl CliError {
 /// Parses the command line with clap, turning its errors into one line and exit code 2
 /// (`--help` and `--version` print and exit 0).
 pub fn parse_args<T: clap::Parser>(program: &str) -> Result<T, ExitCode> {
-    match T::try_parse() {
+    parse_args_from(program, std::env::args_os())
+}
+
+/// [`parse_args`] over an explicit argument list (the first item is the program name).
+pub fn parse_args_from<T: clap::Parser>(
+    program: &str,
+    args: impl IntoIterator<Item = std::ffi::OsString>,
+) -> Result<T, ExitCode> {
+    match T::try_parse_from(args) {
         Ok(args) => Ok(args),
         Err(error) => {
             use clap::error::ErrorKind;
@@ -87,6 +95,31 @@ pub fn parse_args<T: clap::Parser>(program: &str) -> Result<T, ExitCode> {
     }
 }
 
+/// Rewrites go-style single-dash long flags (`-nodekey x`, `-addr=:30301`) to `--…` when
+/// the name is one of `known`, so geth bootnode command lines keep working.
+pub fn geth_style_flags(
+    args: impl IntoIterator<Item = std::ffi::OsString>,
+    known: &[&str],
+) -> Vec<std::ffi::OsString> {
+    args.into_iter()
+        .map(|arg| {
+            let Some(text) = arg.to_str() else { return arg };
+            let Some(rest) = text.strip_prefix('-') else {
+                return arg;
+            };
+            if rest.starts_with('-') {
+                return arg;
+            }
+            let name = rest.split('=').next().unwrap_or_default();
+            if known.contains(&name) {
+                format!("-{text}").into()
+            } else {
+                arg
+            }
+        })
+        .collect()
+}
+
 /// Prints `error` as one line and returns its exit code.
 pub fn report(program: &str, error: &CliError) -> ExitCode {
     eprintln!("{program}: {error}");
@@ -99,4 +132,31 @@ pub fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
         .enable_all()
         .build()
         .map_err(|e| CliError::failed(format!("cannot start the async runtime: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn single_dash_geth_flags() {
+        let args = [
+            "bootnode", "-nodekey", "k", "-addr=:1", "-h", "--json", "-x",
+        ]
+        .map(std::ffi::OsString::from);
+        let out = geth_style_flags(args, &["nodekey", "addr"]);
+        assert_eq!(
+            out,
+            [
+                "bootnode",
+                "--nodekey",
+                "k",
+                "--addr=:1",
+                "-h",
+                "--json",
+                "-x"
+            ]
+            .map(std::ffi::OsString::from)
+        );
+    }
 }

@@ -114,6 +114,7 @@ pub struct RunningNode {
     /// TCP port announced.
     pub tcp_port: u16,
     tasks: Vec<JoinHandle<()>>,
+    signals: Signals,
 }
 
 /// Resolves the key: `--nodekeyhex`, else `--nodekey`, else `<datadir>/nodekey` (created
@@ -145,6 +146,7 @@ pub fn load_key(
 /// Starts the node: checks the flags, opens the database, binds the sockets and spawns
 /// the discovery service and HTTP endpoints.
 pub async fn start(opts: &NodeOptions, defaults: &Defaults) -> Result<RunningNode, CliError> {
+    let signals = Signals::install()?;
     if opts.pex_seed.is_some() {
         return Err(CliError::usage(
             "--pex-seed: peer exchange (PEX) is not available yet in this build; remove the flag",
@@ -226,6 +228,7 @@ pub async fn start(opts: &NodeOptions, defaults: &Defaults) -> Result<RunningNod
         rpc_addr,
         tcp_port: opts.tcp_port,
         tasks,
+        signals,
     })
 }
 
@@ -324,8 +327,8 @@ impl RunningNode {
     }
 
     /// Waits for SIGINT or SIGTERM, then stops the service and flushes the database.
-    pub async fn run_until_signal(self) -> Result<(), CliError> {
-        wait_for_signal().await?;
+    pub async fn run_until_signal(mut self) -> Result<(), CliError> {
+        self.signals.wait().await;
         info!(target: "kadnode", "shutting down");
         self.shutdown().await;
         Ok(())
@@ -341,22 +344,51 @@ impl RunningNode {
     }
 }
 
-/// Resolves when SIGINT or SIGTERM arrives.
-pub async fn wait_for_signal() -> Result<(), CliError> {
+/// SIGINT/SIGTERM handlers, installed up front so a signal that arrives right after the
+/// node printed its identity is not lost (the default action would kill the process
+/// without flushing).
+#[derive(Debug)]
+pub struct Signals {
     #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        let mut term = signal(SignalKind::terminate())
-            .map_err(|e| CliError::failed(format!("cannot install the SIGTERM handler: {e}")))?;
-        tokio::select! {
-            result = tokio::signal::ctrl_c() => result.map_err(|e| CliError::failed(format!("cannot wait for SIGINT: {e}"))),
-            _ = term.recv() => Ok(()),
+    interrupt: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    terminate: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    /// Installs the handlers.
+    pub fn install() -> Result<Self, CliError> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            let install = |kind, name| {
+                signal(kind).map_err(|e| {
+                    CliError::failed(format!("cannot install the {name} handler: {e}"))
+                })
+            };
+            Ok(Self {
+                interrupt: install(SignalKind::interrupt(), "SIGINT")?,
+                terminate: install(SignalKind::terminate(), "SIGTERM")?,
+            })
+        }
+        #[cfg(not(unix))]
+        {
+            Ok(Self {})
         }
     }
-    #[cfg(not(unix))]
-    {
-        tokio::signal::ctrl_c()
-            .await
-            .map_err(|e| CliError::failed(format!("cannot wait for Ctrl-C: {e}")))
+
+    /// Resolves when SIGINT or SIGTERM arrives.
+    pub async fn wait(&mut self) {
+        #[cfg(unix)]
+        {
+            tokio::select! {
+                _ = self.interrupt.recv() => {}
+                _ = self.terminate.recv() => {}
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+        }
     }
 }

@@ -74,7 +74,7 @@ pub struct Caps(pub Vec<Protocol>);
 /// Message counts of well-known capabilities (the `length` of a Protocol).
 fn known_length(name: &str, version: u32) -> Option<u64> {
     Some(match (name, version) {
-        ("eth", 66 | 67 | 68) => 17,
+        ("eth", 66..=68) => 17,
         ("eth", 69) => 18,
         ("snap", 1) => 8,
         ("les", _) => 24,
@@ -244,6 +244,7 @@ fn listen_key(args: &ListenArgs) -> Result<NodeKey, CliError> {
 
 async fn listen(args: ListenArgs, json_mode: bool) -> Result<(), CliError> {
     let key = listen_key(&args)?;
+    let mut signals = super::node::Signals::install()?;
     let listener = tokio::net::TcpListener::bind(args.addr)
         .await
         .map_err(|e| {
@@ -307,7 +308,7 @@ async fn listen(args: ListenArgs, json_mode: bool) -> Result<(), CliError> {
     };
     tokio::select! {
         () = accept => Ok(()),
-        result = super::node::wait_for_signal() => result,
+        () = signals.wait() => Ok(()),
     }
 }
 
