@@ -1,0 +1,129 @@
+//! The `bootnode` binary: a long-lived discovery-only node with geth's bootnode flags.
+
+use std::{net::SocketAddr, path::PathBuf};
+
+use clap::Parser;
+use discv4::record::NodeKey;
+
+use super::{
+    logging,
+    node::{self, Defaults, NodeOptions},
+    output, CliError,
+};
+
+/// Default UDP listen address (geth's bootnode default `:30301`).
+pub const DEFAULT_ADDR: &str = "0.0.0.0:30301";
+
+/// Long flags also accepted with one dash, as geth's Go flag parser did (`-nodekey f`).
+pub const GETH_FLAGS: &[&str] = &[
+    "addr",
+    "genkey",
+    "writeaddress",
+    "nodekey",
+    "nodekeyhex",
+    "nat",
+    "netrestrict",
+    "verbosity",
+    "datadir",
+    "bootnodes",
+    "tcp-port",
+    "pex-seed",
+    "metrics",
+    "rpc",
+    "json",
+];
+
+/// Command line of `bootnode`.
+#[derive(Debug, Parser)]
+#[command(
+    name = "bootnode",
+    version,
+    about = "A discovery v4 bootnode: answers PING/FINDNODE/ENRRequest and keeps a persistent node table",
+    long_about = "A discovery v4 bootnode: answers PING/FINDNODE/ENRRequest and keeps a persistent node table.\n\n\
+        With no flags it keeps its key and node database in $XDG_DATA_HOME/kadnode (or ~/.local/share/kadnode) \
+        and listens on UDP 0.0.0.0:30301. A bootnode only helps nodes find each other; it is not a peer."
+)]
+pub struct BootnodeArgs {
+    /// Generate a node key, write it to FILE and exit (with --writeaddress, also print its public key).
+    #[arg(long, value_name = "FILE")]
+    pub genkey: Option<PathBuf>,
+    /// Print the node's public key (128 hex characters) and exit.
+    #[arg(long)]
+    pub writeaddress: bool,
+    /// Print the start-up information as one JSON object.
+    #[arg(long)]
+    pub json: bool,
+    /// Node flags.
+    #[command(flatten)]
+    pub node: NodeOptions,
+}
+
+/// Runs the bootnode until SIGINT/SIGTERM.
+pub fn main(args: BootnodeArgs) -> Result<(), CliError> {
+    if let Some(path) = &args.genkey {
+        let key = NodeKey::generate();
+        key.save(path).map_err(CliError::usage)?;
+        if args.writeaddress {
+            println!("{}", key.peer_id());
+        }
+        return Ok(());
+    }
+    if args.writeaddress {
+        let datadir = match &args.node.datadir {
+            Some(dir) => Some(dir.clone()),
+            None if args.node.nodekey.is_none() && args.node.nodekeyhex.is_none() => {
+                crate::datadir::default_datadir()
+            }
+            None => None,
+        };
+        if args.node.nodekey.is_none() && args.node.nodekeyhex.is_none() {
+            // Do not create a key just to print it.
+            let exists = datadir
+                .as_deref()
+                .map(crate::datadir::nodekey_path)
+                .is_some_and(|p| p.exists());
+            if !exists {
+                return Err(CliError::usage(
+                    "--writeaddress needs a key: give --nodekey, --nodekeyhex or a --datadir that holds one",
+                ));
+            }
+        }
+        let key = node::load_key(&args.node, datadir.as_deref())?;
+        println!("{}", key.peer_id());
+        return Ok(());
+    }
+    logging::init(args.node.verbosity);
+    let defaults = Defaults {
+        addr: DEFAULT_ADDR
+            .parse::<SocketAddr>()
+            .map_err(CliError::failed)?,
+        use_default_datadir: true,
+        bootnodes: Vec::new(),
+    };
+    let runtime = super::runtime()?;
+    runtime.block_on(async {
+        let running = node::start(&args.node, &defaults).await?;
+        let (record, enr) = running.identity().await?;
+        let (human, value) = output::node_identity(
+            &record,
+            &enr,
+            running.local_addr,
+            running.metrics_addr,
+            running.rpc_addr,
+            running.datadir.as_deref(),
+        );
+        output::emit(args.json, &human, &value);
+        if running.local_addr.ip().is_unspecified() && args.node.nat == super::parse::Nat::None {
+            tracing::warn!(
+                target: "kadnode",
+                "listening on all interfaces without --nat extip:<IP>: the record carries no IP until \
+                 peers report one, and the enode above shows 127.0.0.1; announce your public IP with --nat extip:<IP>"
+            );
+        }
+        tracing::info!(
+            target: "kadnode",
+            "bootnode running; note that a bootnode only introduces nodes to each other, it is not a peer"
+        );
+        running.run_until_signal().await
+    })
+}

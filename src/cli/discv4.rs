@@ -1,0 +1,436 @@
+//! `kadnode discv4 …`: discovery v4 probes, a listening node, a crawler and the conformance
+//! suite (geth's `devp2p discv4`).
+
+use std::{net::IpAddr, net::SocketAddr, str::FromStr, time::Duration};
+
+use clap::{Args, Subcommand};
+use discv4::{
+    conformance::{self, SuiteConfig},
+    db::NodeDb,
+    record::{Enr, NodeKey},
+    service::{self, Discv4Config, Discv4Handle},
+    NodeRecord, PeerId,
+};
+use serde_json::{json, Value};
+
+use super::{
+    crawl, logging,
+    node::{self, Defaults, NodeOptions},
+    output, parse, CliError,
+};
+
+/// Ethereum mainnet's bootnodes (go-ethereum `params.MainnetBootnodes`), the default of
+/// `--bootnodes` for `resolve`, `crawl` and `listen`.
+pub const MAINNET_BOOTNODES: [&str; 4] = [
+    "enode://d860a01f9722d78051619d1e2351aba3f43f943f6f00718d1b9baa4101932a1f5011f16bb2b1bb35db20d6fe28fa0bf09636d26a87d31de9ec6203eeedb1f666@18.138.108.67:30303",
+    "enode://22a8232c3abc76a16ae9d6c3b164f98775fe226f0917b0ca871128a74a8e9630b458460865bab457221f1d448dd9791d24c4e5d88786180ac185df813a68d4de@3.209.45.79:30303",
+    "enode://2b252ab6a1d0f971d9722cb839a42cb81db019ba44c08754628ab4a823487071b5695317c8ccd085219c3a03af063495b2f1da8d18218da2d6a82981b45e6ffc@65.108.70.101:30303",
+    "enode://4aeb4ab6c14b23e2c4cfdce879c04b0748a20d8e9b59e25ded2a08143e265c6c25936e74cbc8e641e3312ca288673d91f2f93f8e277de3cfa444ecdaaf982052@157.90.35.166:30303",
+];
+
+/// `kadnode discv4` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Discv4Command {
+    /// Send one PING and print the round-trip time (exit 1 when the node does not answer).
+    Ping {
+        /// The node (enode://… or enr:…).
+        node: String,
+        /// Local node flags.
+        #[command(flatten)]
+        client: ClientOptions,
+    },
+    /// Ask a node for its ENR (EIP-868), bonding first.
+    #[command(name = "requestenr")]
+    RequestEnr {
+        /// The node (enode://… or enr:…).
+        node: String,
+        /// Local node flags.
+        #[command(flatten)]
+        client: ClientOptions,
+    },
+    /// Bond with a node, send FINDNODE and print the neighbours it returns.
+    Findnode {
+        /// The node (enode://… or enr:…).
+        node: String,
+        /// Lookup target: a 128-hex public key or a node URL (default: the node itself).
+        target: Option<String>,
+        /// Local node flags.
+        #[command(flatten)]
+        client: ClientOptions,
+    },
+    /// Find the newest record of a node (ENR request, then a DHT lookup).
+    Resolve {
+        /// The node (enode://… or enr:…).
+        node: String,
+        /// Local node flags.
+        #[command(flatten)]
+        client: ClientOptions,
+    },
+    /// Run a long-lived discovery node and print its record (same flags as `bootnode`).
+    Listen {
+        /// Node flags.
+        #[command(flatten)]
+        node: NodeOptions,
+    },
+    /// Crawl the DHT with random walks and ENR requests, merging results into a nodes.json.
+    Crawl(crawl::CrawlArgs),
+    /// Run the discovery v4 conformance suite against a node.
+    Test(TestArgs),
+}
+
+/// Flags of the short-lived local node the probes run.
+#[derive(Debug, Clone, Args)]
+pub struct ClientOptions {
+    /// Local UDP address.
+    #[arg(long, value_name = "ADDR", default_value = "0.0.0.0:0", value_parser = parse::listen_addr)]
+    pub addr: SocketAddr,
+    /// Local node key as 64 hex characters (default: a random key).
+    #[arg(long, value_name = "HEX")]
+    pub nodekeyhex: Option<String>,
+    /// Bootnodes for lookups (comma-separated; empty: none). Default: Ethereum mainnet's
+    /// (used by resolve and crawl only).
+    #[arg(long, value_name = "NODES", value_parser = parse::node_list)]
+    pub bootnodes: Option<NodeList>,
+    /// Log level 0..5 (RUST_LOG overrides it).
+    #[arg(long, value_name = "N", default_value_t = 2,
+          value_parser = clap::value_parser!(u8).range(0..=5))]
+    pub verbosity: u8,
+}
+
+/// A parsed node list flag.
+pub type NodeList = Vec<NodeRecord>;
+
+/// Flags of `discv4 test`.
+#[derive(Debug, Args)]
+pub struct TestArgs {
+    /// The node under test (default: $REMOTE_ENODE).
+    #[arg(long = "remote", value_name = "NODE")]
+    pub remote_flag: Option<String>,
+    /// The node under test (positional form of --remote).
+    pub remote: Option<String>,
+    /// Run only the cases matching this pattern (alternatives with |, ^ and $ anchors).
+    #[arg(long, value_name = "PATTERN")]
+    pub run: Option<String>,
+    /// IP of the first tester socket.
+    #[arg(long, default_value = "127.0.0.1")]
+    pub listen1: IpAddr,
+    /// IP of the second tester socket (must be another local IP).
+    #[arg(long, default_value = "127.0.0.2")]
+    pub listen2: IpAddr,
+    /// Print the results in TAP format.
+    #[arg(long)]
+    pub tap: bool,
+    /// Log level 0..5 (RUST_LOG overrides it).
+    #[arg(long, value_name = "N", default_value_t = 2,
+          value_parser = clap::value_parser!(u8).range(0..=5))]
+    pub verbosity: u8,
+}
+
+/// Runs a `discv4` subcommand.
+pub fn run(command: Discv4Command, json_mode: bool) -> Result<(), CliError> {
+    let runtime = super::runtime()?;
+    match command {
+        Discv4Command::Ping { node, client } => runtime.block_on(ping(&node, &client, json_mode)),
+        Discv4Command::RequestEnr { node, client } => {
+            runtime.block_on(request_enr(&node, &client, json_mode))
+        }
+        Discv4Command::Findnode {
+            node,
+            target,
+            client,
+        } => runtime.block_on(findnode(&node, target.as_deref(), &client, json_mode)),
+        Discv4Command::Resolve { node, client } => {
+            runtime.block_on(resolve(&node, &client, json_mode))
+        }
+        Discv4Command::Listen { node } => runtime.block_on(listen(&node, json_mode)),
+        Discv4Command::Crawl(args) => runtime.block_on(crawl::run(args, json_mode)),
+        Discv4Command::Test(args) => runtime.block_on(test(args, json_mode)),
+    }
+}
+
+/// Starts a short-lived node for a probe.
+pub async fn client_node(
+    client: &ClientOptions,
+    use_bootnodes: bool,
+) -> Result<Discv4Handle, CliError> {
+    logging::init(client.verbosity);
+    let key = match &client.nodekeyhex {
+        Some(hex) => NodeKey::from_hex(hex.trim()).map_err(CliError::usage)?,
+        None => NodeKey::generate(),
+    };
+    let bootnodes = match (&client.bootnodes, use_bootnodes) {
+        (_, false) => Vec::new(),
+        (Some(list), true) => list.clone(),
+        (None, true) => MAINNET_BOOTNODES
+            .iter()
+            .filter_map(|url| parse::node(url).ok().map(|(record, _)| record))
+            .collect(),
+    };
+    let config = Discv4Config {
+        bootnodes,
+        ..Discv4Config::default()
+    };
+    let transport = service::bind_udp(client.addr)
+        .await
+        .map_err(|e| CliError::usage(format!("cannot listen on UDP {}: {e}", client.addr)))?;
+    let db = NodeDb::in_memory().map_err(CliError::failed)?;
+    service::spawn(config, *key.secret_key(), transport, db)
+        .map_err(|e| CliError::failed(format!("cannot start discovery: {e}")))
+}
+
+async fn target_node(text: &str) -> Result<(NodeRecord, Option<Enr>), CliError> {
+    parse::node_resolving(text).await.map_err(CliError::Usage)
+}
+
+async fn ping(text: &str, client: &ClientOptions, json_mode: bool) -> Result<(), CliError> {
+    let (node, _) = target_node(text).await?;
+    let handle = client_node(client, false).await?;
+    let result = handle.ping(node).await;
+    handle.shutdown().await;
+    match result {
+        Ok(pong) => {
+            let seq = pong
+                .enr_seq
+                .map_or_else(|| "none".to_owned(), |s| s.to_string());
+            output::emit(
+                json_mode,
+                &format!(
+                    "node responded to ping (RTT {:.2}ms, ENR seq {seq})",
+                    pong.rtt.as_secs_f64() * 1000.0
+                ),
+                &json!({"node": node.enode_url(), "answered": true, "rttMillis": pong.rtt.as_secs_f64() * 1000.0, "enrSeq": pong.enr_seq}),
+            );
+            Ok(())
+        }
+        Err(e) => {
+            output::emit(
+                json_mode,
+                &format!("no answer from {} ({e})", node.udp_addr()),
+                &json!({"node": node.enode_url(), "answered": false, "error": e.to_string()}),
+            );
+            Err(CliError::failed("node didn't respond"))
+        }
+    }
+}
+
+async fn request_enr(text: &str, client: &ClientOptions, json_mode: bool) -> Result<(), CliError> {
+    let (node, _) = target_node(text).await?;
+    let handle = client_node(client, false).await?;
+    let result = handle.request_enr(node).await;
+    handle.shutdown().await;
+    let enr =
+        result.map_err(|e| CliError::failed(format!("no ENR from {}: {e}", node.udp_addr())))?;
+    output::emit(
+        json_mode,
+        &format!("{}\n{}", enr.to_base64(), output::enr_human(&enr)),
+        &output::enr_json(&enr),
+    );
+    Ok(())
+}
+
+fn parse_target(text: &str) -> Result<PeerId, CliError> {
+    let text = text.trim();
+    if text.starts_with("enode://") || text.starts_with("enr:") {
+        return text
+            .parse::<discv4::record::NodeArg>()
+            .and_then(|arg| arg.peer_id().map_err(Into::into))
+            .map_err(|e| {
+                CliError::usage(format!("invalid target {}: {e}", parse::abbreviate(text)))
+            });
+    }
+    PeerId::from_str(text).map_err(|e| {
+        CliError::usage(format!(
+            "invalid target {}: {e}; want a 128-hex public key or a node URL",
+            parse::abbreviate(text)
+        ))
+    })
+}
+
+async fn findnode(
+    text: &str,
+    target: Option<&str>,
+    client: &ClientOptions,
+    json_mode: bool,
+) -> Result<(), CliError> {
+    let (node, _) = target_node(text).await?;
+    let target = match target {
+        Some(target) => parse_target(target)?,
+        None => node.id,
+    };
+    let handle = client_node(client, false).await?;
+    let result = handle.findnode(node, target).await;
+    handle.shutdown().await;
+    let nodes = result
+        .map_err(|e| CliError::failed(format!("FINDNODE to {} failed: {e}", node.udp_addr())))?;
+    let human = if nodes.is_empty() {
+        "node returned no neighbours".to_owned()
+    } else {
+        nodes
+            .iter()
+            .map(NodeRecord::enode_url)
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    let value = Value::Array(nodes.iter().map(|n| json!(n.enode_url())).collect());
+    output::emit(json_mode, &human, &value);
+    Ok(())
+}
+
+async fn resolve(text: &str, client: &ClientOptions, json_mode: bool) -> Result<(), CliError> {
+    let (node, enr) = target_node(text).await?;
+    let handle = client_node(client, true).await?;
+    let result = handle.resolve(node).await;
+    handle.shutdown().await;
+    let (record, fresh) = result.map_err(|e| CliError::failed(format!("resolve failed: {e}")))?;
+    match fresh.or(enr) {
+        Some(enr) => output::emit(
+            json_mode,
+            &format!("{}\n{}", enr.to_base64(), output::enr_human(&enr)),
+            &output::enr_json(&enr),
+        ),
+        None => output::emit(
+            json_mode,
+            &format!(
+                "{}\n(no ENR found; the node did not answer)",
+                record.enode_url()
+            ),
+            &json!({"enode": record.enode_url(), "enr": null}),
+        ),
+    }
+    Ok(())
+}
+
+async fn listen(opts: &NodeOptions, json_mode: bool) -> Result<(), CliError> {
+    logging::init(opts.verbosity);
+    let defaults = Defaults {
+        addr: SocketAddr::from(([0, 0, 0, 0], 0)),
+        use_default_datadir: false,
+        bootnodes: MAINNET_BOOTNODES.iter().map(|s| (*s).to_owned()).collect(),
+    };
+    let running = node::start(opts, &defaults).await?;
+    let (record, enr) = running.identity().await?;
+    let (human, value) = output::node_identity(
+        &record,
+        &enr,
+        running.local_addr,
+        running.metrics_addr,
+        running.rpc_addr,
+        running.datadir.as_deref(),
+    );
+    output::emit(json_mode, &human, &value);
+    running.run_until_signal().await
+}
+
+async fn test(args: TestArgs, json_mode: bool) -> Result<(), CliError> {
+    logging::init(args.verbosity);
+    let remote = args
+        .remote_flag
+        .or(args.remote)
+        .or_else(|| {
+            std::env::var("REMOTE_ENODE")
+                .ok()
+                .filter(|s| !s.trim().is_empty())
+        })
+        .ok_or_else(|| {
+            CliError::usage("no node to test: give it as an argument, --remote or $REMOTE_ENODE")
+        })?;
+    let (remote, _) = target_node(&remote).await?;
+    if args.listen1 == args.listen2 {
+        return Err(CliError::usage(
+            "--listen1 and --listen2 must be different IPs",
+        ));
+    }
+    let config = SuiteConfig {
+        filter: args.run.clone(),
+        listen1: args.listen1,
+        listen2: args.listen2,
+        ..SuiteConfig::new(remote)
+    };
+    if let Some(pattern) = &args.run {
+        if !conformance::cases()
+            .iter()
+            .any(|name| conformance::case_matches(name, pattern))
+        {
+            return Err(CliError::usage(format!(
+                "--run {pattern:?} matches no case; cases: {}",
+                conformance::cases().join(", ")
+            )));
+        }
+    }
+    let results = conformance::run_suite(&config).await;
+    let summary = conformance::Summary::of(&results);
+    if json_mode {
+        let value = Value::Array(
+            results
+                .iter()
+                .map(|r| json!({"name": r.name, "passed": r.passed, "detail": r.detail, "seconds": r.duration.as_secs_f64()}))
+                .collect(),
+        );
+        output::emit(true, "", &value);
+    } else if args.tap {
+        output::emit(false, &conformance::tap_report(&results), &Value::Null);
+    } else {
+        output::emit(false, &conformance::format_results(&results), &Value::Null);
+    }
+    if summary.all_passed() {
+        Ok(())
+    } else {
+        Err(CliError::failed(format!(
+            "{} of {} cases failed",
+            summary.failed,
+            results.len()
+        )))
+    }
+}
+
+/// Parses a duration such as `30m`, `90s`, `1h` or `500ms` (a bare number is seconds).
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let value: f64 = number
+        .parse()
+        .map_err(|_| format!("invalid duration {text:?}; want e.g. 30s, 10m or 1h"))?;
+    let scale = match unit {
+        "" | "s" => 1.0,
+        "ms" => 0.001,
+        "m" => 60.0,
+        "h" => 3600.0,
+        _ => {
+            return Err(format!(
+                "invalid duration unit in {text:?}; use ms, s, m or h"
+            ))
+        }
+    };
+    Duration::try_from_secs_f64(value * scale)
+        .map_err(|_| format!("duration {text:?} out of range"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mainnet_bootnodes_parse() {
+        for url in MAINNET_BOOTNODES {
+            parse::node(url).unwrap();
+        }
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("30m"), Ok(Duration::from_secs(1800)));
+        assert_eq!(parse_duration("5"), Ok(Duration::from_secs(5)));
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert!(parse_duration("5x").is_err());
+        assert!(parse_duration("").is_err());
+    }
+
+    #[test]
+    fn targets() {
+        assert!(parse_target(&"ab".repeat(64)).is_ok());
+        assert!(parse_target("xyz").is_err());
+    }
+}

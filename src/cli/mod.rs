@@ -1,0 +1,162 @@
+//! The command-line tools: the `bootnode` daemon and the `kadnode` debugging tool.
+//!
+//! Both binaries are thin `main` functions over this module so the parsing and the
+//! behaviour can be unit-tested. Exit codes: 0 success, 1 the operation failed (a node did
+//! not answer, a conformance case failed), 2 bad usage or bad input (flag values, key files,
+//! node URLs, an address already in use).
+
+pub mod bootnode;
+pub mod crawl;
+pub mod discv4;
+pub mod enr;
+pub mod key;
+pub mod logging;
+pub mod node;
+pub mod nodes_json;
+pub mod output;
+pub mod parse;
+pub mod rlpx;
+pub mod timefmt;
+pub mod tool;
+
+use std::process::ExitCode;
+
+/// Why a command failed; decides the exit code.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    /// Bad usage or bad input: exit code 2.
+    #[error("{0}")]
+    Usage(String),
+    /// The command ran but did not succeed: exit code 1.
+    #[error("{0}")]
+    Failed(String),
+}
+
+impl CliError {
+    /// A usage/bad-input error.
+    pub fn usage(message: impl std::fmt::Display) -> Self {
+        Self::Usage(message.to_string())
+    }
+
+    /// A runtime failure.
+    pub fn failed(message: impl std::fmt::Display) -> Self {
+        Self::Failed(message.to_string())
+    }
+
+    /// The process exit code for this error.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Self::Usage(_) => 2,
+            Self::Failed(_) => 1,
+        }
+    }
+}
+
+/// Parses the command line with clap, turning its errors into one line and exit code 2
+/// (`--help` and `--version` print and exit 0).
+pub fn parse_args<T: clap::Parser>(program: &str) -> Result<T, ExitCode> {
+    parse_args_from(program, std::env::args_os())
+}
+
+/// [`parse_args`] over an explicit argument list (the first item is the program name).
+pub fn parse_args_from<T: clap::Parser>(
+    program: &str,
+    args: impl IntoIterator<Item = std::ffi::OsString>,
+) -> Result<T, ExitCode> {
+    match T::try_parse_from(args) {
+        Ok(args) => Ok(args),
+        Err(error) => {
+            use clap::error::ErrorKind;
+            match error.kind() {
+                ErrorKind::DisplayHelp
+                | ErrorKind::DisplayVersion
+                | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+                    let _ = error.print();
+                    let code =
+                        if error.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
+                            2
+                        } else {
+                            0
+                        };
+                    Err(ExitCode::from(code))
+                }
+                _ => {
+                    let rendered = error.render().to_string();
+                    let first = rendered
+                        .lines()
+                        .find(|line| !line.trim().is_empty())
+                        .unwrap_or("invalid arguments")
+                        .trim_start_matches("error: ");
+                    eprintln!("{program}: {first} (see {program} --help)");
+                    Err(ExitCode::from(2))
+                }
+            }
+        }
+    }
+}
+
+/// Rewrites go-style single-dash long flags (`-nodekey x`, `-addr=:30301`) to `--…` when
+/// the name is one of `known`, so geth bootnode command lines keep working.
+pub fn geth_style_flags(
+    args: impl IntoIterator<Item = std::ffi::OsString>,
+    known: &[&str],
+) -> Vec<std::ffi::OsString> {
+    args.into_iter()
+        .map(|arg| {
+            let Some(text) = arg.to_str() else { return arg };
+            let Some(rest) = text.strip_prefix('-') else {
+                return arg;
+            };
+            if rest.starts_with('-') {
+                return arg;
+            }
+            let name = rest.split('=').next().unwrap_or_default();
+            if known.contains(&name) {
+                format!("-{text}").into()
+            } else {
+                arg
+            }
+        })
+        .collect()
+}
+
+/// Prints `error` as one line and returns its exit code.
+pub fn report(program: &str, error: &CliError) -> ExitCode {
+    eprintln!("{program}: {error}");
+    ExitCode::from(error.exit_code())
+}
+
+/// Builds a multi-threaded tokio runtime, or reports why it could not be built.
+pub fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| CliError::failed(format!("cannot start the async runtime: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn single_dash_geth_flags() {
+        let args = [
+            "bootnode", "-nodekey", "k", "-addr=:1", "-h", "--json", "-x",
+        ]
+        .map(std::ffi::OsString::from);
+        let out = geth_style_flags(args, &["nodekey", "addr"]);
+        assert_eq!(
+            out,
+            [
+                "bootnode",
+                "--nodekey",
+                "k",
+                "--addr=:1",
+                "-h",
+                "--json",
+                "-x"
+            ]
+            .map(std::ffi::OsString::from)
+        );
+    }
+}

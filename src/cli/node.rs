@@ -1,0 +1,394 @@
+//! A long-lived discovery node as run by `bootnode` and `kadnode discv4 listen`: flags,
+//! start-up (key, database, socket, HTTP endpoints) and shutdown on SIGINT/SIGTERM.
+
+use std::{net::SocketAddr, path::PathBuf, sync::Arc};
+
+use clap::Args;
+use discv4::{
+    db::NodeDb,
+    netutil::NetRestrict,
+    record::{enr_to_node_record, Enr, NodeArg, NodeKey},
+    service::{self, Discv4Config, Discv4Handle},
+    table::TableEvent,
+    NodeRecord,
+};
+use tokio::task::JoinHandle;
+use tracing::{debug, info, warn};
+
+use super::{
+    parse::{self, Nat},
+    CliError,
+};
+use crate::{datadir, http};
+
+/// Flags of a long-lived discovery node (geth's bootnode flags plus kadnode's own).
+#[derive(Debug, Clone, Args)]
+pub struct NodeOptions {
+    /// UDP listen address (ip:port, [ipv6]:port or :port).
+    #[arg(long, value_name = "ADDR", value_parser = parse::listen_addr)]
+    pub addr: Option<SocketAddr>,
+    /// Read the node key from this file (64 hex characters).
+    #[arg(long, value_name = "FILE", conflicts_with = "nodekeyhex")]
+    pub nodekey: Option<PathBuf>,
+    /// The node key as 64 hex characters.
+    #[arg(long, value_name = "HEX", value_parser = parse_key_hex)]
+    pub nodekeyhex: Option<NodeKey>,
+    /// NAT mode: none, or extip:<IP> to announce a fixed external IP.
+    #[arg(long, value_name = "MODE", default_value = "none", value_parser = parse::nat)]
+    pub nat: Nat,
+    /// Only talk to nodes in these networks (comma-separated CIDRs).
+    #[arg(long, value_name = "CIDRS", value_parser = parse::netrestrict)]
+    pub netrestrict: Option<NetRestrict>,
+    /// Log level 0 (silent) to 5 (trace); RUST_LOG overrides it.
+    #[arg(long, value_name = "N", default_value_t = super::logging::DEFAULT_VERBOSITY,
+          value_parser = clap::value_parser!(u8).range(0..=5))]
+    pub verbosity: u8,
+    /// Data directory holding `nodekey` and the node database `nodes.redb`.
+    #[arg(long, value_name = "DIR")]
+    pub datadir: Option<PathBuf>,
+    /// Upstream bootnodes (comma-separated enode:// URLs or enr: records).
+    #[arg(long, value_name = "NODES", value_parser = parse_node_args)]
+    pub bootnodes: Option<NodeArgs>,
+    /// TCP port to announce in the record (0: none, a discovery-only node).
+    #[arg(long, value_name = "PORT", default_value_t = 0)]
+    pub tcp_port: u16,
+    /// Peer-exchange seed (not available yet: exits with an error).
+    #[arg(long, value_name = "NODES")]
+    pub pex_seed: Option<String>,
+    /// Serve Prometheus metrics over HTTP on this address (path /metrics).
+    #[arg(long, value_name = "ADDR", value_parser = parse::listen_addr)]
+    pub metrics: Option<SocketAddr>,
+    /// Serve JSON-RPC 2.0 over HTTP POST on this address (discv4_self, discv4_buckets,
+    /// discv4_lookupRandom).
+    #[arg(long, value_name = "ADDR", value_parser = parse::listen_addr)]
+    pub rpc: Option<SocketAddr>,
+}
+
+/// A parsed comma-separated list of node arguments (DNS names are resolved at start).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeArgs(pub Vec<(String, NodeArg)>);
+
+fn parse_key_hex(text: &str) -> Result<NodeKey, String> {
+    NodeKey::from_hex(text.trim()).map_err(|e| e.to_string())
+}
+
+fn parse_node_args(text: &str) -> Result<NodeArgs, String> {
+    text.split(',')
+        .map(str::trim)
+        .filter(|entry| !entry.is_empty())
+        .map(|entry| {
+            entry
+                .parse::<NodeArg>()
+                .map(|arg| (entry.to_owned(), arg))
+                .map_err(|e| format!("invalid bootnode {}: {e}", parse::abbreviate(entry)))
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map(NodeArgs)
+}
+
+/// What a node kind does when a flag is absent.
+#[derive(Debug, Clone)]
+pub struct Defaults {
+    /// Listen address without `--addr`.
+    pub addr: SocketAddr,
+    /// Use the default data directory without `--datadir` (else: in-memory database and
+    /// a random key unless one is given).
+    pub use_default_datadir: bool,
+    /// Bootnodes without `--bootnodes`.
+    pub bootnodes: Vec<String>,
+}
+
+/// A started node.
+#[derive(Debug)]
+pub struct RunningNode {
+    /// The discovery service.
+    pub handle: Discv4Handle,
+    /// The bound UDP address.
+    pub local_addr: SocketAddr,
+    /// The data directory in use, if any.
+    pub datadir: Option<PathBuf>,
+    /// The bound metrics address.
+    pub metrics_addr: Option<SocketAddr>,
+    /// The bound RPC address.
+    pub rpc_addr: Option<SocketAddr>,
+    /// TCP port announced.
+    pub tcp_port: u16,
+    tasks: Vec<JoinHandle<()>>,
+    signals: Signals,
+}
+
+/// Resolves the key: `--nodekeyhex`, else `--nodekey`, else `<datadir>/nodekey` (created
+/// on first start), else a fresh random key.
+pub fn load_key(
+    opts: &NodeOptions,
+    datadir: Option<&std::path::Path>,
+) -> Result<NodeKey, CliError> {
+    if let Some(key) = &opts.nodekeyhex {
+        return Ok(key.clone());
+    }
+    if let Some(path) = &opts.nodekey {
+        return NodeKey::load(path).map_err(CliError::usage);
+    }
+    match datadir {
+        Some(dir) => {
+            std::fs::create_dir_all(dir).map_err(|e| {
+                CliError::usage(format!(
+                    "cannot create data directory {}: {e}",
+                    dir.display()
+                ))
+            })?;
+            NodeKey::load_or_generate(datadir::nodekey_path(dir)).map_err(CliError::usage)
+        }
+        None => Ok(NodeKey::generate()),
+    }
+}
+
+/// Starts the node: checks the flags, opens the database, binds the sockets and spawns
+/// the discovery service and HTTP endpoints.
+pub async fn start(opts: &NodeOptions, defaults: &Defaults) -> Result<RunningNode, CliError> {
+    let signals = Signals::install()?;
+    if opts.pex_seed.is_some() {
+        return Err(CliError::usage(
+            "--pex-seed: peer exchange (PEX) is not available yet in this build; remove the flag",
+        ));
+    }
+    let datadir = match &opts.datadir {
+        Some(dir) => Some(dir.clone()),
+        None if defaults.use_default_datadir => Some(datadir::default_datadir().ok_or_else(|| {
+            CliError::usage("no default data directory (neither XDG_DATA_HOME nor HOME is set); pass --datadir")
+        })?),
+        None => None,
+    };
+    let key = load_key(opts, datadir.as_deref())?;
+    let mut config = Discv4Config {
+        netrestrict: opts.netrestrict.clone(),
+        tcp_port: opts.tcp_port,
+        external_ip: match opts.nat {
+            Nat::None => None,
+            Nat::ExtIp(ip) => Some(ip),
+        },
+        ..Discv4Config::default()
+    };
+    config.bootnodes = resolve_bootnodes(opts, defaults).await?;
+    let db = match &datadir {
+        Some(dir) => {
+            let (db, warning) = NodeDb::open(dir).map_err(|e| {
+                CliError::usage(format!(
+                    "cannot open the node database in {}: {e}",
+                    dir.display()
+                ))
+            })?;
+            if let Some(warning) = warning {
+                warn!(target: "kadnode", "{warning}");
+            }
+            db
+        }
+        None => NodeDb::in_memory().map_err(CliError::failed)?,
+    };
+    let addr = opts.addr.unwrap_or(defaults.addr);
+    let transport = service::bind_udp(addr)
+        .await
+        .map_err(|e| bind_error("UDP", addr, &e))?;
+    let local_addr = transport
+        .local_addr()
+        .map_err(|e| CliError::failed(format!("cannot read the bound address: {e}")))?;
+    // Bind the HTTP ports before starting discovery so a taken port fails fast.
+    let metrics_listener = match opts.metrics {
+        Some(addr) => Some(http::bind(addr, "metrics").await.map_err(CliError::Usage)?),
+        None => None,
+    };
+    let rpc_listener = match opts.rpc {
+        Some(addr) => Some(http::bind(addr, "RPC").await.map_err(CliError::Usage)?),
+        None => None,
+    };
+    let handle = service::spawn(config, *key.secret_key(), transport, db)
+        .map_err(|e| CliError::failed(format!("cannot start discovery: {e}")))?;
+    let mut tasks = vec![tokio::spawn(log_table_events(handle.clone()))];
+    let mut metrics_addr = None;
+    if let Some(listener) = metrics_listener {
+        metrics_addr = listener.local_addr().ok();
+        tasks.push(tokio::spawn(http::serve(
+            listener,
+            metrics_handler(handle.clone()),
+        )));
+    }
+    let mut rpc_addr = None;
+    if let Some(listener) = rpc_listener {
+        rpc_addr = listener.local_addr().ok();
+        tasks.push(tokio::spawn(http::serve(
+            listener,
+            http::rpc::handler(handle.clone()),
+        )));
+    }
+    Ok(RunningNode {
+        handle,
+        local_addr,
+        datadir,
+        metrics_addr,
+        rpc_addr,
+        tcp_port: opts.tcp_port,
+        tasks,
+        signals,
+    })
+}
+
+fn bind_error(what: &str, addr: SocketAddr, e: &std::io::Error) -> CliError {
+    if e.kind() == std::io::ErrorKind::AddrInUse {
+        CliError::usage(format!(
+            "cannot listen on {what} {addr}: address already in use"
+        ))
+    } else {
+        CliError::usage(format!("cannot listen on {what} {addr}: {e}"))
+    }
+}
+
+async fn resolve_bootnodes(
+    opts: &NodeOptions,
+    defaults: &Defaults,
+) -> Result<Vec<NodeRecord>, CliError> {
+    let args = match &opts.bootnodes {
+        Some(NodeArgs(args)) => args.clone(),
+        None => defaults
+            .bootnodes
+            .iter()
+            .filter_map(|text| text.parse::<NodeArg>().ok().map(|arg| (text.clone(), arg)))
+            .collect(),
+    };
+    let mut nodes = Vec::with_capacity(args.len());
+    for (text, arg) in args {
+        let (record, _) = arg
+            .resolve()
+            .await
+            .map_err(|e| CliError::usage(format!("bootnode {}: {e}", parse::abbreviate(&text))))?;
+        nodes.push(record);
+    }
+    Ok(nodes)
+}
+
+fn metrics_handler(handle: Discv4Handle) -> http::Handler {
+    Arc::new(move |request: http::Request| {
+        let handle = handle.clone();
+        Box::pin(async move {
+            if request.method != "GET" && request.method != "HEAD" {
+                return http::Response::error(405, "use GET").with_header("Allow", "GET");
+            }
+            if request.path != "/metrics" && request.path != "/" {
+                return http::Response::error(404, "not found; try /metrics");
+            }
+            let buckets = handle.buckets().await.unwrap_or_default();
+            let text = http::metrics::render(&handle.metrics(), &buckets);
+            http::Response::new(200, http::metrics::CONTENT_TYPE, text)
+        })
+    })
+}
+
+async fn log_table_events(handle: Discv4Handle) {
+    let mut events = handle.subscribe();
+    loop {
+        match events.recv().await {
+            Ok(TableEvent::NodeAdded(node)) => {
+                debug!(target: "kadnode", id = %node.node_id(), enode = %node, "table: node added")
+            }
+            Ok(TableEvent::NodeRemoved(node)) => {
+                debug!(target: "kadnode", id = %node.node_id(), enode = %node, "table: node removed")
+            }
+            Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                debug!(target: "kadnode", missed = n, "table event log fell behind")
+            }
+            Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+        }
+    }
+}
+
+impl RunningNode {
+    /// Our current record and the enode URL to print for it.
+    pub async fn identity(&self) -> Result<(NodeRecord, Enr), CliError> {
+        let enr = self
+            .handle
+            .local_enr()
+            .await
+            .map_err(|e| CliError::failed(format!("cannot read the local record: {e}")))?;
+        let record = enr_to_node_record(&enr).unwrap_or_else(|_| NodeRecord {
+            // No routable IP known yet: print the listen address, loopback if unspecified.
+            address: if self.local_addr.ip().is_unspecified() {
+                if self.local_addr.is_ipv4() {
+                    std::net::Ipv4Addr::LOCALHOST.into()
+                } else {
+                    std::net::Ipv6Addr::LOCALHOST.into()
+                }
+            } else {
+                self.local_addr.ip()
+            },
+            udp_port: self.local_addr.port(),
+            tcp_port: self.tcp_port,
+            id: self.handle.local_id(),
+        });
+        Ok(record).map(|record| (record, enr))
+    }
+
+    /// Waits for SIGINT or SIGTERM, then stops the service and flushes the database.
+    pub async fn run_until_signal(mut self) -> Result<(), CliError> {
+        self.signals.wait().await;
+        info!(target: "kadnode", "shutting down");
+        self.shutdown().await;
+        Ok(())
+    }
+
+    /// Stops the HTTP endpoints and the service (flushing the database).
+    pub async fn shutdown(self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+        self.handle.shutdown().await;
+        info!(target: "kadnode", "node database flushed, bye");
+    }
+}
+
+/// SIGINT/SIGTERM handlers, installed up front so a signal that arrives right after the
+/// node printed its identity is not lost (the default action would kill the process
+/// without flushing).
+#[derive(Debug)]
+pub struct Signals {
+    #[cfg(unix)]
+    interrupt: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    terminate: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    /// Installs the handlers.
+    pub fn install() -> Result<Self, CliError> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            let install = |kind, name| {
+                signal(kind).map_err(|e| {
+                    CliError::failed(format!("cannot install the {name} handler: {e}"))
+                })
+            };
+            Ok(Self {
+                interrupt: install(SignalKind::interrupt(), "SIGINT")?,
+                terminate: install(SignalKind::terminate(), "SIGTERM")?,
+            })
+        }
+        #[cfg(not(unix))]
+        {
+            Ok(Self {})
+        }
+    }
+
+    /// Resolves when SIGINT or SIGTERM arrives.
+    pub async fn wait(&mut self) {
+        #[cfg(unix)]
+        {
+            tokio::select! {
+                _ = self.interrupt.recv() => {}
+                _ = self.terminate.recv() => {}
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}

@@ -1,0 +1,179 @@
+//! Value parsers for command-line flags, each with an error a user can act on.
+
+use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
+
+use discv4::{
+    netutil::NetRestrict,
+    record::{parse_node, Enr, NodeArg},
+    NodeRecord,
+};
+
+/// The `--nat` setting. Only the modes that need no router protocol are implemented.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Nat {
+    /// Announce the listen address (or the endpoint predicted from PONGs).
+    #[default]
+    None,
+    /// Announce this external IP.
+    ExtIp(IpAddr),
+}
+
+/// Parses `none` or `extip:<IP>` (geth's other modes are rejected with the reason).
+pub fn nat(text: &str) -> Result<Nat, String> {
+    let lower = text.trim().to_ascii_lowercase();
+    if lower == "none" || lower.is_empty() {
+        return Ok(Nat::None);
+    }
+    if let Some(ip) = lower.strip_prefix("extip:") {
+        let ip: IpAddr = ip
+            .parse()
+            .map_err(|_| format!("invalid IP {ip:?} in extip:<IP>"))?;
+        if ip.is_unspecified() || ip.is_multicast() {
+            return Err(format!(
+                "extip {ip} cannot be announced (unspecified or multicast)"
+            ));
+        }
+        return Ok(Nat::ExtIp(ip));
+    }
+    if ["any", "upnp", "pmp"]
+        .iter()
+        .any(|mode| lower == *mode || lower.starts_with(&format!("{mode}:")))
+    {
+        return Err(format!(
+            "NAT mode {text:?} (UPnP/NAT-PMP) is not supported; use none or extip:<IP>"
+        ));
+    }
+    Err(format!(
+        "unknown NAT mode {text:?}; want none or extip:<IP>"
+    ))
+}
+
+/// Parses a listen address: `ip:port`, `[ipv6]:port` or geth's `:port` (all interfaces).
+pub fn listen_addr(text: &str) -> Result<SocketAddr, String> {
+    let text = text.trim();
+    if let Some(port) = text.strip_prefix(':') {
+        let port: u16 = port
+            .parse()
+            .map_err(|_| format!("invalid port {port:?} in listen address {text:?}"))?;
+        return Ok(SocketAddr::from(([0, 0, 0, 0], port)));
+    }
+    if let Ok(addr) = text.parse::<SocketAddr>() {
+        return Ok(addr);
+    }
+    // A host name such as localhost:30301.
+    match text.to_socket_addrs() {
+        Ok(mut addrs) => addrs
+            .next()
+            .ok_or_else(|| format!("listen address {text:?} resolves to nothing")),
+        Err(_) => Err(format!(
+            "invalid listen address {text:?}; want ip:port, [ipv6]:port or :port"
+        )),
+    }
+}
+
+/// Parses `--netrestrict` (comma-separated CIDRs).
+pub fn netrestrict(text: &str) -> Result<NetRestrict, String> {
+    let restrict: NetRestrict = text.parse().map_err(|e| format!("{e}"))?;
+    if restrict.is_empty() {
+        return Err("empty netrestrict list; give CIDRs such as 10.0.0.0/8".to_owned());
+    }
+    Ok(restrict)
+}
+
+/// Parses one contactable node (`enode://…` with an IP, or `enr:…`).
+pub fn node(text: &str) -> Result<(NodeRecord, Option<Enr>), String> {
+    parse_node(text.trim()).map_err(|e| format!("invalid node {}: {e}", abbreviate(text)))
+}
+
+/// Parses one node, resolving a DNS host in an `enode://` URL.
+pub async fn node_resolving(text: &str) -> Result<(NodeRecord, Option<Enr>), String> {
+    let arg: NodeArg = text
+        .trim()
+        .parse()
+        .map_err(|e| format!("invalid node {}: {e}", abbreviate(text)))?;
+    arg.resolve()
+        .await
+        .map_err(|e| format!("invalid node {}: {e}", abbreviate(text)))
+}
+
+/// Parses a node to dial over TCP (RLPx): like [`node_resolving`] but only the TCP
+/// endpoint has to be usable.
+pub async fn tcp_node(text: &str) -> Result<NodeRecord, String> {
+    let bad = |e: &dyn std::fmt::Display| format!("invalid node {}: {e}", abbreviate(text));
+    let record = match text.trim().parse::<NodeArg>().map_err(|e| bad(&e))? {
+        NodeArg::Enode(url) => url.resolve().await.map_err(|e| bad(&e))?,
+        NodeArg::Enr(enr) => discv4::record::enr_to_node_record(&enr).map_err(|e| bad(&e))?,
+    };
+    if record.tcp_port == 0 {
+        return Err(bad(
+            &"no TCP port (a discovery-only node cannot be dialled)",
+        ));
+    }
+    if record.address.is_unspecified() || record.address.is_multicast() {
+        return Err(bad(&format!("IP {} cannot be dialled", record.address)));
+    }
+    record.id.to_public_key().map_err(|e| bad(&e))?;
+    Ok(record)
+}
+
+/// Parses a comma-separated node list; an empty string is an empty list.
+pub fn node_list(text: &str) -> Result<Vec<NodeRecord>, String> {
+    text.split(',')
+        .map(str::trim)
+        .filter(|entry| !entry.is_empty())
+        .map(|entry| node(entry).map(|(record, _)| record))
+        .collect()
+}
+
+/// Shortens a long argument for an error message.
+pub fn abbreviate(text: &str) -> String {
+    let text = text.trim();
+    if text.chars().count() <= 40 {
+        format!("{text:?}")
+    } else {
+        let head: String = text.chars().take(36).collect();
+        format!("\"{head}…\"")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nat_modes() {
+        assert_eq!(nat("none"), Ok(Nat::None));
+        assert_eq!(
+            nat("extip:1.2.3.4"),
+            Ok(Nat::ExtIp("1.2.3.4".parse().unwrap()))
+        );
+        assert!(nat("extip:1.2.3").unwrap_err().contains("invalid IP"));
+        assert!(nat("upnp").unwrap_err().contains("not supported"));
+        assert!(nat("bogus").unwrap_err().contains("unknown NAT mode"));
+        assert!(nat("extip:0.0.0.0").is_err());
+    }
+
+    #[test]
+    fn listen_addresses() {
+        assert_eq!(listen_addr(":30301"), Ok("0.0.0.0:30301".parse().unwrap()));
+        assert_eq!(
+            listen_addr("127.0.0.1:0"),
+            Ok("127.0.0.1:0".parse().unwrap())
+        );
+        assert!(listen_addr("127.0.0.1:99999").is_err());
+        assert!(listen_addr(":x").is_err());
+    }
+
+    #[test]
+    fn netrestrict_values() {
+        assert!(netrestrict("10.0.0.0/8,192.168.0.0/16").is_ok());
+        assert!(netrestrict("10.0.0.0/33").is_err());
+        assert!(netrestrict("").is_err());
+    }
+
+    #[test]
+    fn node_lists() {
+        assert_eq!(node_list(""), Ok(vec![]));
+        assert!(node_list("enode://abc@1.2.3.4:1").is_err());
+    }
+}

@@ -1,0 +1,60 @@
+//! The `kadnode` debugging tool's command line.
+
+use clap::{Parser, Subcommand};
+
+use super::{discv4::Discv4Command, key::KeyCommand, CliError};
+
+/// Command line of `kadnode`.
+#[derive(Debug, Parser)]
+#[command(
+    name = "kadnode",
+    version,
+    about = "Ethereum devp2p debugging tool: node keys, ENRs, discovery v4 probes and tests, RLPx probes"
+)]
+pub struct ToolArgs {
+    /// Print results as JSON instead of text.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: ToolCommand,
+}
+
+/// Top-level subcommands.
+#[derive(Debug, Subcommand)]
+pub enum ToolCommand {
+    /// Node key files.
+    #[command(subcommand)]
+    Key(KeyCommand),
+    /// Node records (ENR).
+    #[command(subcommand)]
+    Enr(EnrCommand),
+    /// Discovery v4 probes, a listening node, a crawler and the conformance suite.
+    #[command(subcommand)]
+    Discv4(Discv4Command),
+    /// RLPx probes.
+    #[command(subcommand)]
+    Rlpx(super::rlpx::RlpxCommand),
+}
+
+/// `kadnode enr` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum EnrCommand {
+    /// Decode an ENR (enr:… or RLP hex): fields, seq, signature check, node id.
+    Decode {
+        /// The record.
+        record: String,
+    },
+}
+
+/// Runs the tool.
+pub fn main(args: ToolArgs) -> Result<(), CliError> {
+    match args.command {
+        ToolCommand::Key(command) => super::key::run(command, args.json),
+        ToolCommand::Enr(EnrCommand::Decode { record }) => {
+            super::enr::run_decode(&record, args.json)
+        }
+        ToolCommand::Discv4(command) => super::discv4::run(command, args.json),
+        ToolCommand::Rlpx(command) => super::rlpx::run(command, args.json),
+    }
+}

@@ -1,0 +1,199 @@
+//! JSON-RPC 2.0 over HTTP POST: go-ethereum's `devp2p discv4 listen --rpc` methods.
+//!
+//! - `discv4_self()`: our record `{id, enode, enr, seq}`.
+//! - `discv4_buckets()`: the table, one array per bucket, each entry
+//!   `{node, id, enode, seq, addedToBucket, checks, live}` (`node` is the ENR when known,
+//!   else the enode URL; `addedToBucket` is RFC 3339 UTC).
+//! - `discv4_lookupRandom(n?)`: up to `n` (default 16, at most [`MAX_LOOKUP_NODES`]) nodes
+//!   found by random-walk lookups, within [`LOOKUP_TIMEOUT`].
+//!
+//! Batches (arrays of up to [`MAX_BATCH`] calls) are answered with an array.
+
+use std::{
+    sync::Arc,
+    time::{Duration, SystemTime},
+};
+
+use discv4::{
+    record::enr_to_node_record,
+    service::{BucketDump, Discv4Handle},
+};
+use futures::StreamExt;
+use serde_json::{json, Value};
+
+use super::{Handler, Request, Response};
+use crate::cli::timefmt::format_rfc3339;
+
+/// Most nodes one `discv4_lookupRandom` call returns.
+pub const MAX_LOOKUP_NODES: usize = 1000;
+/// Deadline of one `discv4_lookupRandom` call.
+pub const LOOKUP_TIMEOUT: Duration = Duration::from_secs(30);
+/// Most calls in one batch.
+pub const MAX_BATCH: usize = 100;
+
+const PARSE_ERROR: i64 = -32700;
+const INVALID_REQUEST: i64 = -32600;
+const METHOD_NOT_FOUND: i64 = -32601;
+const INVALID_PARAMS: i64 = -32602;
+const SERVER_ERROR: i64 = -32000;
+
+/// The HTTP handler serving the RPC methods for `handle`.
+pub fn handler(handle: Discv4Handle) -> Handler {
+    Arc::new(move |request: Request| {
+        let handle = handle.clone();
+        Box::pin(async move { serve(&handle, request).await })
+    })
+}
+
+async fn serve(handle: &Discv4Handle, request: Request) -> Response {
+    if request.method != "POST" {
+        return Response::error(405, "JSON-RPC wants POST").with_header("Allow", "POST");
+    }
+    let body = match serde_json::from_slice::<Value>(&request.body) {
+        Ok(body) => body,
+        Err(e) => {
+            return json_response(&error_object(
+                Value::Null,
+                PARSE_ERROR,
+                &format!("parse error: {e}"),
+            ))
+        }
+    };
+    let answer = match body {
+        Value::Array(calls) if calls.is_empty() || calls.len() > MAX_BATCH => error_object(
+            Value::Null,
+            INVALID_REQUEST,
+            &format!("a batch holds 1 to {MAX_BATCH} calls"),
+        ),
+        Value::Array(calls) => {
+            let mut answers = Vec::with_capacity(calls.len());
+            for call in calls {
+                answers.push(call_one(handle, call).await);
+            }
+            Value::Array(answers)
+        }
+        call => call_one(handle, call).await,
+    };
+    json_response(&answer)
+}
+
+fn json_response(value: &Value) -> Response {
+    Response::new(200, "application/json", value.to_string())
+}
+
+fn error_object(id: Value, code: i64, message: &str) -> Value {
+    json!({"jsonrpc": "2.0", "id": id, "error": {"code": code, "message": message}})
+}
+
+async fn call_one(handle: &Discv4Handle, call: Value) -> Value {
+    let Value::Object(call) = call else {
+        return error_object(Value::Null, INVALID_REQUEST, "a call must be a JSON object");
+    };
+    let id = call.get("id").cloned().unwrap_or(Value::Null);
+    if call.get("jsonrpc").and_then(Value::as_str) != Some("2.0") {
+        return error_object(id, INVALID_REQUEST, "jsonrpc must be \"2.0\"");
+    }
+    let Some(method) = call.get("method").and_then(Value::as_str) else {
+        return error_object(id, INVALID_REQUEST, "missing method");
+    };
+    let params = match call.get("params") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Array(params)) => params.clone(),
+        Some(_) => return error_object(id, INVALID_PARAMS, "params must be an array"),
+    };
+    let result = match method {
+        "discv4_self" => self_record(handle).await,
+        "discv4_buckets" => buckets(handle).await,
+        "discv4_lookupRandom" => lookup_random(handle, &params).await,
+        _ => Err((
+            METHOD_NOT_FOUND,
+            format!("the method {method} does not exist"),
+        )),
+    };
+    match result {
+        Ok(result) => json!({"jsonrpc": "2.0", "id": id, "result": result}),
+        Err((code, message)) => error_object(id, code, &message),
+    }
+}
+
+type RpcResult = Result<Value, (i64, String)>;
+
+async fn self_record(handle: &Discv4Handle) -> RpcResult {
+    let enr = handle
+        .local_enr()
+        .await
+        .map_err(|e| (SERVER_ERROR, e.to_string()))?;
+    let enode = enr_to_node_record(&enr)
+        .map(|record| record.enode_url())
+        .ok();
+    Ok(json!({
+        "id": handle.local_id().node_id().to_string(),
+        "enode": enode,
+        "enr": enr.to_base64(),
+        "seq": enr.seq(),
+    }))
+}
+
+/// Bucket dump as JSON, shared with the human-readable CLI output.
+pub fn buckets_json(dump: &[BucketDump], now: SystemTime) -> Value {
+    Value::Array(
+        dump.iter()
+            .map(|bucket| {
+                Value::Array(
+                    bucket
+                        .entries
+                        .iter()
+                        .map(|entry| {
+                            let added = now.checked_sub(entry.in_bucket_for).unwrap_or(now);
+                            json!({
+                                "node": entry.record.enode_url(),
+                                "id": entry.record.node_id().to_string(),
+                                "enode": entry.record.enode_url(),
+                                "seq": entry.seq,
+                                "addedToBucket": format_rfc3339(added),
+                                "checks": entry.liveness_checks,
+                                "live": entry.is_live,
+                            })
+                        })
+                        .collect(),
+                )
+            })
+            .collect(),
+    )
+}
+
+async fn buckets(handle: &Discv4Handle) -> RpcResult {
+    let dump = handle
+        .buckets()
+        .await
+        .map_err(|e| (SERVER_ERROR, e.to_string()))?;
+    Ok(buckets_json(&dump, SystemTime::now()))
+}
+
+async fn lookup_random(handle: &Discv4Handle, params: &[Value]) -> RpcResult {
+    let wanted = match params.first() {
+        None => 16,
+        Some(value) => value
+            .as_u64()
+            .filter(|n| (1..=MAX_LOOKUP_NODES as u64).contains(n))
+            .ok_or_else(|| {
+                (
+                    INVALID_PARAMS,
+                    format!("n must be an integer from 1 to {MAX_LOOKUP_NODES}"),
+                )
+            })? as usize,
+    };
+    let mut walk = handle.random_walk();
+    let mut seen = std::collections::HashSet::new();
+    let mut nodes = Vec::new();
+    let collect = async {
+        while nodes.len() < wanted {
+            let Some(node) = walk.next().await else { break };
+            if seen.insert(node.id) {
+                nodes.push(Value::String(node.enode_url()));
+            }
+        }
+    };
+    let _ = tokio::time::timeout(LOOKUP_TIMEOUT, collect).await;
+    Ok(Value::Array(nodes))
+}

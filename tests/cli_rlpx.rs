@@ -1,0 +1,144 @@
+//! `kadnode rlpx ping` / `rlpx listen`: against each other and against ethereumjs.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+mod cli_support;
+mod common;
+
+use std::time::Duration;
+
+use cli_support::*;
+use common::js::{listening, JsPeer};
+use serde_json::json;
+
+const JS_WAIT: Duration = Duration::from_secs(20);
+
+fn start_listen(extra: &[&str]) -> (Proc, String) {
+    let mut args = vec!["rlpx", "listen", "--addr", "127.0.0.1:0"];
+    args.extend_from_slice(extra);
+    let mut proc = Proc::spawn(KADNODE, &args);
+    let enode = proc.wait_stdout(|l| l.starts_with("enode://"));
+    proc.wait_stdout(|l| l.starts_with("listening on tcp"));
+    (proc, enode)
+}
+
+#[test]
+fn ping_reads_the_hello_of_rlpx_listen() {
+    let key = "3".repeat(64);
+    let (mut listen, enode) = start_listen(&[
+        "--nodekeyhex",
+        &key,
+        "--caps",
+        "eth/68,snap/1",
+        "--client-id",
+        "probe-target",
+    ]);
+    let out = run(KADNODE, &["rlpx", "ping", &enode]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(
+        out.stdout.contains("client id:    probe-target"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains("capabilities: eth/68, snap/1"),
+        "{}",
+        out.stdout
+    );
+    assert!(out
+        .stdout
+        .contains(&format!("id:           {}", pubkey_of(&enode))));
+
+    let out = run(KADNODE, &["--json", "rlpx", "ping", &enode]);
+    let value: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(value["hello"]["clientId"], "probe-target");
+    assert_eq!(value["hello"]["version"], 5);
+    // ping never sends a Hello, so the listener sees the session fail, and says so.
+    listen.wait_stdout(|l| l.contains("session not established"));
+
+    // Nothing listens on a closed port: exit 1 with the reason.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let url = format!("{}@127.0.0.1:{port}", enode.split('@').next().unwrap());
+    let out = run(KADNODE, &["rlpx", "ping", &url]);
+    assert_eq!(out.code, 1, "{out:?}");
+    assert!(out.stderr.contains("TCP connect"), "{out:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ping_prints_the_hello_of_ethereumjs() {
+    let Some(mut js) = JsPeer::spawn("rlpx.mjs", &["0", "--client-id", "ethereumjs-interop"])
+    else {
+        return;
+    };
+    let (port, id) = listening(&js.wait_event("listening", JS_WAIT).await.unwrap());
+    let enode = format!("enode://{id}@127.0.0.1:{port}");
+    let out = tokio::task::spawn_blocking(move || run(KADNODE, &["rlpx", "ping", &enode]))
+        .await
+        .unwrap();
+    assert_eq!(out.code, 0, "{out:?}\n{}", js.stderr());
+    assert!(
+        out.stdout.contains("client id:    ethereumjs-interop"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains("capabilities: snap/1"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains(&format!("id:           {id}")),
+        "{}",
+        out.stdout
+    );
+    assert!(out.stdout.contains("version:      5"), "{}", out.stdout);
+    js.exit().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn listen_shows_an_ethereumjs_session() {
+    let Some(mut js) = JsPeer::spawn("rlpx.mjs", &["0", "--client-id", "ethereumjs-dialer"]) else {
+        return;
+    };
+    let (_, js_id) = listening(&js.wait_event("listening", JS_WAIT).await.unwrap());
+    let (listen, enode) = tokio::task::spawn_blocking(|| start_listen(&["--caps", "snap/1"]))
+        .await
+        .unwrap();
+    let port: u16 = enode.rsplit(':').next().unwrap().parse().unwrap();
+    let our_id = pubkey_of(&enode);
+    js.send(json!({"cmd": "connect", "id": our_id, "address": "127.0.0.1", "tcpPort": port}))
+        .await
+        .unwrap();
+    let added = js.wait_event("peer:added", JS_WAIT).await.unwrap();
+    assert_eq!(
+        added["clientId"],
+        format!("kadnode/v{}", env!("CARGO_PKG_VERSION"))
+    );
+
+    // GetByteCodes: [reqID=1, [hash], bytes=100].
+    let payload = format!("e401e1a0{}64", "11".repeat(32));
+    js.send(json!({"cmd": "send", "id": our_id, "code": 4, "payload": payload}))
+        .await
+        .unwrap();
+    js.wait_event("send:ok", JS_WAIT).await.unwrap();
+    js.send(json!({"cmd": "disconnect", "id": our_id, "reason": 8}))
+        .await
+        .unwrap();
+
+    let listen = tokio::task::spawn_blocking(move || {
+        let mut listen = listen;
+        listen.wait_stdout(|l| l.contains("client id:    ethereumjs-dialer"));
+        listen.wait_stdout(|l| l.starts_with("id:") && l.contains(&js_id));
+        listen.wait_stdout(|l| l.contains("shared:       snap/1"));
+        listen.wait_stdout(|l| l.contains("snap/1 message code 0x04, 37 bytes"));
+        listen.wait_stdout(|l| {
+            l.contains("session ended: remote disconnected") && l.contains("0x08")
+        });
+        listen
+    })
+    .await
+    .unwrap();
+    drop(listen);
+    js.exit().await;
+}
