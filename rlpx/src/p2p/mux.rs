@@ -23,13 +23,12 @@ use tokio::{
 
 use super::{
     capability::{SharedCapabilities, SharedCapability},
-    code::split_message,
     disconnect::DisconnectReason,
     error::{P2pError, SessionEnd},
     message_id,
     ping::{EMPTY_LIST, IDLE_TIMEOUT, PING_INTERVAL},
     snappy::MAX_MESSAGE_SIZE,
-    stream::{send_disconnect_and_close, MessageCodec},
+    stream::{send_disconnect_and_close, split_message, MessageCodec},
     MessageStream, BASE_PROTOCOL_LENGTH,
 };
 
