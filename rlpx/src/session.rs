@@ -1,0 +1,177 @@
+//! One call from a connected socket to a running devp2p session: the ECIES handshake, then
+//! the Hello exchange bound to the identity the handshake proved.
+//!
+//! [`connect`] is the dialling side (we know the remote's key from its enode/ENR), [`accept`]
+//! the listening side (the remote's key is learnt from its auth message); [`dial`] adds the
+//! TCP connect. Every failure is a [`SessionError`] that answers the dial scheduler's policy
+//! questions (fatal? which backoff? ban?).
+
+mod error;
+mod hello_limit;
+
+use std::{net::SocketAddr, time::Duration};
+
+use secp256k1::PublicKey;
+use tokio::{
+    io::{AsyncRead, AsyncWrite},
+    net::TcpStream,
+};
+
+pub use error::{Backoff, SessionError};
+
+use crate::{
+    ecies::{HandshakeConfig, LocalKey, UnauthedRlpx, DEFAULT_HANDSHAKE_TIMEOUT},
+    frame::RlpxStream,
+    p2p::{Hello, P2pConnection, Protocol, SharedCapabilities, UnauthedP2p},
+};
+use hello_limit::HelloFrameLimit;
+
+/// How long [`dial`] waits for the TCP connection (geth's `defaultDialTimeout`).
+pub const DEFAULT_DIAL_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// What we announce and run on every session.
+#[derive(Debug, Clone)]
+pub struct SessionConfig {
+    /// Client name sent in our Hello, e.g. `"kadnode/v0.1.0/linux-x86_64/rust1.90"`.
+    pub client_id: String,
+    /// Sub-protocols we run; a peer sharing none of them is rejected as useless (0x03).
+    /// Empty means "accept any peer" (a probe that only wants the Hello).
+    pub protocols: Vec<Protocol>,
+    /// TCP port announced in our Hello (0 = not announced, as geth does).
+    pub listen_port: u16,
+    /// Deadline for each of the two handshake phases (ECIES auth/ack, then the Hellos), as
+    /// geth's `handshakeTimeout`. Default 5 s.
+    pub handshake_timeout: Duration,
+    /// Deadline for the TCP connect of [`dial`]. Default 15 s.
+    pub dial_timeout: Duration,
+}
+
+impl SessionConfig {
+    /// A configuration with geth's timeouts and no announced port.
+    pub fn new(client_id: impl Into<String>, protocols: Vec<Protocol>) -> Self {
+        Self {
+            client_id: client_id.into(),
+            protocols,
+            listen_port: 0,
+            handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
+            dial_timeout: DEFAULT_DIAL_TIMEOUT,
+        }
+    }
+
+    fn hello(&self, key: &LocalKey) -> Hello {
+        Hello::for_protocols(
+            self.client_id.clone(),
+            *key.id(),
+            &self.protocols,
+            self.listen_port,
+        )
+    }
+}
+
+/// An established session: authenticated, Hellos exchanged, capabilities negotiated.
+#[derive(Debug)]
+pub struct Session {
+    /// The running connection; take each capability's handle from it.
+    pub connection: P2pConnection,
+    /// The remote's Hello (client name, capabilities, announced port).
+    pub remote_hello: Hello,
+    /// The capabilities both sides run, with their message-id offsets.
+    pub shared: SharedCapabilities,
+    /// The remote's node id (public key without the 0x04 prefix), proven by the handshake.
+    pub remote_id: [u8; 64],
+    /// The remote's static public key, proven by the handshake.
+    pub remote_public_key: PublicKey,
+}
+
+/// Opens a TCP connection to `addr` (with `config.dial_timeout`, `TCP_NODELAY` on) and runs
+/// [`connect`] over it.
+pub async fn dial(
+    addr: SocketAddr,
+    key: &LocalKey,
+    remote: PublicKey,
+    config: &SessionConfig,
+) -> Result<Session, SessionError> {
+    let tcp = match tokio::time::timeout(config.dial_timeout, TcpStream::connect(addr)).await {
+        Ok(Ok(tcp)) => tcp,
+        Ok(Err(source)) => return Err(SessionError::Connect { addr, source }),
+        Err(_) => {
+            return Err(SessionError::ConnectTimeout {
+                addr,
+                timeout: config.dial_timeout,
+            })
+        }
+    };
+    // Like Go's default: small frames (pings, Hellos, requests) must not wait for Nagle.
+    tcp.set_nodelay(true)
+        .map_err(|source| SessionError::Connect { addr, source })?;
+    connect(tcp, key, remote, config).await
+}
+
+/// Runs the initiator side over a connected `io`: ECIES handshake against `remote` (whose key
+/// we know from its enode/ENR), then the Hello exchange. Must run inside a tokio runtime.
+pub async fn connect<Io>(
+    io: Io,
+    key: &LocalKey,
+    remote: PublicKey,
+    config: &SessionConfig,
+) -> Result<Session, SessionError>
+where
+    Io: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let stream = UnauthedRlpx::with_local_key(io, key.clone())
+        .with_config(handshake_config(config))
+        .connect(remote)
+        .await?;
+    exchange_hellos(stream, key, config).await
+}
+
+/// Runs the recipient side over an accepted `io`: ECIES handshake (the remote's key comes from
+/// its auth message), then the Hello exchange. Must run inside a tokio runtime. For TCP,
+/// switch `TCP_NODELAY` on first, as [`dial`] does.
+pub async fn accept<Io>(
+    io: Io,
+    key: &LocalKey,
+    config: &SessionConfig,
+) -> Result<Session, SessionError>
+where
+    Io: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let stream = UnauthedRlpx::with_local_key(io, key.clone())
+        .with_config(handshake_config(config))
+        .accept()
+        .await?;
+    exchange_hellos(stream, key, config).await
+}
+
+fn handshake_config(config: &SessionConfig) -> HandshakeConfig {
+    HandshakeConfig {
+        timeout: config.handshake_timeout,
+    }
+}
+
+async fn exchange_hellos<Io>(
+    stream: RlpxStream<Io>,
+    key: &LocalKey,
+    config: &SessionConfig,
+) -> Result<Session, SessionError>
+where
+    Io: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let remote_id = stream.remote_id();
+    let remote_public_key = stream.remote_public_key();
+    let (connection, remote_hello, shared) = UnauthedP2p::new(HelloFrameLimit::new(stream))
+        .handshake_with_timeout(
+            config.hello(key),
+            remote_id,
+            config.protocols.clone(),
+            config.handshake_timeout,
+        )
+        .await?;
+    Ok(Session {
+        connection,
+        remote_hello,
+        shared,
+        remote_id,
+        remote_public_key,
+    })
+}
