@@ -12,7 +12,7 @@ use bytes::Bytes;
 use common::js::{listening, JsPeer};
 use rlpx::{
     p2p::{DisconnectReason, Protocol, SessionEnd},
-    session::{accept, dial, Session, SessionConfig, SessionError},
+    session::{accept, authenticate_inbound, dial, Session, SessionConfig, SessionError},
     LocalKey, PublicKey, SecretKey,
 };
 use serde_json::{json, Value};
@@ -240,5 +240,40 @@ async fn no_shared_capability_with_ethereumjs_is_fatal() {
         assert_eq!(reason, DisconnectReason::UselessPeer);
     }
     js.wait_event("connection:closed", WAIT).await.unwrap();
+    js.exit().await;
+}
+
+#[tokio::test]
+async fn our_recipient_rejects_it_before_hello_with_a_reason() {
+    let Some((mut js, _, js_id)) = start_js(&["0", "--client-id", JS_CLIENT]).await else {
+        return;
+    };
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let our_id = hex::encode(our_key().id());
+    js.send(json!({"cmd": "connect", "id": our_id, "address": "127.0.0.1", "tcpPort": port}))
+        .await
+        .unwrap();
+    let (tcp, _) = within("tcp accept", listener.accept()).await.unwrap();
+    let pending = within(
+        "authenticate",
+        authenticate_inbound(tcp, &our_key(), &our_config()),
+    )
+    .await
+    .unwrap();
+    assert_eq!(hex::encode(pending.remote_id()), js_id);
+    // A server at its peer limit: Disconnect(TOO_MANY_PEERS) before any Hello, uncompressed.
+    within("reject", pending.reject(DisconnectReason::TooManyPeers)).await;
+    let received = js
+        .wait_for(|e| is_for(e, "disconnect:received", &our_id), WAIT)
+        .await
+        .unwrap();
+    assert_eq!(received["payload"], "c104");
+    let closed = js
+        .wait_for(|e| is_for(e, "connection:closed", &our_id), WAIT)
+        .await
+        .unwrap();
+    assert_eq!(closed["gotHello"], false);
+    assert_eq!(closed["reason"], 4);
     js.exit().await;
 }

@@ -14,4 +14,6 @@ pub mod session;
 pub use secp256k1::{PublicKey, SecretKey};
 
 pub use ecies::LocalKey;
-pub use session::{accept, connect, dial, Backoff, Session, SessionConfig, SessionError};
+pub use session::{
+    accept, connect, dial, Authenticated, Backoff, Session, SessionConfig, SessionError,
+};

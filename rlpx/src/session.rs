@@ -5,12 +5,32 @@
 //! the listening side (the remote's key is learnt from its auth message); [`dial`] adds the
 //! TCP connect. Every failure is a [`SessionError`] that answers the dial scheduler's policy
 //! questions (fatal? which backoff? ban?).
+//!
+//! A server that checks a peer between the two phases, as geth does (too many peers, already
+//! connected, connected to self), uses [`authenticate_inbound`] / [`authenticate_outbound`]
+//! and then [`Authenticated::exchange_hellos`] or [`Authenticated::reject`].
+//!
+//! ```no_run
+//! # async fn example(remote: rlpx::PublicKey, key: rlpx::LocalKey) -> Result<(), rlpx::SessionError> {
+//! use rlpx::{p2p::{DisconnectReason, Protocol}, session::{dial, SessionConfig}};
+//!
+//! let config = SessionConfig::new("kadnode/v0.1.0", vec![Protocol::new("snap", 1, 8)]);
+//! let mut session = dial("127.0.0.1:30303".parse().unwrap(), &key, remote, &config).await?;
+//! let mut snap = session.connection.take_handle("snap").expect("snap/1 was negotiated");
+//! while let Some((code, payload)) = snap.recv().await {
+//!     // handle snap message `code` (relative to snap's offset) …
+//! #   let _ = (code, payload);
+//! }
+//! println!("session ended: {}", session.connection.closed().await);
+//! # Ok(()) }
+//! ```
 
 mod error;
 mod hello_limit;
 
 use std::{net::SocketAddr, time::Duration};
 
+use futures::SinkExt;
 use secp256k1::PublicKey;
 use tokio::{
     io::{AsyncRead, AsyncWrite},
@@ -21,8 +41,11 @@ pub use error::{Backoff, SessionError};
 
 use crate::{
     ecies::{HandshakeConfig, LocalKey, UnauthedRlpx, DEFAULT_HANDSHAKE_TIMEOUT},
-    frame::RlpxStream,
-    p2p::{Hello, P2pConnection, Protocol, SharedCapabilities, UnauthedP2p},
+    frame::{encode_message, RlpxStream},
+    p2p::{
+        encode_disconnect, message_id, DisconnectReason, Hello, P2pConnection, Protocol,
+        SharedCapabilities, UnauthedP2p, DISCONNECT_WRITE_TIMEOUT,
+    },
 };
 use hello_limit::HelloFrameLimit;
 
@@ -118,11 +141,10 @@ pub async fn connect<Io>(
 where
     Io: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let stream = UnauthedRlpx::with_local_key(io, key.clone())
-        .with_config(handshake_config(config))
-        .connect(remote)
-        .await?;
-    exchange_hellos(stream, key, config).await
+    authenticate_outbound(io, key, remote, config)
+        .await?
+        .exchange_hellos(key, config)
+        .await
 }
 
 /// Runs the recipient side over an accepted `io`: ECIES handshake (the remote's key comes from
@@ -136,11 +158,43 @@ pub async fn accept<Io>(
 where
     Io: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
+    authenticate_inbound(io, key, config)
+        .await?
+        .exchange_hellos(key, config)
+        .await
+}
+
+/// The first phase of [`connect`]: only the ECIES handshake (`config.handshake_timeout`).
+pub async fn authenticate_outbound<Io>(
+    io: Io,
+    key: &LocalKey,
+    remote: PublicKey,
+    config: &SessionConfig,
+) -> Result<Authenticated<Io>, SessionError>
+where
+    Io: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let stream = UnauthedRlpx::with_local_key(io, key.clone())
+        .with_config(handshake_config(config))
+        .connect(remote)
+        .await?;
+    Ok(Authenticated { stream })
+}
+
+/// The first phase of [`accept`]: only the ECIES handshake (`config.handshake_timeout`).
+pub async fn authenticate_inbound<Io>(
+    io: Io,
+    key: &LocalKey,
+    config: &SessionConfig,
+) -> Result<Authenticated<Io>, SessionError>
+where
+    Io: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
     let stream = UnauthedRlpx::with_local_key(io, key.clone())
         .with_config(handshake_config(config))
         .accept()
         .await?;
-    exchange_hellos(stream, key, config).await
+    Ok(Authenticated { stream })
 }
 
 fn handshake_config(config: &SessionConfig) -> HandshakeConfig {
@@ -149,29 +203,77 @@ fn handshake_config(config: &SessionConfig) -> HandshakeConfig {
     }
 }
 
-async fn exchange_hellos<Io>(
+/// A connection whose ECIES handshake succeeded (the remote's key is proven) but whose Hellos
+/// are not exchanged yet: the point where a server checks its peer limits.
+pub struct Authenticated<Io> {
     stream: RlpxStream<Io>,
-    key: &LocalKey,
-    config: &SessionConfig,
-) -> Result<Session, SessionError>
+}
+
+impl<Io> std::fmt::Debug for Authenticated<Io> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Authenticated")
+            .field("stream", &self.stream)
+            .finish()
+    }
+}
+
+impl<Io> Authenticated<Io>
 where
     Io: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let remote_id = stream.remote_id();
-    let remote_public_key = stream.remote_public_key();
-    let (connection, remote_hello, shared) = UnauthedP2p::new(HelloFrameLimit::new(stream))
-        .handshake_with_timeout(
-            config.hello(key),
+    /// The remote's node id, proven by the handshake.
+    pub fn remote_id(&self) -> [u8; 64] {
+        self.stream.remote_id()
+    }
+
+    /// The remote's static public key, proven by the handshake.
+    pub fn remote_public_key(&self) -> PublicKey {
+        self.stream.remote_public_key()
+    }
+
+    /// The underlying transport (e.g. to read the peer's address).
+    pub fn get_ref(&self) -> &Io {
+        self.stream.get_ref()
+    }
+
+    /// The second phase: exchanges Hellos (`config.handshake_timeout`); the remote's Hello must
+    /// carry the id the handshake proved. The first incoming frame is limited to the Hello
+    /// size (2 KiB) so an unverified peer cannot make us buffer a 16 MiB frame.
+    pub async fn exchange_hellos(
+        self,
+        key: &LocalKey,
+        config: &SessionConfig,
+    ) -> Result<Session, SessionError> {
+        let remote_id = self.stream.remote_id();
+        let remote_public_key = self.stream.remote_public_key();
+        let (connection, remote_hello, shared) =
+            UnauthedP2p::new(HelloFrameLimit::new(self.stream))
+                .handshake_with_timeout(
+                    config.hello(key),
+                    remote_id,
+                    config.protocols.clone(),
+                    config.handshake_timeout,
+                )
+                .await?;
+        Ok(Session {
+            connection,
+            remote_hello,
+            shared,
             remote_id,
-            config.protocols.clone(),
-            config.handshake_timeout,
-        )
-        .await?;
-    Ok(Session {
-        connection,
-        remote_hello,
-        shared,
-        remote_id,
-        remote_public_key,
-    })
+            remote_public_key,
+        })
+    }
+
+    /// Turns the peer away before the Hellos: sends Disconnect(`reason`) (uncompressed, as
+    /// snappy is not on yet) and closes, giving up after 1 s. Write errors are ignored: the
+    /// connection is going away either way.
+    pub async fn reject(self, reason: DisconnectReason) {
+        let mut stream = self.stream;
+        let frame = encode_message(message_id::DISCONNECT, &encode_disconnect(reason));
+        let _ = tokio::time::timeout(DISCONNECT_WRITE_TIMEOUT, async {
+            stream.send(frame).await?;
+            stream.close().await
+        })
+        .await;
+    }
 }

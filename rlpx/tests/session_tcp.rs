@@ -12,7 +12,10 @@ use rlpx::{
     p2p::{
         encode_disconnect, DisconnectReason, Hello, P2pError, Protocol, SessionEnd, UnauthedP2p,
     },
-    session::{accept, connect, dial, Backoff, Session, SessionConfig, SessionError},
+    session::{
+        accept, authenticate_inbound, authenticate_outbound, connect, dial, Backoff, Session,
+        SessionConfig, SessionError,
+    },
     LocalKey, SecretKey,
 };
 use tokio::net::{TcpListener, TcpStream};
@@ -497,4 +500,63 @@ async fn connect_takes_any_async_stream() {
     assert!(i.shared.is_empty() && r.shared.is_empty());
     assert_eq!(r.remote_id, *key(1).id());
     within("ping", i.connection.ping()).await.unwrap();
+}
+
+#[tokio::test]
+async fn server_checkpoint_can_reject_between_handshake_and_hello() {
+    let (listener, addr) = listen().await;
+    let server = tokio::spawn(async move {
+        let tcp = accept_one(listener).await;
+        let cfg = config("b", eth_snap());
+        let pending = authenticate_inbound(tcp, &key(2), &cfg).await.unwrap();
+        // The server knows who it is before any Hello, and turns it away.
+        assert_eq!(pending.remote_id(), *key(1).id());
+        assert_eq!(pending.remote_public_key(), *key(1).public_key());
+        assert!(pending.get_ref().peer_addr().is_ok());
+        pending.reject(DisconnectReason::TooManyPeers).await;
+    });
+    let err = within(
+        "dial",
+        dial(
+            addr,
+            &key(1),
+            *key(2).public_key(),
+            &config("a", eth_snap()),
+        ),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(
+        err.remote_disconnect_reason(),
+        Some(DisconnectReason::TooManyPeers)
+    );
+    assert_eq!(err.backoff(), Backoff::Short);
+    within("server", server).await.unwrap();
+}
+
+#[tokio::test]
+async fn split_phases_compose_into_a_session() {
+    let (listener, addr) = listen().await;
+    let server = tokio::spawn(async move {
+        let tcp = accept_one(listener).await;
+        let cfg = config("b", eth_snap());
+        let pending = authenticate_inbound(tcp, &key(2), &cfg).await.unwrap();
+        pending.exchange_hellos(&key(2), &cfg).await.unwrap()
+    });
+    let tcp = TcpStream::connect(addr).await.unwrap();
+    let cfg = config("a", eth_snap());
+    let pending = within(
+        "authenticate",
+        authenticate_outbound(tcp, &key(1), *key(2).public_key(), &cfg),
+    )
+    .await
+    .unwrap();
+    assert_eq!(pending.remote_id(), *key(2).id());
+    let i = within("hellos", pending.exchange_hellos(&key(1), &cfg))
+        .await
+        .unwrap();
+    let r = within("server", server).await.unwrap();
+    assert_eq!(i.remote_hello.client_id, "b");
+    assert_eq!(r.remote_hello.client_id, "a");
+    within("ping", r.connection.ping()).await.unwrap();
 }
