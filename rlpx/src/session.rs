@@ -30,7 +30,7 @@ mod hello_limit;
 
 use std::{net::SocketAddr, time::Duration};
 
-use futures::SinkExt;
+use futures::{SinkExt, StreamExt};
 use secp256k1::PublicKey;
 use tokio::{
     io::{AsyncRead, AsyncWrite},
@@ -265,14 +265,23 @@ where
     }
 
     /// Turns the peer away before the Hellos: sends Disconnect(`reason`) (uncompressed, as
-    /// snappy is not on yet) and closes, giving up after 1 s. Write errors are ignored: the
+    /// snappy is not on yet), closes our side, and reads (discarding) until the peer closes
+    /// too, all within 1 s. The peer's Hello is usually already on its way; closing the
+    /// socket with it unread would reset the connection, and a reset can destroy our
+    /// Disconnect in the peer's receive buffer before it reads it. Errors are ignored: the
     /// connection is going away either way.
     pub async fn reject(self, reason: DisconnectReason) {
         let mut stream = self.stream;
+        // Nothing we read is used: keep the drain cheap against a hostile peer.
+        stream.set_max_frame_size(hello_limit::FIRST_FRAME_LIMIT);
         let frame = encode_message(message_id::DISCONNECT, &encode_disconnect(reason));
         let _ = tokio::time::timeout(DISCONNECT_WRITE_TIMEOUT, async {
             stream.send(frame).await?;
-            stream.close().await
+            stream.close().await?;
+            while let Some(item) = stream.next().await {
+                item?;
+            }
+            Ok::<(), std::io::Error>(())
         })
         .await;
     }
