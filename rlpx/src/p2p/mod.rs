@@ -6,7 +6,6 @@
 //! (reads, writes, pings, idle timeout) and hands each shared capability a [`ProtocolHandle`].
 
 mod capability;
-mod code;
 mod disconnect;
 mod error;
 mod hello;

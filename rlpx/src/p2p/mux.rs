@@ -9,7 +9,7 @@
 //! [`P2pError::UnknownMessageCode`] and, like geth (which treats it as a read error, reason
 //! 0x01), *no* Disconnect is sent: the peer is not speaking the protocol we negotiated.
 
-use std::{collections::VecDeque, future::poll_fn, io, sync::Arc, task::Poll};
+use std::{collections::VecDeque, future::poll_fn, io, sync::Arc, task::Poll, time::Duration};
 
 use bytes::Bytes;
 use futures::{
@@ -17,19 +17,18 @@ use futures::{
     Sink, StreamExt,
 };
 use tokio::{
-    sync::{mpsc, watch},
+    sync::{mpsc, oneshot, watch},
     time::{interval_at, sleep, Instant, MissedTickBehavior},
 };
 
 use super::{
     capability::{SharedCapabilities, SharedCapability},
-    code::split_message,
     disconnect::DisconnectReason,
     error::{P2pError, SessionEnd},
     message_id,
     ping::{EMPTY_LIST, IDLE_TIMEOUT, PING_INTERVAL},
     snappy::MAX_MESSAGE_SIZE,
-    stream::{send_disconnect_and_close, MessageCodec},
+    stream::{send_disconnect_and_close, split_message, MessageCodec},
     MessageStream, BASE_PROTOCOL_LENGTH,
 };
 
@@ -43,6 +42,20 @@ pub const PROTOCOL_INBOUND_CAPACITY: usize = 32;
 /// pauses while this many are queued, which bounds the cost of a ping flood.
 const WRITE_QUEUE_LIMIT: usize = 8;
 
+/// Explicit pings ([`P2pConnection::ping`]) awaiting their pong; further requests wait in
+/// their (equally small) queue.
+const MAX_PENDING_PINGS: usize = 16;
+
+/// An explicit ping: answered with the round-trip time once the pong arrives.
+type PingRequest = oneshot::Sender<Duration>;
+
+/// A ping we sent for [`P2pConnection::ping`]: resolved by the `seq`-th pong.
+struct PongWaiter {
+    seq: u64,
+    sent_at: Instant,
+    reply: PingRequest,
+}
+
 struct Outbound {
     code: u64,
     payload: Bytes,
@@ -53,6 +66,7 @@ struct Outbound {
 struct Control {
     outbound: mpsc::Sender<Outbound>,
     disconnect: mpsc::Sender<DisconnectReason>,
+    ping: mpsc::Sender<PingRequest>,
     end: watch::Receiver<Option<SessionEnd>>,
 }
 
@@ -107,10 +121,12 @@ impl P2pConnection {
     ) -> Self {
         let (outbound_tx, outbound_rx) = mpsc::channel(OUTBOUND_QUEUE_CAPACITY);
         let (disconnect_tx, disconnect_rx) = mpsc::channel(1);
+        let (ping_tx, ping_rx) = mpsc::channel(MAX_PENDING_PINGS);
         let (end_tx, end_rx) = watch::channel(None);
         let control = Control {
             outbound: outbound_tx,
             disconnect: disconnect_tx,
+            ping: ping_tx,
             end: end_rx,
         };
         let mut inbound = Vec::with_capacity(shared.len());
@@ -133,6 +149,10 @@ impl P2pConnection {
             inbound,
             outbound: outbound_rx,
             disconnect: disconnect_rx,
+            ping_requests: ping_rx,
+            pong_waiters: VecDeque::new(),
+            pings_sent: 0,
+            pongs_received: 0,
             write_queue: VecDeque::new(),
             needs_flush: false,
             pending_inbound: None,
@@ -180,6 +200,23 @@ impl P2pConnection {
     /// Why the session ended, or `None` while it runs.
     pub fn end_reason(&self) -> Option<SessionEnd> {
         self.control.end_reason()
+    }
+
+    /// Sends a Ping now (besides the automatic one every [`super::PING_INTERVAL`]) and returns
+    /// the round-trip time once its Pong arrives. Pongs answer pings in order, so the Pong
+    /// counted is the one for this Ping even while periodic pings are in flight.
+    ///
+    /// A remote that never answers keeps this pending until the session ends (then it fails
+    /// with [`P2pError::SessionClosed`]); wrap it in a timeout to probe liveness.
+    pub async fn ping(&self) -> Result<Duration, P2pError> {
+        let (reply, answer) = oneshot::channel();
+        if self.control.ping.send(reply).await.is_err() {
+            return Err(self.control.session_closed().await);
+        }
+        match answer.await {
+            Ok(rtt) => Ok(rtt),
+            Err(_) => Err(self.control.session_closed().await),
+        }
     }
 }
 
@@ -261,6 +298,11 @@ struct Session<S: MessageStream> {
     inbound: Vec<mpsc::Sender<(u64, Bytes)>>,
     outbound: mpsc::Receiver<Outbound>,
     disconnect: mpsc::Receiver<DisconnectReason>,
+    ping_requests: mpsc::Receiver<PingRequest>,
+    pong_waiters: VecDeque<PongWaiter>,
+    /// Pings sent (periodic and explicit) and the pongs matched to them, for [`PongWaiter`].
+    pings_sent: u64,
+    pongs_received: u64,
     write_queue: VecDeque<Bytes>,
     needs_flush: bool,
     /// A protocol message waiting for room in its capability's inbound queue.
@@ -335,10 +377,40 @@ impl<S: MessageStream> Session<S> {
                     return (SessionEnd::Timeout, Some(DisconnectReason::PingTimeout));
                 }
                 _ = ping.tick() => {
-                    if let Err(e) = self.queue(message_id::PING, &EMPTY_LIST) {
+                    if let Err(e) = self.queue_ping() {
                         return (SessionEnd::Error(Arc::new(e)), None);
                     }
                 }
+                Some(reply) = self.ping_requests.recv(), if self.pong_waiters.len() < MAX_PENDING_PINGS => {
+                    let seq = match self.queue_ping() {
+                        Ok(seq) => seq,
+                        Err(e) => return (SessionEnd::Error(Arc::new(e)), None),
+                    };
+                    self.pong_waiters.push_back(PongWaiter { seq, sent_at: Instant::now(), reply });
+                }
+            }
+        }
+    }
+
+    /// Queues a Ping and returns its sequence number (1 for the first).
+    fn queue_ping(&mut self) -> Result<u64, P2pError> {
+        self.queue(message_id::PING, &EMPTY_LIST)?;
+        self.pings_sent += 1;
+        Ok(self.pings_sent)
+    }
+
+    /// Counts a Pong (unsolicited ones are ignored) and answers the explicit pings it covers.
+    fn on_pong(&mut self) {
+        if self.pongs_received < self.pings_sent {
+            self.pongs_received += 1;
+        }
+        while let Some(waiter) = self.pong_waiters.front() {
+            if waiter.seq > self.pongs_received {
+                break;
+            }
+            if let Some(waiter) = self.pong_waiters.pop_front() {
+                // The caller may have given up waiting; that is fine.
+                let _ = waiter.reply.send(waiter.sent_at.elapsed());
             }
         }
     }
@@ -375,7 +447,11 @@ impl<S: MessageStream> Session<S> {
                 Ok(()) => Step::Continue,
                 Err(e) => fail(e),
             },
-            // Pongs only prove liveness (already counted); other base codes are reserved.
+            message_id::PONG => {
+                self.on_pong();
+                Step::Continue
+            }
+            // Other base codes are reserved; like any message they proved liveness.
             code if code < BASE_PROTOCOL_LENGTH => Step::Continue,
             code => {
                 let Some((index, cap)) = self.shared.find_by_code(code) else {

@@ -5,9 +5,10 @@ use std::{io, time::Duration};
 use bytes::{Bytes, BytesMut};
 use futures::{Sink, SinkExt, Stream, StreamExt};
 
+use crate::frame::{decode_message_code, encode_message, FrameError};
+
 use super::{
     capability::{Protocol, SharedCapabilities},
-    code::{encode_message, split_message},
     disconnect::{decode_disconnect, encode_disconnect, DisconnectReason},
     error::P2pError,
     hello::Hello,
@@ -65,6 +66,21 @@ impl MessageCodec {
     pub(crate) fn decode_disconnect(&mut self, payload: &[u8]) -> DisconnectReason {
         decode_disconnect(payload, self.snappy.as_mut()).unwrap_or(DisconnectReason::UNDECODABLE)
     }
+}
+
+/// Splits one frame's content into its message code and payload (the frame layer's code
+/// prefix, kept as `BytesMut` so the payload is not copied).
+pub(crate) fn split_message(mut frame: BytesMut) -> Result<(u64, BytesMut), P2pError> {
+    let (code, payload_len) = decode_message_code(&frame)
+        .map(|(code, payload)| (code, payload.len()))
+        .map_err(|e| {
+            P2pError::InvalidMessageCodePrefix(match e {
+                FrameError::InvalidMessageCode(rlp) => rlp.to_string(),
+                other => other.to_string(),
+            })
+        })?;
+    let payload = frame.split_off(frame.len() - payload_len);
+    Ok((code, payload))
 }
 
 /// Writes a Disconnect and closes the sink, giving up after [`DISCONNECT_WRITE_TIMEOUT`].
@@ -246,4 +262,37 @@ fn check_hello(
         });
     }
     Ok(shared)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn split_message_keeps_code_and_payload() {
+        for code in [0u64, 1, 0x0f, 0x7f, 0x80, 0x1234, u64::MAX] {
+            let frame = BytesMut::from(&encode_message(code, b"payload")[..]);
+            let (c, p) = split_message(frame).unwrap();
+            assert_eq!((c, &p[..]), (code, &b"payload"[..]));
+        }
+        let (c, p) = split_message(BytesMut::from(&[0x80u8][..])).unwrap();
+        assert_eq!((c, p.len()), (0, 0));
+    }
+
+    #[test]
+    fn split_message_rejects_bad_prefixes() {
+        for bad in [
+            &[][..],
+            &[0xc0],
+            &[0x00],
+            &[0x81, 0x05],
+            &[0x82, 0x00, 0x01],
+        ] {
+            let err = split_message(BytesMut::from(bad)).unwrap_err();
+            assert!(
+                matches!(err, P2pError::InvalidMessageCodePrefix(_)),
+                "{bad:02x?}: {err}"
+            );
+        }
+    }
 }

@@ -1,0 +1,347 @@
+//! Why opening a session failed, and what a dial scheduler should do about it.
+
+use std::{io, net::SocketAddr, time::Duration};
+
+use crate::{
+    ecies::HandshakeError,
+    frame::FrameError,
+    p2p::{DisconnectReason, P2pError, SessionEnd},
+};
+
+/// How long to wait before dialling a peer again, coarsely; the scheduler picks the durations.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Backoff {
+    /// The peer is fine but busy (too many peers, already connected): retry soon, e.g. after
+    /// the dial history expires.
+    Short,
+    /// The attempt failed for a reason that may pass (network error, timeout, the remote
+    /// quitting): retry after a while.
+    Medium,
+    /// The peer broke the protocol, complained that we did, or is incompatible: retry rarely,
+    /// if at all.
+    Long,
+}
+
+/// Why [`super::connect`], [`super::accept`] or [`super::dial`] failed.
+///
+/// Policy code asks [`Self::is_fatal`], [`Self::backoff`] and [`Self::should_ban`] instead of
+/// matching on variants.
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    /// The TCP connection could not be opened.
+    #[error("cannot connect to {addr}: {source}")]
+    Connect {
+        /// The address dialled.
+        addr: SocketAddr,
+        /// What the OS said.
+        source: io::Error,
+    },
+    /// The TCP connection did not open in time.
+    #[error("TCP connect to {addr} timed out after {timeout:?}")]
+    ConnectTimeout {
+        /// The address dialled.
+        addr: SocketAddr,
+        /// The deadline that passed.
+        timeout: Duration,
+    },
+    /// The ECIES (auth/ack) handshake failed. A dialled peer whose key is not the one we
+    /// expected usually just closes the connection, which shows up here as an i/o error.
+    #[error("RLPx handshake failed: {0}")]
+    Handshake(#[from] HandshakeError),
+    /// The Hello exchange failed (after a successful handshake), or the remote disconnected.
+    #[error("p2p Hello exchange failed: {0}")]
+    P2p(#[from] P2pError),
+}
+
+/// What a failure says about the peer; every policy answer derives from it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Verdict {
+    /// Busy peer: try again soon.
+    Busy,
+    /// Network trouble or the remote leaving: may pass.
+    Transient,
+    /// Nothing arrived in time.
+    Timeout,
+    /// The remote says we broke the protocol: be careful, but it is not proof against it.
+    RemoteComplaint,
+    /// Corrupted bytes a third party on the path could have caused: proves nothing.
+    Corrupt,
+    /// The peer sent what no correct implementation sends.
+    Misbehaved,
+    /// The two sides can never form a useful session (no shared capability, incompatible
+    /// version, connected to self, the remote rejects our identity).
+    Incompatible,
+    /// The peer's Hello contradicts the key it proved, or carries no valid identity.
+    Impostor,
+}
+
+impl SessionError {
+    /// The reason the remote gave, if it ended the attempt with a Disconnect.
+    pub fn remote_disconnect_reason(&self) -> Option<DisconnectReason> {
+        match self {
+            Self::P2p(err) => err.remote_disconnect_reason(),
+            _ => None,
+        }
+    }
+
+    /// The disconnect reason describing this failure (the remote's, or the one we sent or would
+    /// have sent), for logs and metrics; `None` before the encrypted session existed.
+    pub fn disconnect_reason(&self) -> Option<DisconnectReason> {
+        match self {
+            Self::P2p(err) => err.disconnect_reason(),
+            _ => None,
+        }
+    }
+
+    /// True when retrying can never succeed with this peer and configuration: no shared
+    /// capability, incompatible p2p version, a Hello id that is not the key the handshake
+    /// proved, or the remote telling us so (useless peer, bad identity, connected to self).
+    pub fn is_fatal(&self) -> bool {
+        matches!(self.verdict(), Verdict::Incompatible | Verdict::Impostor)
+    }
+
+    /// How long to wait before dialling this peer again: [`Backoff::Short`] for busy peers
+    /// (too many peers, already connected), [`Backoff::Medium`] for network errors, timeouts
+    /// and ordinary disconnects, [`Backoff::Long`] for protocol breaches (either side's) and
+    /// fatal failures.
+    pub fn backoff(&self) -> Backoff {
+        match self.verdict() {
+            Verdict::Busy => Backoff::Short,
+            Verdict::Transient | Verdict::Timeout => Backoff::Medium,
+            Verdict::RemoteComplaint
+            | Verdict::Corrupt
+            | Verdict::Misbehaved
+            | Verdict::Incompatible
+            | Verdict::Impostor => Backoff::Long,
+        }
+    }
+
+    /// True when the peer did something no correct implementation does (malformed handshake
+    /// or Hello, oversize frames, unknown message codes, an identity that contradicts its
+    /// key): worth banning its id or address for a while. MAC failures are not counted, since
+    /// a third party on the path can cause them, nor is anything the remote told us.
+    pub fn should_ban(&self) -> bool {
+        matches!(self.verdict(), Verdict::Misbehaved | Verdict::Impostor)
+    }
+
+    fn verdict(&self) -> Verdict {
+        match self {
+            Self::Connect { .. } => Verdict::Transient,
+            Self::ConnectTimeout { .. } => Verdict::Timeout,
+            Self::Handshake(err) => handshake_verdict(err),
+            Self::P2p(err) => p2p_verdict(err),
+        }
+    }
+}
+
+fn handshake_verdict(err: &HandshakeError) -> Verdict {
+    match err {
+        HandshakeError::Io(_) => Verdict::Transient,
+        HandshakeError::Timeout(_) => Verdict::Timeout,
+        // Sealed to a key that is not ours: a stale record on the initiator's side, or
+        // corruption; neither proves malice.
+        HandshakeError::TagMismatch => Verdict::Corrupt,
+        other if other.is_protocol_violation() => Verdict::Misbehaved,
+        _ => Verdict::Transient,
+    }
+}
+
+fn p2p_verdict(err: &P2pError) -> Verdict {
+    match err {
+        P2pError::Io(io) => io_verdict(io),
+        P2pError::ConnectionClosed => Verdict::Transient,
+        P2pError::HelloTimeout(_) | P2pError::Timeout(_) => Verdict::Timeout,
+        P2pError::Disconnected(reason) => remote_reason_verdict(*reason),
+        P2pError::UnexpectedHandshakeMessage(_)
+        | P2pError::HelloTooLarge { .. }
+        | P2pError::InvalidHello(_)
+        | P2pError::InvalidMessageCodePrefix(_)
+        | P2pError::MessageTooLarge { .. }
+        | P2pError::Snappy(_)
+        | P2pError::UnknownMessageCode(_) => Verdict::Misbehaved,
+        P2pError::InvalidIdentity | P2pError::UnexpectedIdentity { .. } => Verdict::Impostor,
+        P2pError::UselessPeer { .. } => Verdict::Incompatible,
+        // A local protocol used a code outside its range: our bug, not the peer's.
+        P2pError::InvalidMessageCode { .. } => Verdict::Transient,
+        P2pError::SessionClosed(end) => match end {
+            SessionEnd::Remote(reason) => remote_reason_verdict(*reason),
+            SessionEnd::Local(_) => Verdict::Transient,
+            SessionEnd::Timeout => Verdict::Timeout,
+            SessionEnd::Error(err) => p2p_verdict(err),
+        },
+    }
+}
+
+/// Frame-layer failures reach the p2p layer as `InvalidData` i/o errors carrying the typed
+/// [`FrameError`].
+fn io_verdict(err: &io::Error) -> Verdict {
+    let frame = err
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<FrameError>());
+    match frame {
+        None | Some(FrameError::Io(_)) => Verdict::Transient,
+        Some(
+            FrameError::HeaderMacMismatch | FrameError::FrameMacMismatch | FrameError::Poisoned,
+        ) => Verdict::Corrupt,
+        Some(FrameError::FrameTooLarge { .. } | FrameError::InvalidMessageCode(_)) => {
+            Verdict::Misbehaved
+        }
+        // Our own oversize message: nothing to hold against the peer.
+        Some(FrameError::MessageTooLarge { .. }) => Verdict::Transient,
+    }
+}
+
+fn remote_reason_verdict(reason: DisconnectReason) -> Verdict {
+    use DisconnectReason as R;
+    match reason {
+        R::TooManyPeers | R::AlreadyConnected => Verdict::Busy,
+        R::UselessPeer
+        | R::IncompatibleVersion
+        | R::InvalidIdentity
+        | R::UnexpectedIdentity
+        | R::ConnectedToSelf => Verdict::Incompatible,
+        R::ProtocolBreach | R::SubprotocolError => Verdict::RemoteComplaint,
+        R::DisconnectRequested
+        | R::NetworkError
+        | R::ClientQuitting
+        | R::PingTimeout
+        | R::Other(_) => Verdict::Transient,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+
+    fn remote(reason: u8) -> SessionError {
+        SessionError::P2p(P2pError::Disconnected(DisconnectReason::from(reason)))
+    }
+
+    fn policy(err: &SessionError) -> (bool, Backoff, bool) {
+        (err.is_fatal(), err.backoff(), err.should_ban())
+    }
+
+    #[test]
+    fn remote_reasons_map_to_policy() {
+        use Backoff::*;
+        let expected = [
+            (0x00, (false, Medium, false)),
+            (0x01, (false, Medium, false)),
+            (0x02, (false, Long, false)),
+            (0x03, (true, Long, false)),
+            (0x04, (false, Short, false)),
+            (0x05, (false, Short, false)),
+            (0x06, (true, Long, false)),
+            (0x07, (true, Long, false)),
+            (0x08, (false, Medium, false)),
+            (0x09, (true, Long, false)),
+            (0x0a, (true, Long, false)),
+            (0x0b, (false, Medium, false)),
+            (0x10, (false, Long, false)),
+            (0xff, (false, Medium, false)),
+        ];
+        for (code, answer) in expected {
+            let err = remote(code);
+            assert_eq!(policy(&err), answer, "reason {code:#04x}");
+            assert_eq!(
+                err.remote_disconnect_reason(),
+                Some(DisconnectReason::from(code))
+            );
+        }
+    }
+
+    #[test]
+    fn remote_reason_after_the_session_started_counts_the_same() {
+        let err = SessionError::P2p(P2pError::SessionClosed(SessionEnd::Remote(
+            DisconnectReason::TooManyPeers,
+        )));
+        assert_eq!(policy(&err), (false, Backoff::Short, false));
+        assert_eq!(
+            err.remote_disconnect_reason(),
+            Some(DisconnectReason::TooManyPeers)
+        );
+        let nested = SessionError::P2p(P2pError::SessionClosed(SessionEnd::Error(Arc::new(
+            P2pError::UnknownMessageCode(0x99),
+        ))));
+        assert_eq!(policy(&nested), (false, Backoff::Long, true));
+        assert_eq!(nested.remote_disconnect_reason(), None);
+    }
+
+    #[test]
+    fn identity_and_capability_failures_are_fatal() {
+        let impostor = SessionError::P2p(P2pError::UnexpectedIdentity {
+            expected: "aa".into(),
+            got: "bb".into(),
+        });
+        assert_eq!(policy(&impostor), (true, Backoff::Long, true));
+        assert_eq!(
+            impostor.disconnect_reason(),
+            Some(DisconnectReason::UnexpectedIdentity)
+        );
+        let null_id = SessionError::P2p(P2pError::InvalidIdentity);
+        assert_eq!(policy(&null_id), (true, Backoff::Long, true));
+        let useless = SessionError::P2p(P2pError::UselessPeer {
+            remote: "les/4".into(),
+        });
+        assert_eq!(policy(&useless), (true, Backoff::Long, false));
+        assert_eq!(useless.remote_disconnect_reason(), None);
+    }
+
+    #[test]
+    fn network_and_timeouts_back_off_medium_and_are_not_held_against_the_peer() {
+        let addr: SocketAddr = "127.0.0.1:30303".parse().unwrap();
+        let cases = [
+            SessionError::Connect {
+                addr,
+                source: io::ErrorKind::ConnectionRefused.into(),
+            },
+            SessionError::ConnectTimeout {
+                addr,
+                timeout: Duration::from_secs(15),
+            },
+            HandshakeError::Io(io::ErrorKind::UnexpectedEof.into()).into(),
+            HandshakeError::Timeout(Duration::from_secs(5)).into(),
+            P2pError::ConnectionClosed.into(),
+            P2pError::HelloTimeout(Duration::from_secs(5)).into(),
+            P2pError::Io(io::ErrorKind::ConnectionReset.into()).into(),
+        ];
+        for err in cases {
+            assert_eq!(policy(&err), (false, Backoff::Medium, false), "{err}");
+            assert_eq!(err.remote_disconnect_reason(), None);
+        }
+    }
+
+    #[test]
+    fn malformed_handshakes_and_hellos_are_bannable_breaches() {
+        let cases: [SessionError; 5] = [
+            HandshakeError::MalformedBody("auth body is not a list").into(),
+            HandshakeError::InvalidEphemeralPoint.into(),
+            P2pError::InvalidHello("bad".into()).into(),
+            P2pError::UnexpectedHandshakeMessage(0x10).into(),
+            P2pError::Io(
+                FrameError::FrameTooLarge {
+                    size: 1 << 20,
+                    max: 2064,
+                }
+                .into(),
+            )
+            .into(),
+        ];
+        for err in cases {
+            assert_eq!(policy(&err), (false, Backoff::Long, true), "{err}");
+        }
+    }
+
+    #[test]
+    fn corruption_backs_off_long_without_a_ban() {
+        let cases: [SessionError; 2] = [
+            HandshakeError::TagMismatch.into(),
+            P2pError::Io(FrameError::FrameMacMismatch.into()).into(),
+        ];
+        for err in cases {
+            assert_eq!(policy(&err), (false, Backoff::Long, false), "{err}");
+        }
+    }
+}
