@@ -60,6 +60,8 @@ pub(crate) enum Command {
     TableState {
         reply: oneshot::Sender<(usize, bool)>,
     },
+    /// Whether a refresh is running.
+    Refreshing { reply: oneshot::Sender<bool> },
     /// Offer nodes to the table as "found" (not inbound).
     AddNodes { nodes: Vec<NodeInfo> },
     /// Start a refresh now (no-op when one is running).

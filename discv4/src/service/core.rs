@@ -196,6 +196,9 @@ impl Service {
             Command::TableState { reply } => {
                 let _ = reply.send((self.table.len(), self.table.is_init_done()));
             }
+            Command::Refreshing { reply } => {
+                let _ = reply.send(self.refreshing);
+            }
             Command::AddNodes { nodes } => {
                 let now = Instant::now();
                 for node in nodes {

@@ -283,20 +283,28 @@ impl Discv4Handle {
         }
     }
 
-    /// Waits until the table holds at least one node, or `timeout` passes.
+    /// Starts a refresh and waits until the table holds at least one node, the refresh ends
+    /// without finding any (no bootnodes, no seeds: nothing more will come by waiting), or
+    /// `timeout` passes.
     pub(crate) async fn wait_for_nodes(&self, timeout: Duration) -> Result<(), RequestError> {
         let mut events = self.subscribe();
-        let _ = self.refresh().await;
+        // Commands are handled in order, so the `Refreshing` query below sees this refresh.
+        self.refresh().await?;
         let wait = async {
             loop {
                 if self.table_state().await?.0 > 0 {
                     return Ok(());
                 }
-                match events.recv().await {
-                    Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
-                    Err(broadcast::error::RecvError::Closed) => {
+                if !self.query(|reply| Command::Refreshing { reply }).await? {
+                    return Ok(());
+                }
+                // A node arriving wakes us at once; a refresh ending produces no event, so
+                // look again after a short while.
+                match tokio::time::timeout(Duration::from_millis(100), events.recv()).await {
+                    Ok(Err(broadcast::error::RecvError::Closed)) => {
                         return Err(RequestError::ServiceStopped)
                     }
+                    Ok(_) | Err(_) => {}
                 }
             }
         };
