@@ -3,22 +3,34 @@
 //!
 //! ```text
 //! cargo bench -p discv4 --bench ping_load -- [--seconds 5] [--warmup 1] [--sockets 2]
-//!     [--window 32] [--keys 64] [--packets 4096] [--workers 2] [--mode bonded|unbonded|both]
+//!     [--window 32] [--keys 64] [--packets 4096] [--workers 2] [--poll-us 0]
+//!     [--mode bonded|unbonded|both]
 //! ```
+//!
+//! `--window` is the in-flight bound per generator socket, `--workers` the node's ingress
+//! workers, `--poll-us N` makes the generator poll its sockets (napping N µs) instead of
+//! blocking in `recv`.
 //!
 //! Per PING the node must hash the datagram, recover the sender (keccak + ECDSA recover) and
 //! sign a PONG (keccak + ECDSA sign); that is the ceiling measured on one core and doubled for
 //! the node's two runtime threads. The generator spends no ECDSA during the run: PINGs are
 //! signed beforehand and PONGs are matched by their reply token (plus the packet hash), so its
 //! cost is only syscalls. It still shares the machine's cores with the node, so the report
-//! also gives the node's own CPU time (from /proc) and the PONG rate per node-CPU-second.
+//! also gives the node's own CPU time (from /proc) and the PONG rate per node-CPU-second:
+//! on a busy machine that ratio, not the wall-clock one, says how close the node gets to its
+//! crypto. The one-core crypto rate is likewise taken per CPU-second of the measuring thread.
+//! What the node spends beyond the crypto is mostly the kernel's UDP path: one `recvfrom` and
+//! one `sendto` per PING (on loopback the `sendto` also delivers the datagram).
 //!
 //! Modes:
 //! - `bonded`: every key has completed an endpoint proof before the run (a PING, the node's
 //!   ping-back, our signed PONG), so the node only records the PING and answers it.
 //! - `unbonded`: each PING comes from a key the node has never bonded with, so besides the
 //!   PONG the node pings the sender back (one more signature, in the single service task)
-//!   whenever no ping-back to that key is outstanding; those PINGs go unanswered.
+//!   whenever no ping-back to that key is outstanding; those PINGs go unanswered. The
+//!   ping-backs are signed by the single service task, so past about one core of them its
+//!   bounded ingress queue overflows and further verified PINGs are dropped (counted as
+//!   "ingress queue drops"; their PONGs were already sent by the workers).
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 use std::{
