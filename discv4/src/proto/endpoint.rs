@@ -87,10 +87,55 @@ fn decode_ip(buf: &mut &[u8], list: &'static str) -> Result<IpAddr, DecodeError>
     }
 }
 
+/// Decodes a port leniently: ethereumjs always writes ports as two bytes, so port 0 arrives
+/// as `82 00 00` and port 5 as `82 00 05`, which strict RLP rejects (leading zero,
+/// non-canonical single byte). Any byte string whose big-endian value fits 16 bits is taken;
+/// lists, long strings and wider values are errors.
+fn decode_port(
+    buf: &mut &[u8],
+    list: &'static str,
+    field: &'static str,
+) -> Result<u16, DecodeError> {
+    let invalid = |source| DecodeError::InvalidField {
+        list,
+        field,
+        source,
+    };
+    let (&first, rest) = buf
+        .split_first()
+        .ok_or(invalid(alloy_rlp::Error::InputTooShort))?;
+    let digits: &[u8] = match first {
+        0x00..=0x7f => {
+            *buf = rest;
+            return Ok(u16::from(first));
+        }
+        0x80..=0xb7 => {
+            let len = usize::from(first - 0x80);
+            let (digits, after) = rest
+                .split_at_checked(len)
+                .ok_or(invalid(alloy_rlp::Error::InputTooShort))?;
+            *buf = after;
+            digits
+        }
+        0xb8..=0xbf => return Err(invalid(alloy_rlp::Error::Overflow)),
+        0xc0..=0xff => return Err(invalid(alloy_rlp::Error::UnexpectedList)),
+    };
+    let significant = digits
+        .iter()
+        .position(|&b| b != 0)
+        .map_or(&[][..], |start| &digits[start..]);
+    match significant {
+        [] => Ok(0),
+        [low] => Ok(u16::from(*low)),
+        [high, low] => Ok(u16::from_be_bytes([*high, *low])),
+        _ => Err(invalid(alloy_rlp::Error::Overflow)),
+    }
+}
+
 fn read_addr(fields: &mut Fields<'_>) -> Result<(IpAddr, u16, u16), DecodeError> {
     let ip = fields.with("ip", decode_ip)?;
-    let udp_port = fields.value("udp-port")?;
-    let tcp_port = fields.value("tcp-port")?;
+    let udp_port = fields.with("udp-port", |b, l| decode_port(b, l, "udp-port"))?;
+    let tcp_port = fields.with("tcp-port", |b, l| decode_port(b, l, "tcp-port"))?;
     Ok((ip, udp_port, tcp_port))
 }
 
@@ -262,6 +307,53 @@ mod tests {
                 ..
             })
         ));
+    }
+
+    #[test]
+    fn ethereumjs_two_byte_ports_are_accepted() {
+        // PING body from @ethereumjs/devp2p 10.0.0 with from = 127.0.0.1:30303 tcp 0 and
+        // to = 127.0.0.1:200: it writes every port as two bytes (`82 00 00`, `82 00 c8`).
+        let body =
+            hex::decode("dc04cb847f00000182765f820000c9847f0000018200c880846a000000").unwrap();
+        let ping = match super::super::decode::decode_body(super::super::PacketKind::Ping, &body)
+            .unwrap()
+        {
+            super::super::Packet::Ping(ping) => ping,
+            other => panic!("not a PING: {other:?}"),
+        };
+        assert_eq!(
+            ping.from,
+            Endpoint::new(Ipv4Addr::LOCALHOST.into(), 30303, 0)
+        );
+        assert_eq!(ping.to, Endpoint::new(Ipv4Addr::LOCALHOST.into(), 200, 0));
+        assert_eq!(ping.expiration, 0x6a00_0000);
+        // Its NEIGHBORS entries do the same (udp 99 = `82 00 63`, tcp 0 = `82 00 00`).
+        let mut entry = hex::decode("f84d847f000001820063820000b840").unwrap();
+        entry.extend_from_slice(&[2; 64]);
+        let node = decode_node(&mut &entry[..], "t").unwrap();
+        assert_eq!((node.udp_port, node.tcp_port), (99, 0));
+    }
+
+    #[test]
+    fn lenient_ports_still_bounded() {
+        let cases: [(&[u8], Option<u16>); 8] = [
+            (&[0x80], Some(0)),
+            (&[0x05], Some(5)),
+            (&[0x81, 0x05], Some(5)),
+            (&[0x83, 0, 0xff, 0xff], Some(u16::MAX)),
+            (&[0x83, 1, 0, 0], None),
+            (&[0x82, 0x01], None),
+            (&[0xc1, 0x01], None),
+            (&[0xb8, 0x01, 0x01], None),
+        ];
+        for (wire, expected) in cases {
+            let mut buf = wire;
+            let got = decode_port(&mut buf, "t", "udp-port").ok();
+            assert_eq!(got, expected, "{wire:02x?}");
+            if expected.is_some() {
+                assert!(buf.is_empty(), "{wire:02x?} must be consumed whole");
+            }
+        }
     }
 
     #[test]
