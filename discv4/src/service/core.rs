@@ -287,6 +287,12 @@ impl Service {
         expect: impl FnOnce([u8; 32]) -> Expect,
         waiter: Waiter,
     ) {
+        // Check the bound before signing: under a flood of unknown pingers the signature
+        // is the expensive part, and a request we cannot track is not worth sending.
+        if self.pending.is_full() {
+            self.fail(node, waiter, RequestError::TooManyRequests).await;
+            return;
+        }
         let to = SocketAddr::new(node.address, node.udp_port);
         let Some(hash) = send_packet(
             self.transport.as_ref(),

@@ -121,13 +121,18 @@ impl PendingRequests {
         self.requests.len()
     }
 
+    /// True when no further request can be registered.
+    pub(crate) fn is_full(&self) -> bool {
+        self.requests.len() >= self.max
+    }
+
     /// Registers a request. Fails (handing the request back) when the bound is reached.
     pub(crate) fn insert(
         &mut self,
         pending: Pending,
         deadline: Instant,
     ) -> Result<(), (TooManyRequests, Pending)> {
-        if self.requests.len() >= self.max {
+        if self.is_full() {
             return Err((TooManyRequests, pending));
         }
         let id = self.next_id;
