@@ -3,6 +3,8 @@
 //! closest nodes, what a table can hold), and reading a node's table.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+pub(crate) mod sim;
+
 use std::{
     collections::{BTreeMap, HashSet},
     net::{IpAddr, Ipv4Addr, SocketAddr},
