@@ -67,7 +67,9 @@ impl IpRateLimiter {
         let capacity = NonZeroUsize::new(config.max_tracked_ips).unwrap_or(NonZeroUsize::MIN);
         Self {
             config,
-            buckets: LruCache::new(capacity),
+            // `sparse`: the map grows with the IPs actually seen. `new` would allocate room for
+            // all `max_tracked_ips` up front (~2 MiB at the default 65,536) in every service.
+            buckets: LruCache::sparse(capacity),
         }
     }
 
