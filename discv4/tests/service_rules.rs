@@ -176,3 +176,28 @@ async fn lookup_on_an_empty_table_without_bootnodes_returns_at_once() {
         started.elapsed()
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn an_unanswered_findnode_makes_the_next_request_rebond() {
+    let net = SimNetwork::new(SimConfig::default());
+    let (a, a_record) = start(&net, "10.0.5.1:30303", config()).await;
+    let (b, b_record) = start(&net, "10.0.5.2:30303", config()).await;
+    wait_initialised(&a).await;
+    wait_initialised(&b).await;
+    // b pings a, but everything a sends to b is lost: a saw b's PING (so a believes b has
+    // proven a's endpoint), yet b never got a's PONG and holds no proof of a.
+    net.set_link_loss(a_record.udp_addr(), b_record.udp_addr(), Some(1.0));
+    assert_eq!(b.ping(a_record).await.unwrap_err(), RequestError::Timeout);
+    net.set_link_loss(a_record.udp_addr(), b_record.udp_addr(), None);
+
+    let target = PeerId::from_secret_key(&SecretKey::new(&mut rand::thread_rng()));
+    // First FINDNODE: a does not re-bond (b pinged it recently), b drops it as unproven.
+    assert_eq!(
+        a.findnode(b_record, target).await.unwrap_err(),
+        RequestError::Timeout
+    );
+    assert_eq!(b.metrics().dropped_total(DropReason::NotBonded), 1);
+    // Second FINDNODE: the failure makes a PING first, b bonds, and answers.
+    assert!(a.findnode(b_record, target).await.is_ok());
+    assert_eq!(b.metrics().dropped_total(DropReason::NotBonded), 1);
+}

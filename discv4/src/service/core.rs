@@ -254,7 +254,11 @@ impl Service {
     }
 
     /// Whether we must PING before asking the node something: it has not PINGed us (and so
-    /// has not proven our endpoint) within the bond expiration, or it keeps failing.
+    /// has not proven our endpoint) within the bond expiration, or its last FINDNODE went
+    /// unanswered. geth re-bonds only after more than 5 failures; but an unanswered FINDNODE
+    /// often means the remote never got our PONG (a lost datagram) and drops our requests as
+    /// unproven, so waiting for 5 failures strands a node for a whole refresh. One PING is
+    /// cheap insurance.
     fn needs_bond(&self, node: &NodeRecord) -> bool {
         let id = node.id.node_id();
         let max_age = self.config.bond_expiration.as_secs();
@@ -263,7 +267,7 @@ impl Service {
             .last_ping(&id, node.address)
             .is_some_and(|t| self.clock.now_secs().saturating_sub(t) < max_age);
         let failures = self.db.findnode_failures(&id, node.address);
-        !recent_ping || failures > self.config.max_findnode_failures
+        !recent_ping || failures > 0
     }
 
     fn allowed_by_netrestrict(&self, ip: IpAddr) -> bool {
