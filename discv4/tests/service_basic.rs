@@ -1,4 +1,5 @@
 //! The discv4 service over real loopback UDP: bonding, PING, FINDNODE, ENRRequest, bootstrap.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 

@@ -323,7 +323,7 @@ impl Service {
             sent_at: now,
             waiter,
         };
-        if let Err((_, pending)) = self
+        if let Err(pending) = self
             .pending
             .insert(pending, now + self.config.request_timeout)
         {

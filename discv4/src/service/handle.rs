@@ -300,11 +300,9 @@ impl Discv4Handle {
                 }
                 // A node arriving wakes us at once; a refresh ending produces no event, so
                 // look again after a short while.
-                match tokio::time::timeout(Duration::from_millis(100), events.recv()).await {
-                    Ok(Err(broadcast::error::RecvError::Closed)) => {
-                        return Err(RequestError::ServiceStopped)
-                    }
-                    Ok(_) | Err(_) => {}
+                let woke = tokio::time::timeout(Duration::from_millis(100), events.recv()).await;
+                if let Ok(Err(broadcast::error::RecvError::Closed)) = woke {
+                    return Err(RequestError::ServiceStopped);
                 }
             }
         };

@@ -101,10 +101,6 @@ pub(crate) struct PendingRequests {
     max: usize,
 }
 
-/// The request table is at its bound.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct TooManyRequests;
-
 impl PendingRequests {
     pub(crate) fn new(max: usize) -> Self {
         Self {
@@ -131,9 +127,9 @@ impl PendingRequests {
         &mut self,
         pending: Pending,
         deadline: Instant,
-    ) -> Result<(), (TooManyRequests, Pending)> {
+    ) -> Result<(), Box<Pending>> {
         if self.is_full() {
-            return Err((TooManyRequests, pending));
+            return Err(Box::new(pending));
         }
         let id = self.next_id;
         self.next_id = self.next_id.wrapping_add(1);

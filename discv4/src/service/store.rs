@@ -40,7 +40,7 @@ impl Store {
             Ok(value) => Some(value),
             Err(error) => {
                 let n = self.errors.fetch_add(1, Ordering::Relaxed);
-                if n % 1000 == 0 {
+                if n.is_multiple_of(1000) {
                     warn!(target: "discv4", %error, errors = n + 1, "node database {what} failed");
                 }
                 None
