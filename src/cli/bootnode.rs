@@ -8,7 +8,7 @@ use discv4::record::NodeKey;
 use super::{
     logging,
     node::{self, Defaults, NodeOptions},
-    output, CliError,
+    CliError,
 };
 
 /// Default UDP listen address (geth's bootnode default `:30301`).
@@ -103,16 +103,7 @@ pub fn main(args: BootnodeArgs) -> Result<(), CliError> {
     let runtime = super::runtime()?;
     runtime.block_on(async {
         let running = node::start(&args.node, &defaults).await?;
-        let (record, enr) = running.identity().await?;
-        let (human, value) = output::node_identity(
-            &record,
-            &enr,
-            running.local_addr,
-            running.metrics_addr,
-            running.rpc_addr,
-            running.datadir.as_deref(),
-        );
-        output::emit(args.json, &human, &value);
+        running.print_identity(args.json).await?;
         if running.local_addr.ip().is_unspecified() && args.node.nat == super::parse::Nat::None {
             tracing::warn!(
                 target: "kadnode",

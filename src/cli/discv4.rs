@@ -308,16 +308,7 @@ async fn listen(opts: &NodeOptions, json_mode: bool) -> Result<(), CliError> {
         bootnodes: MAINNET_BOOTNODES.iter().map(|s| (*s).to_owned()).collect(),
     };
     let running = node::start(opts, &defaults).await?;
-    let (record, enr) = running.identity().await?;
-    let (human, value) = output::node_identity(
-        &record,
-        &enr,
-        running.local_addr,
-        running.metrics_addr,
-        running.rpc_addr,
-        running.datadir.as_deref(),
-    );
-    output::emit(json_mode, &human, &value);
+    running.print_identity(json_mode).await?;
     running.run_until_signal().await
 }
 

@@ -326,6 +326,22 @@ impl RunningNode {
         Ok(record).map(|record| (record, enr))
     }
 
+    /// Prints our enode URL, ENR and addresses (human-readable or JSON), as the first output
+    /// of every long-running node so scripts and tests can read it.
+    pub async fn print_identity(&self, json: bool) -> Result<(), CliError> {
+        let (record, enr) = self.identity().await?;
+        let (human, value) = super::output::node_identity(
+            &record,
+            &enr,
+            self.local_addr,
+            self.metrics_addr,
+            self.rpc_addr,
+            self.datadir.as_deref(),
+        );
+        super::output::emit(json, &human, &value);
+        Ok(())
+    }
+
     /// Waits for SIGINT or SIGTERM, then stops the service and flushes the database.
     pub async fn run_until_signal(mut self) -> Result<(), CliError> {
         self.signals.wait().await;

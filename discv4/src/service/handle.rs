@@ -117,17 +117,7 @@ impl Discv4Handle {
         target: PeerId,
     ) -> Result<Vec<NodeRecord>, RequestError> {
         self.ensure_bond(node).await?;
-        match self
-            .request(|reply| Command::FindNode {
-                node,
-                target,
-                reply,
-            })
-            .await?
-        {
-            Reply::Neighbors(nodes) => Ok(nodes),
-            _ => Err(RequestError::UnexpectedReply("expected NEIGHBORS")),
-        }
+        self.findnode_unbonded(node, target).await
     }
 
     /// Sends FINDNODE without bonding first. Meant for testing how a remote node treats
