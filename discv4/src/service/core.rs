@@ -13,18 +13,13 @@ use tokio::{
     task::JoinHandle,
     time::{sleep_until, Instant},
 };
-use tracing::{debug, info, trace, warn};
+use tracing::{debug, info, warn};
 
 use crate::{
     id::PeerId,
-    lookup::RESULT_SIZE,
-    netutil::check_relay,
-    proto::{
-        expiration_after, Endpoint, EnrRequest, EnrResponse, FindNode, Neighbors, Packet,
-        PacketKind, Ping, Pong,
-    },
+    proto::{expiration_after, Endpoint, EnrRequest, FindNode, Packet, PacketKind, Ping},
     record::NodeRecord,
-    table::{CheckOutcome, NodeInfo, RevalidationResult, Table, TableEvent},
+    table::{NodeInfo, RevalidationResult, Table, TableEvent},
     transport::DatagramTransport,
 };
 
@@ -35,8 +30,8 @@ use super::{
     handle::{BucketDump, Discv4Handle, EntryDump, RequestError},
     ingress::{send_packet, Ingress},
     local::LocalNode,
-    metrics::{DropReason, Metrics},
-    pending::{Expect, NeighborsMatch, Pending, PendingRequests, Reply, Waiter},
+    metrics::Metrics,
+    pending::{Expect, Pending, PendingRequests, Waiter},
     predictor::EndpointPredictor,
     skew::SkewDetector,
     store::Store,
@@ -120,7 +115,7 @@ impl Service {
         self.stop();
     }
 
-    fn stop(&mut self) {
+    pub(super) fn stop(&mut self) {
         for worker in &self.workers {
             worker.abort();
         }
@@ -131,7 +126,7 @@ impl Service {
     }
 
     /// Broadcasts table events and re-bootstraps an empty table.
-    fn after_step(&mut self) {
+    pub(super) fn after_step(&mut self) {
         for event in self.table.take_events() {
             // No subscribers is fine; lagging subscribers see `Lagged`.
             let _ = self.events.send(event);
@@ -150,7 +145,7 @@ impl Service {
 
     // ---------------------------------------------------------------- commands
 
-    async fn on_command(&mut self, command: Command) {
+    pub(super) async fn on_command(&mut self, command: Command) {
         match command {
             Command::Ping { node, reply } => self.send_ping(node, Waiter::Client(reply)).await,
             Command::FindNode {
@@ -220,7 +215,7 @@ impl Service {
         }
     }
 
-    fn bucket_dump(&self) -> Vec<BucketDump> {
+    pub(super) fn bucket_dump(&self) -> Vec<BucketDump> {
         let now = Instant::now();
         self.table
             .buckets()
@@ -246,7 +241,7 @@ impl Service {
 
     /// An endpoint proof from `peer` at `ip`: a PONG matching our PING within the bond
     /// expiration. FINDNODE and ENRRequest are answered only then.
-    fn is_bonded(&self, peer: &PeerId, ip: IpAddr) -> bool {
+    pub(super) fn is_bonded(&self, peer: &PeerId, ip: IpAddr) -> bool {
         let max_age = self.config.bond_expiration.as_secs();
         self.db
             .last_pong(&peer.node_id(), ip)
@@ -259,7 +254,7 @@ impl Service {
     /// often means the remote never got our PONG (a lost datagram) and drops our requests as
     /// unproven, so waiting for 5 failures strands a node for a whole refresh. One PING is
     /// cheap insurance.
-    fn needs_bond(&self, node: &NodeRecord) -> bool {
+    pub(super) fn needs_bond(&self, node: &NodeRecord) -> bool {
         let id = node.id.node_id();
         let max_age = self.config.bond_expiration.as_secs();
         let recent_ping = self
@@ -270,7 +265,7 @@ impl Service {
         !recent_ping || failures > 0
     }
 
-    fn allowed_by_netrestrict(&self, ip: IpAddr) -> bool {
+    pub(super) fn allowed_by_netrestrict(&self, ip: IpAddr) -> bool {
         self.config
             .netrestrict
             .as_ref()
@@ -279,12 +274,12 @@ impl Service {
 
     // ---------------------------------------------------------------- sending
 
-    fn expiration(&self) -> u64 {
+    pub(super) fn expiration(&self) -> u64 {
         expiration_after(self.config.packet_expiration)
     }
 
     /// Registers the request, then sends the packet; on failure the waiter is told.
-    async fn send_request(
+    pub(super) async fn send_request(
         &mut self,
         node: NodeRecord,
         packet: Packet,
@@ -332,7 +327,7 @@ impl Service {
         }
     }
 
-    async fn send_ping(&mut self, node: NodeRecord, waiter: Waiter) {
+    pub(super) async fn send_ping(&mut self, node: NodeRecord, waiter: Waiter) {
         let ping = Packet::Ping(Ping {
             version: Ping::VERSION,
             from: self.local.ping_endpoint(),
@@ -344,7 +339,7 @@ impl Service {
             .await;
     }
 
-    async fn send_findnode(&mut self, node: NodeRecord, target: PeerId, waiter: Waiter) {
+    pub(super) async fn send_findnode(&mut self, node: NodeRecord, target: PeerId, waiter: Waiter) {
         let packet = Packet::FindNode(FindNode {
             target,
             expiration: self.expiration(),
@@ -361,7 +356,7 @@ impl Service {
         .await;
     }
 
-    async fn send_enr_request(&mut self, node: NodeRecord, waiter: Waiter) {
+    pub(super) async fn send_enr_request(&mut self, node: NodeRecord, waiter: Waiter) {
         let packet = Packet::EnrRequest(EnrRequest {
             expiration: self.expiration(),
         });
@@ -374,7 +369,7 @@ impl Service {
         .await;
     }
 
-    async fn reply(&self, packet: &Packet, to: SocketAddr) {
+    pub(super) async fn reply(&self, packet: &Packet, to: SocketAddr) {
         send_packet(
             self.transport.as_ref(),
             &self.metrics,
@@ -385,301 +380,15 @@ impl Service {
         .await;
     }
 
-    // ---------------------------------------------------------------- incoming packets
-
-    async fn on_packet(&mut self, ingress: Ingress) {
-        let Ingress { src, decoded } = ingress;
-        let sender = decoded.sender;
-        trace!(target: "discv4", %src, kind = decoded.packet.kind().name(), "packet");
-        match decoded.packet {
-            Packet::Ping(ping) => self.on_ping(src, sender, &ping).await,
-            Packet::Pong(pong) => self.on_pong(src, sender, &pong).await,
-            Packet::FindNode(findnode) => self.on_findnode(src, sender, &findnode).await,
-            Packet::Neighbors(neighbors) => self.on_neighbors(src, sender, neighbors).await,
-            Packet::EnrRequest(_) => self.on_enr_request(src, sender, decoded.hash).await,
-            Packet::EnrResponse(response) => self.on_enr_response(src, sender, response).await,
-        }
-    }
-
-    /// The PONG was already sent by the ingress worker; here we remember the PING (the sender
-    /// has now proven our endpoint) and bond back when we have no fresh proof of theirs.
-    async fn on_ping(&mut self, src: SocketAddr, sender: PeerId, ping: &Ping) {
-        let id = sender.node_id();
-        self.db.set_last_ping(&id, src.ip(), self.clock.now_secs());
-        let record = NodeRecord {
-            address: src.ip(),
-            udp_port: src.port(),
-            tcp_port: ping.from.tcp_port,
-            id: sender,
-        };
-        if self.is_bonded(&sender, src.ip()) {
-            self.add_inbound(record);
-        } else if !self.pending.has(&sender, src.ip(), PacketKind::Pong) {
-            self.send_ping(record, Waiter::PingBack { record }).await;
-        }
-    }
-
-    fn add_inbound(&mut self, record: NodeRecord) {
-        if !self.allowed_by_netrestrict(record.address) {
-            return;
-        }
-        let outcome = self
-            .table
-            .add_inbound(NodeInfo::new(record), Instant::now());
-        trace!(target: "discv4", node = %record.id, ?outcome, "inbound node");
-    }
-
-    async fn on_pong(&mut self, src: SocketAddr, sender: PeerId, pong: &Pong) {
-        let Some(pending) = self.pending.take_pong(&sender, src.ip(), &pong.ping_hash) else {
-            self.metrics.dropped(DropReason::Unsolicited);
-            return;
-        };
-        let now = Instant::now();
-        self.db
-            .set_last_pong(&sender.node_id(), src.ip(), self.clock.now_secs());
-        self.seen_pong = true;
-        self.predictor
-            .add_statement(sender.node_id(), pong.to.udp_addr(), now);
-        self.update_predicted_endpoint(now);
-        let rtt = now.saturating_duration_since(pending.sent_at);
-        match pending.waiter {
-            Waiter::Client(reply) => {
-                let _ = reply.send(Ok(Reply::Pong {
-                    enr_seq: pong.enr_seq,
-                    rtt,
-                }));
-            }
-            Waiter::Revalidation => {
-                let outcome = CheckOutcome::Responded {
-                    enr_seq: pong.enr_seq,
-                };
-                let result = self
-                    .table
-                    .on_revalidation_result(&sender.node_id(), outcome, now);
-                self.after_revalidation(result).await;
-            }
-            Waiter::PingBack { record } => self.add_inbound(record),
-            Waiter::EnrRefresh { .. } => {}
-        }
-    }
-
-    fn update_predicted_endpoint(&mut self, now: Instant) {
-        if self.config.external_ip.is_some() && self.local.advertised_udp().is_some() {
-            // A static IP only takes the predicted port; still fine to feed it.
-        }
-        let predicted = self.predictor.predict(now);
-        match self.local.set_predicted(predicted) {
-            Ok(Some(seq)) => {
-                info!(target: "discv4", endpoint = ?self.local.advertised_udp(), seq, "local endpoint changed, record updated");
-                self.db.set_local_seq(seq);
-            }
-            Ok(None) => {}
-            Err(error) => warn!(target: "discv4", %error, "cannot update the local record"),
-        }
-    }
-
-    async fn on_findnode(&mut self, src: SocketAddr, sender: PeerId, findnode: &FindNode) {
-        if !self.is_bonded(&sender, src.ip()) {
-            // Silently: answering would make us an amplifier for spoofed sources.
-            self.metrics.dropped(DropReason::NotBonded);
-            return;
-        }
-        let target = findnode.target.node_id();
-        let closest: Vec<NodeRecord> = self
-            .table
-            .closest(&target, RESULT_SIZE, true)
-            .into_iter()
-            .map(|e| e.record)
-            .filter(|r| check_relay(src.ip(), r.address).is_ok())
-            .collect();
-        for packet in Neighbors::split(&closest, self.expiration()) {
-            self.reply(&Packet::Neighbors(packet), src).await;
-        }
-    }
-
-    async fn on_neighbors(&mut self, src: SocketAddr, sender: PeerId, neighbors: Neighbors) {
-        let received = neighbors.nodes.len();
-        let valid: Vec<NodeRecord> = neighbors
-            .nodes
-            .into_iter()
-            .filter(|node| self.valid_neighbor(src.ip(), node))
-            .collect();
-        match self
-            .pending
-            .offer_neighbors(&sender, src.ip(), received, &valid)
-        {
-            NeighborsMatch::Unsolicited => self.metrics.dropped(DropReason::Unsolicited),
-            NeighborsMatch::Accumulated => {}
-            NeighborsMatch::Completed(done) => {
-                for pending in done {
-                    self.finish_findnode(pending).await;
-                }
-            }
-        }
-    }
-
-    /// geth's checks on NEIGHBORS entries: a port above 1024, an address the sender may
-    /// relay, inside netrestrict, a key on the curve, and never ourselves.
-    fn valid_neighbor(&self, sender_ip: IpAddr, node: &NodeRecord) -> bool {
-        node.udp_port > 1024
-            && check_relay(sender_ip, node.address).is_ok()
-            && self.allowed_by_netrestrict(node.address)
-            && node.id != self.local.peer_id()
-            && node.id.is_on_curve()
-    }
-
-    async fn on_enr_request(&mut self, src: SocketAddr, sender: PeerId, hash: [u8; 32]) {
-        if !self.is_bonded(&sender, src.ip()) {
-            self.metrics.dropped(DropReason::NotBonded);
-            return;
-        }
-        let response = Packet::EnrResponse(EnrResponse {
-            request_hash: hash,
-            enr: self.local.enr().clone(),
-        });
-        self.reply(&response, src).await;
-    }
-
-    async fn on_enr_response(&mut self, src: SocketAddr, sender: PeerId, response: EnrResponse) {
-        let Some(pending) = self
-            .pending
-            .take_enr(&sender, src.ip(), &response.request_hash)
-        else {
-            self.metrics.dropped(DropReason::Unsolicited);
-            return;
-        };
-        let enr = response.enr;
-        let valid = super::enr_peer_id(&enr) == Some(sender)
-            && super::enr_endpoint(&enr).is_none_or(|r| check_relay(src.ip(), r.address).is_ok());
-        let node = NodeRecord {
-            address: src.ip(),
-            udp_port: src.port(),
-            tcp_port: 0,
-            id: sender,
-        };
-        if !valid {
-            self.fail(
-                node,
-                pending.waiter,
-                RequestError::UnexpectedReply("ENR of another node or unrelayable address"),
-            )
-            .await;
-            return;
-        }
-        match pending.waiter {
-            Waiter::Client(reply) => {
-                let _ = reply.send(Ok(Reply::Enr(Box::new(enr))));
-            }
-            Waiter::EnrRefresh { record } => {
-                let record = super::enr_endpoint(&enr).map_or(record, |r| NodeRecord {
-                    tcp_port: r.tcp_port,
-                    ..r
-                });
-                self.db.update_node(&record, Some(&enr));
-                let _ = self
-                    .table
-                    .add_found(NodeInfo::with_enr(record, enr), Instant::now());
-            }
-            Waiter::Revalidation | Waiter::PingBack { .. } => {}
-        }
-    }
-
-    // ---------------------------------------------------------------- request outcomes
-
-    async fn expire_requests(&mut self) {
-        for pending in self.pending.take_expired(Instant::now()) {
-            match pending.expect {
-                // NEIGHBORS that did not reach 16 entries: what arrived is the answer.
-                Expect::Neighbors { received, .. } if received > 0 => {
-                    self.finish_findnode(pending).await
-                }
-                _ => {
-                    let node = NodeRecord {
-                        address: pending.ip,
-                        udp_port: 0,
-                        tcp_port: 0,
-                        id: pending.peer,
-                    };
-                    let is_findnode = matches!(pending.expect, Expect::Neighbors { .. });
-                    if is_findnode {
-                        self.track_findnode(&node, &[]);
-                    }
-                    self.fail(node, pending.waiter, RequestError::Timeout).await;
-                }
-            }
-        }
-    }
-
-    async fn finish_findnode(&mut self, pending: Pending) {
-        let Expect::Neighbors { nodes, .. } = pending.expect else {
-            return;
-        };
-        let node = NodeRecord {
-            address: pending.ip,
-            udp_port: 0,
-            tcp_port: 0,
-            id: pending.peer,
-        };
-        self.track_findnode(&node, &nodes);
-        if let Waiter::Client(reply) = pending.waiter {
-            let _ = reply.send(Ok(Reply::Neighbors(nodes)));
-        }
-    }
-
-    /// geth's `trackRequest`: an answer with nodes resets the failure count and offers the
-    /// nodes to the table; none counts a failure, and a node failing too often is dropped
-    /// when its bucket can spare it.
-    fn track_findnode(&mut self, node: &NodeRecord, found: &[NodeRecord]) {
-        let id = node.id.node_id();
-        if found.is_empty() {
-            let failures = self
-                .db
-                .findnode_failures(&id, node.address)
-                .saturating_add(1);
-            self.db.set_findnode_failures(&id, node.address, failures);
-            if failures >= self.config.max_findnode_failures
-                && self.table.bucket_len_for(&id) >= self.config.min_bucket_for_failure_drop
-            {
-                debug!(target: "discv4", node = %node.id, failures, "dropping node after FINDNODE failures");
-                let _ = self.table.remove(&id, Instant::now());
-            }
-            return;
-        }
-        if self.db.findnode_failures(&id, node.address) != 0 {
-            self.db.set_findnode_failures(&id, node.address, 0);
-        }
-        let now = Instant::now();
-        for found in found {
-            let _ = self.table.add_found(NodeInfo::new(*found), now);
-        }
-    }
-
-    async fn fail(&mut self, node: NodeRecord, waiter: Waiter, error: RequestError) {
-        match waiter {
-            Waiter::Client(reply) => {
-                let _ = reply.send(Err(error));
-            }
-            Waiter::Revalidation => {
-                let result = self.table.on_revalidation_result(
-                    &node.id.node_id(),
-                    CheckOutcome::Timeout,
-                    Instant::now(),
-                );
-                self.after_revalidation(result).await;
-            }
-            Waiter::PingBack { .. } | Waiter::EnrRefresh { .. } => {}
-        }
-    }
-
     // ---------------------------------------------------------------- timers
 
-    async fn revalidate(&mut self) {
+    pub(super) async fn revalidate(&mut self) {
         while let Some(request) = self.table.poll_revalidation(Instant::now()) {
             self.send_ping(request.record, Waiter::Revalidation).await;
         }
     }
 
-    async fn after_revalidation(&mut self, result: RevalidationResult) {
+    pub(super) async fn after_revalidation(&mut self, result: RevalidationResult) {
         match result {
             RevalidationResult::Alive {
                 record,
@@ -715,7 +424,7 @@ impl Service {
         }
     }
 
-    fn schedule_refresh(&mut self) {
+    pub(super) fn schedule_refresh(&mut self) {
         let (min, max) = self.config.refresh_interval;
         let wait = if max > min {
             rand::thread_rng().gen_range(min..max)
@@ -727,7 +436,7 @@ impl Service {
 
     /// Seeds the table from the database and the bootnodes, then runs a self-lookup and a few
     /// random lookups in a task; `RefreshDone` marks the table initialised.
-    fn start_refresh(&mut self) {
+    pub(super) fn start_refresh(&mut self) {
         if self.refreshing {
             return;
         }
@@ -773,7 +482,7 @@ impl Service {
         });
     }
 
-    fn expire_db(&mut self) {
+    pub(super) fn expire_db(&mut self) {
         if !self.seen_pong {
             return;
         }
@@ -783,7 +492,7 @@ impl Service {
         }
     }
 
-    fn check_skew(&mut self) {
+    pub(super) fn check_skew(&mut self) {
         let Some(report) = self.skew.take_report(self.config.skew_warning_ratio) else {
             return;
         };

@@ -12,6 +12,7 @@ mod command;
 pub mod config;
 mod core;
 pub mod handle;
+mod inbound;
 mod ingress;
 pub mod local;
 pub mod metrics;

@@ -1,0 +1,327 @@
+//! How the service reacts to verified packets and to the end of its requests: the
+//! endpoint-proof rules, reply matching, NEIGHBORS filtering and FINDNODE failure tracking.
+
+use std::net::{IpAddr, SocketAddr};
+
+use tokio::time::Instant;
+use tracing::{debug, info, trace, warn};
+
+use crate::{
+    id::PeerId,
+    lookup::RESULT_SIZE,
+    netutil::check_relay,
+    proto::{EnrResponse, FindNode, Neighbors, Packet, PacketKind, Ping, Pong},
+    record::NodeRecord,
+    table::{CheckOutcome, NodeInfo},
+};
+
+use super::{
+    core::Service,
+    handle::RequestError,
+    ingress::Ingress,
+    metrics::DropReason,
+    pending::{Expect, NeighborsMatch, Pending, Reply, Waiter},
+};
+
+impl Service {
+    // ---------------------------------------------------------------- incoming packets
+
+    pub(super) async fn on_packet(&mut self, ingress: Ingress) {
+        let Ingress { src, decoded } = ingress;
+        let sender = decoded.sender;
+        trace!(target: "discv4", %src, kind = decoded.packet.kind().name(), "packet");
+        match decoded.packet {
+            Packet::Ping(ping) => self.on_ping(src, sender, &ping).await,
+            Packet::Pong(pong) => self.on_pong(src, sender, &pong).await,
+            Packet::FindNode(findnode) => self.on_findnode(src, sender, &findnode).await,
+            Packet::Neighbors(neighbors) => self.on_neighbors(src, sender, neighbors).await,
+            Packet::EnrRequest(_) => self.on_enr_request(src, sender, decoded.hash).await,
+            Packet::EnrResponse(response) => self.on_enr_response(src, sender, response).await,
+        }
+    }
+
+    /// The PONG was already sent by the ingress worker; here we remember the PING (the sender
+    /// has now proven our endpoint) and bond back when we have no fresh proof of theirs.
+    pub(super) async fn on_ping(&mut self, src: SocketAddr, sender: PeerId, ping: &Ping) {
+        let id = sender.node_id();
+        self.db.set_last_ping(&id, src.ip(), self.clock.now_secs());
+        let record = NodeRecord {
+            address: src.ip(),
+            udp_port: src.port(),
+            tcp_port: ping.from.tcp_port,
+            id: sender,
+        };
+        if self.is_bonded(&sender, src.ip()) {
+            self.add_inbound(record);
+        } else if !self.pending.has(&sender, src.ip(), PacketKind::Pong) {
+            self.send_ping(record, Waiter::PingBack { record }).await;
+        }
+    }
+
+    pub(super) fn add_inbound(&mut self, record: NodeRecord) {
+        if !self.allowed_by_netrestrict(record.address) {
+            return;
+        }
+        let outcome = self
+            .table
+            .add_inbound(NodeInfo::new(record), Instant::now());
+        trace!(target: "discv4", node = %record.id, ?outcome, "inbound node");
+    }
+
+    pub(super) async fn on_pong(&mut self, src: SocketAddr, sender: PeerId, pong: &Pong) {
+        let Some(pending) = self.pending.take_pong(&sender, src.ip(), &pong.ping_hash) else {
+            self.metrics.dropped(DropReason::Unsolicited);
+            return;
+        };
+        let now = Instant::now();
+        self.db
+            .set_last_pong(&sender.node_id(), src.ip(), self.clock.now_secs());
+        self.seen_pong = true;
+        self.predictor
+            .add_statement(sender.node_id(), pong.to.udp_addr(), now);
+        self.update_predicted_endpoint(now);
+        let rtt = now.saturating_duration_since(pending.sent_at);
+        match pending.waiter {
+            Waiter::Client(reply) => {
+                let _ = reply.send(Ok(Reply::Pong {
+                    enr_seq: pong.enr_seq,
+                    rtt,
+                }));
+            }
+            Waiter::Revalidation => {
+                let outcome = CheckOutcome::Responded {
+                    enr_seq: pong.enr_seq,
+                };
+                let result = self
+                    .table
+                    .on_revalidation_result(&sender.node_id(), outcome, now);
+                self.after_revalidation(result).await;
+            }
+            Waiter::PingBack { record } => self.add_inbound(record),
+            Waiter::EnrRefresh { .. } => {}
+        }
+    }
+
+    pub(super) fn update_predicted_endpoint(&mut self, now: Instant) {
+        if self.config.external_ip.is_some() && self.local.advertised_udp().is_some() {
+            // A static IP only takes the predicted port; still fine to feed it.
+        }
+        let predicted = self.predictor.predict(now);
+        match self.local.set_predicted(predicted) {
+            Ok(Some(seq)) => {
+                info!(target: "discv4", endpoint = ?self.local.advertised_udp(), seq, "local endpoint changed, record updated");
+                self.db.set_local_seq(seq);
+            }
+            Ok(None) => {}
+            Err(error) => warn!(target: "discv4", %error, "cannot update the local record"),
+        }
+    }
+
+    pub(super) async fn on_findnode(
+        &mut self,
+        src: SocketAddr,
+        sender: PeerId,
+        findnode: &FindNode,
+    ) {
+        if !self.is_bonded(&sender, src.ip()) {
+            // Silently: answering would make us an amplifier for spoofed sources.
+            self.metrics.dropped(DropReason::NotBonded);
+            return;
+        }
+        let target = findnode.target.node_id();
+        let closest: Vec<NodeRecord> = self
+            .table
+            .closest(&target, RESULT_SIZE, true)
+            .into_iter()
+            .map(|e| e.record)
+            .filter(|r| check_relay(src.ip(), r.address).is_ok())
+            .collect();
+        for packet in Neighbors::split(&closest, self.expiration()) {
+            self.reply(&Packet::Neighbors(packet), src).await;
+        }
+    }
+
+    pub(super) async fn on_neighbors(
+        &mut self,
+        src: SocketAddr,
+        sender: PeerId,
+        neighbors: Neighbors,
+    ) {
+        let received = neighbors.nodes.len();
+        let valid: Vec<NodeRecord> = neighbors
+            .nodes
+            .into_iter()
+            .filter(|node| self.valid_neighbor(src.ip(), node))
+            .collect();
+        match self
+            .pending
+            .offer_neighbors(&sender, src.ip(), received, &valid)
+        {
+            NeighborsMatch::Unsolicited => self.metrics.dropped(DropReason::Unsolicited),
+            NeighborsMatch::Accumulated => {}
+            NeighborsMatch::Completed(done) => {
+                for pending in done {
+                    self.finish_findnode(pending).await;
+                }
+            }
+        }
+    }
+
+    /// geth's checks on NEIGHBORS entries: a port above 1024, an address the sender may
+    /// relay, inside netrestrict, a key on the curve, and never ourselves.
+    pub(super) fn valid_neighbor(&self, sender_ip: IpAddr, node: &NodeRecord) -> bool {
+        node.udp_port > 1024
+            && check_relay(sender_ip, node.address).is_ok()
+            && self.allowed_by_netrestrict(node.address)
+            && node.id != self.local.peer_id()
+            && node.id.is_on_curve()
+    }
+
+    pub(super) async fn on_enr_request(&mut self, src: SocketAddr, sender: PeerId, hash: [u8; 32]) {
+        if !self.is_bonded(&sender, src.ip()) {
+            self.metrics.dropped(DropReason::NotBonded);
+            return;
+        }
+        let response = Packet::EnrResponse(EnrResponse {
+            request_hash: hash,
+            enr: self.local.enr().clone(),
+        });
+        self.reply(&response, src).await;
+    }
+
+    pub(super) async fn on_enr_response(
+        &mut self,
+        src: SocketAddr,
+        sender: PeerId,
+        response: EnrResponse,
+    ) {
+        let Some(pending) = self
+            .pending
+            .take_enr(&sender, src.ip(), &response.request_hash)
+        else {
+            self.metrics.dropped(DropReason::Unsolicited);
+            return;
+        };
+        let enr = response.enr;
+        let valid = super::enr_peer_id(&enr) == Some(sender)
+            && super::enr_endpoint(&enr).is_none_or(|r| check_relay(src.ip(), r.address).is_ok());
+        let node = NodeRecord {
+            address: src.ip(),
+            udp_port: src.port(),
+            tcp_port: 0,
+            id: sender,
+        };
+        if !valid {
+            self.fail(
+                node,
+                pending.waiter,
+                RequestError::UnexpectedReply("ENR of another node or unrelayable address"),
+            )
+            .await;
+            return;
+        }
+        match pending.waiter {
+            Waiter::Client(reply) => {
+                let _ = reply.send(Ok(Reply::Enr(Box::new(enr))));
+            }
+            Waiter::EnrRefresh { record } => {
+                let record = super::enr_endpoint(&enr).map_or(record, |r| NodeRecord {
+                    tcp_port: r.tcp_port,
+                    ..r
+                });
+                self.db.update_node(&record, Some(&enr));
+                let _ = self
+                    .table
+                    .add_found(NodeInfo::with_enr(record, enr), Instant::now());
+            }
+            Waiter::Revalidation | Waiter::PingBack { .. } => {}
+        }
+    }
+
+    // ---------------------------------------------------------------- request outcomes
+
+    pub(super) async fn expire_requests(&mut self) {
+        for pending in self.pending.take_expired(Instant::now()) {
+            match pending.expect {
+                // NEIGHBORS that did not reach 16 entries: what arrived is the answer.
+                Expect::Neighbors { received, .. } if received > 0 => {
+                    self.finish_findnode(pending).await
+                }
+                _ => {
+                    let node = NodeRecord {
+                        address: pending.ip,
+                        udp_port: 0,
+                        tcp_port: 0,
+                        id: pending.peer,
+                    };
+                    let is_findnode = matches!(pending.expect, Expect::Neighbors { .. });
+                    if is_findnode {
+                        self.track_findnode(&node, &[]);
+                    }
+                    self.fail(node, pending.waiter, RequestError::Timeout).await;
+                }
+            }
+        }
+    }
+
+    pub(super) async fn finish_findnode(&mut self, pending: Pending) {
+        let Expect::Neighbors { nodes, .. } = pending.expect else {
+            return;
+        };
+        let node = NodeRecord {
+            address: pending.ip,
+            udp_port: 0,
+            tcp_port: 0,
+            id: pending.peer,
+        };
+        self.track_findnode(&node, &nodes);
+        if let Waiter::Client(reply) = pending.waiter {
+            let _ = reply.send(Ok(Reply::Neighbors(nodes)));
+        }
+    }
+
+    /// geth's `trackRequest`: an answer with nodes resets the failure count and offers the
+    /// nodes to the table; none counts a failure, and a node failing too often is dropped
+    /// when its bucket can spare it.
+    pub(super) fn track_findnode(&mut self, node: &NodeRecord, found: &[NodeRecord]) {
+        let id = node.id.node_id();
+        if found.is_empty() {
+            let failures = self
+                .db
+                .findnode_failures(&id, node.address)
+                .saturating_add(1);
+            self.db.set_findnode_failures(&id, node.address, failures);
+            if failures >= self.config.max_findnode_failures
+                && self.table.bucket_len_for(&id) >= self.config.min_bucket_for_failure_drop
+            {
+                debug!(target: "discv4", node = %node.id, failures, "dropping node after FINDNODE failures");
+                let _ = self.table.remove(&id, Instant::now());
+            }
+            return;
+        }
+        if self.db.findnode_failures(&id, node.address) != 0 {
+            self.db.set_findnode_failures(&id, node.address, 0);
+        }
+        let now = Instant::now();
+        for found in found {
+            let _ = self.table.add_found(NodeInfo::new(*found), now);
+        }
+    }
+
+    pub(super) async fn fail(&mut self, node: NodeRecord, waiter: Waiter, error: RequestError) {
+        match waiter {
+            Waiter::Client(reply) => {
+                let _ = reply.send(Err(error));
+            }
+            Waiter::Revalidation => {
+                let result = self.table.on_revalidation_result(
+                    &node.id.node_id(),
+                    CheckOutcome::Timeout,
+                    Instant::now(),
+                );
+                self.after_revalidation(result).await;
+            }
+            Waiter::PingBack { .. } | Waiter::EnrRefresh { .. } => {}
+        }
+    }
+}
