@@ -1,5 +1,6 @@
-//! The service task: owns the table, the node database, our record and the outstanding
-//! requests, and reacts to verified packets, handle commands and timers.
+//! The service task: the loop over commands, verified packets and timers, and what it owns:
+//! the table, the node database, our record and the outstanding requests. Packet handling is
+//! in `inbound.rs`.
 
 use std::{
     net::{IpAddr, SocketAddr},
