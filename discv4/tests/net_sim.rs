@@ -37,11 +37,11 @@ async fn thousand_nodes_bootstrap_and_lookups_find_the_true_closest() {
     assert!(report.drops.is_empty(), "{}", report.summary());
 }
 
-/// The same with 3 % datagram loss. Loss costs recall: a lost NEIGHBORS packet hides part of
-/// an answer, a lost PING-back PONG leaves the remote without an endpoint proof so it ignores
-/// our FINDNODEs until we re-bond (after more than 5 failures, as geth does), and a node whose
-/// bootnode exchange failed that way ends its first refresh with a nearly empty table. Measured
-/// mean recall ~0.89. Ignored by default (another two CPU minutes): run with `--ignored`.
+/// The same with 3 % datagram loss. A lost datagram must cost almost nothing: a node whose
+/// FINDNODE went unanswered stays in the lookup result (not asked again), and the next request
+/// to a node that left a FINDNODE unanswered re-bonds first, so a lost PONG no longer strands a
+/// node with a nearly empty table. Measured: mean recall 0.998 (min 0.938), smallest table 71.
+/// Ignored by default (another two CPU minutes): run with `--ignored`.
 #[tokio::test(start_paused = true)]
 #[ignore = "two CPU minutes; run with --ignored"]
 async fn thousand_nodes_with_three_percent_loss() {
@@ -54,8 +54,8 @@ async fn thousand_nodes_with_three_percent_loss() {
     .await;
     eprintln!("{} [wall {:?}]", report.summary(), wall.elapsed());
     assert!(
-        report.mean_recall() >= 0.8,
-        "mean recall {:.3} < 0.8: {}",
+        report.mean_recall() >= 0.95,
+        "mean recall {:.3} < 0.95: {}",
         report.mean_recall(),
         report.summary()
     );
