@@ -26,7 +26,7 @@ use crate::{
 use super::{
     local::SharedLocal,
     metrics::{DropReason, Metrics},
-    ratelimit::IpRateLimiter,
+    ratelimit::{IpRateLimiter, RateLimitConfig},
     skew::SkewDetector,
 };
 
@@ -43,6 +43,7 @@ pub(crate) struct Ingress {
 pub(crate) struct IngressContext {
     pub(crate) transport: Arc<dyn DatagramTransport>,
     pub(crate) local: Arc<SharedLocal>,
+    pub(crate) rate_limit: RateLimitConfig,
     pub(crate) limiter: Mutex<IpRateLimiter>,
     pub(crate) metrics: Arc<Metrics>,
     pub(crate) skew: Arc<SkewDetector>,
@@ -94,11 +95,12 @@ async fn proto_recv(ctx: &IngressContext, buf: &mut [u8]) -> Option<(usize, Sock
 
 /// Rate limit, decode, verify, drop own and expired packets.
 fn verify(ctx: &IngressContext, datagram: &[u8], src: SocketAddr) -> Option<Ingress> {
-    let allowed = ctx
-        .limiter
-        .lock()
-        .map(|mut limiter| limiter.allow(src.ip(), Instant::now()))
-        .unwrap_or(true);
+    let allowed = ctx.rate_limit.is_exempt(src.ip())
+        || ctx
+            .limiter
+            .lock()
+            .map(|mut limiter| limiter.allow(src.ip(), Instant::now()))
+            .unwrap_or(true);
     if !allowed {
         ctx.metrics.dropped(DropReason::RateLimited);
         return None;

@@ -89,6 +89,7 @@ pub fn spawn(
     let context = Arc::new(ingress::IngressContext {
         transport: Arc::clone(&transport),
         local: local.shared(),
+        rate_limit: config.rate_limit,
         limiter: Mutex::new(ratelimit::IpRateLimiter::new(config.rate_limit)),
         metrics: Arc::clone(&metrics),
         skew: Arc::clone(&skew),

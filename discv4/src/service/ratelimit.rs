@@ -37,6 +37,12 @@ impl Default for RateLimitConfig {
 }
 
 impl RateLimitConfig {
+    /// True when packets from `ip` are never limited (limit disabled, or an exempt loopback
+    /// source): callers can skip the shared limiter, and its lock, altogether.
+    pub fn is_exempt(&self, ip: IpAddr) -> bool {
+        self.packets_per_second == 0 || (self.exempt_loopback && ip.is_loopback())
+    }
+
     /// A configuration that lets everything through.
     pub const fn unlimited() -> Self {
         Self {
@@ -75,8 +81,7 @@ impl IpRateLimiter {
 
     /// Takes one token for `ip`; false means drop the packet.
     pub fn allow(&mut self, ip: IpAddr, now: Instant) -> bool {
-        if self.config.packets_per_second == 0 || (self.config.exempt_loopback && ip.is_loopback())
-        {
+        if self.config.is_exempt(ip) {
             return true;
         }
         let rate = f64::from(self.config.packets_per_second);
