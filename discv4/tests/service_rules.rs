@@ -201,3 +201,52 @@ async fn an_unanswered_findnode_makes_the_next_request_rebond() {
     assert!(a.findnode(b_record, target).await.is_ok());
     assert_eq!(b.metrics().dropped_total(DropReason::NotBonded), 1);
 }
+
+#[tokio::test(start_paused = true)]
+async fn ping_backs_to_unknown_pingers_are_capped_but_every_ping_gets_a_pong() {
+    use discv4::proto::{decode, encode, expiration_after, Endpoint, Packet, Ping};
+    use discv4::transport::DatagramTransport;
+
+    let net = SimNetwork::new(SimConfig::default());
+    let config = Discv4Config {
+        max_ping_backs_per_second: 5,
+        ..config()
+    };
+    let (a, a_record) = start(&net, "10.0.6.1:30303", config).await;
+    wait_initialised(&a).await;
+
+    // Twenty fresh keys ping at once, each from its own address.
+    let mut pingers = Vec::new();
+    for i in 0..20u8 {
+        let key = SecretKey::new(&mut rand::thread_rng());
+        let addr: SocketAddr = format!("10.0.6.{}:30303", 10 + i).parse().unwrap();
+        let socket = net.bind(addr).unwrap();
+        let ping = Packet::Ping(Ping {
+            version: Ping::VERSION,
+            from: Endpoint::from_udp(addr, 0),
+            to: Endpoint::from_udp(a_record.udp_addr(), 0),
+            expiration: expiration_after(Duration::from_secs(20)),
+            enr_seq: None,
+        });
+        let (bytes, _) = encode(&ping, &key).unwrap();
+        socket.send_to(&bytes, a_record.udp_addr()).await.unwrap();
+        pingers.push(socket);
+    }
+    let (mut pongs, mut ping_backs) = (0, 0);
+    for socket in &pingers {
+        let mut buf = [0u8; 1500];
+        // Within 400 ms of virtual time every pinger hears back what it is going to.
+        while let Ok(Ok((len, _))) =
+            tokio::time::timeout(Duration::from_millis(400), socket.recv_from(&mut buf)).await
+        {
+            match decode(&buf[..len]).unwrap().packet {
+                Packet::Pong(_) => pongs += 1,
+                Packet::Ping(_) => ping_backs += 1,
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+    }
+    assert_eq!(pongs, 20, "every PING is answered");
+    assert_eq!(ping_backs, 5, "ping-backs are capped at the burst of 5");
+    assert_eq!(a.metrics().dropped_total(DropReason::PingBackLimited), 15);
+}

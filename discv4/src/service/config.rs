@@ -43,6 +43,12 @@ pub struct Discv4Config {
     pub db_expiry_interval: Duration,
     /// Per-IP ingress rate limit, applied before signature verification.
     pub rate_limit: RateLimitConfig,
+    /// PINGs we send back to unknown pingers, per second at most (with a burst of the same
+    /// size). Each costs a signature in the service task; a flood of PINGs from fresh keys
+    /// (spoofed sources defeat the per-IP limit) would otherwise saturate it and crowd out
+    /// every other packet. Pingers over the cap still get their PONG; the ping-back waits for
+    /// their next PING. `0` disables the cap.
+    pub max_ping_backs_per_second: u32,
     /// Tasks that receive and verify packets in parallel (default: one per core).
     pub ingress_workers: usize,
     /// Verified packets buffered between the ingress workers and the service; when full,
@@ -81,6 +87,7 @@ impl Default for Discv4Config {
             seed_max_age: Duration::from_secs(5 * 24 * 60 * 60),
             db_expiry_interval: Duration::from_secs(60 * 60),
             rate_limit: RateLimitConfig::default(),
+            max_ping_backs_per_second: 1000,
             ingress_workers: std::thread::available_parallelism().map_or(2, |n| n.get()),
             ingress_queue: 1024,
             max_pending_requests: 4096,

@@ -34,6 +34,7 @@ use super::{
     metrics::Metrics,
     pending::{Expect, Pending, PendingRequests, Waiter},
     predictor::EndpointPredictor,
+    ratelimit::TokenBucket,
     skew::SkewDetector,
     store::Store,
 };
@@ -52,6 +53,8 @@ pub(crate) struct Service {
     /// Set on the first valid PONG: database expiry waits for it, so a node that cannot reach
     /// the network does not delete its own seeds (geth does the same).
     pub(crate) seen_pong: bool,
+    /// Caps the ping-backs to unknown pingers (`None`: no cap).
+    pub(crate) ping_backs: Option<TokenBucket>,
     pub(crate) clock: UnixClock,
     pub(crate) pending: PendingRequests,
     pub(crate) predictor: EndpointPredictor,

@@ -53,8 +53,21 @@ impl Service {
         };
         if self.is_bonded(&sender, src.ip()) {
             self.add_inbound(record);
-        } else if !self.pending.has(&sender, src.ip(), PacketKind::Pong) {
+        } else if !self.pending.has(&sender, src.ip(), PacketKind::Pong) && self.allow_ping_back() {
             self.send_ping(record, Waiter::PingBack { record }).await;
+        }
+    }
+
+    fn allow_ping_back(&mut self) -> bool {
+        match &mut self.ping_backs {
+            None => true,
+            Some(bucket) => {
+                let allowed = bucket.take(Instant::now());
+                if !allowed {
+                    self.metrics.dropped(DropReason::PingBackLimited);
+                }
+                allowed
+            }
         }
     }
 

@@ -23,11 +23,14 @@ pub enum DropReason {
     NotBonded,
     /// The queue between the ingress workers and the service was full.
     QueueFull,
+    /// Not a dropped datagram: an unknown pinger got its PONG but no ping-back, because the
+    /// ping-back cap was reached.
+    PingBackLimited,
 }
 
 impl DropReason {
     /// Every reason, for exporting.
-    pub const ALL: [Self; 8] = [
+    pub const ALL: [Self; 9] = [
         Self::RateLimited,
         Self::Malformed,
         Self::UnknownType,
@@ -36,6 +39,7 @@ impl DropReason {
         Self::Unsolicited,
         Self::NotBonded,
         Self::QueueFull,
+        Self::PingBackLimited,
     ];
 
     /// A short snake_case label.
@@ -49,6 +53,7 @@ impl DropReason {
             Self::Unsolicited => "unsolicited",
             Self::NotBonded => "not_bonded",
             Self::QueueFull => "queue_full",
+            Self::PingBackLimited => "ping_back_limited",
         }
     }
 

@@ -112,6 +112,9 @@ pub fn spawn(
         config.table.clone(),
         StdRng::from_entropy(),
     );
+    let ping_back_cap = config.max_ping_backs_per_second;
+    let ping_backs = (ping_back_cap > 0)
+        .then(|| ratelimit::TokenBucket::new(ping_back_cap, ping_back_cap, Instant::now()));
     let service = core::Service {
         predictor: predictor::EndpointPredictor::default(),
         pending: pending::PendingRequests::new(config.max_pending_requests),
@@ -121,6 +124,7 @@ pub fn spawn(
         table,
         db,
         seen_pong: false,
+        ping_backs,
         clock: clock::UnixClock::start(),
         metrics,
         skew,

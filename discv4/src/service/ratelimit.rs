@@ -54,17 +54,46 @@ impl RateLimitConfig {
     }
 }
 
+/// A token bucket: `rate` tokens per second, at most `burst` saved up.
 #[derive(Debug, Clone, Copy)]
-struct Bucket {
+pub struct TokenBucket {
     tokens: f64,
     updated: Instant,
+    rate: f64,
+    burst: f64,
+}
+
+impl TokenBucket {
+    /// A full bucket.
+    pub fn new(rate_per_second: u32, burst: u32, now: Instant) -> Self {
+        let burst = f64::from(burst.max(1));
+        Self {
+            tokens: burst,
+            updated: now,
+            rate: f64::from(rate_per_second),
+            burst,
+        }
+    }
+
+    /// Takes one token if there is one.
+    pub fn take(&mut self, now: Instant) -> bool {
+        let elapsed = now.saturating_duration_since(self.updated);
+        self.tokens = (self.tokens + elapsed.as_secs_f64() * self.rate).min(self.burst);
+        self.updated = now;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
 }
 
 /// Token buckets per source IP.
 #[derive(Debug)]
 pub struct IpRateLimiter {
     config: RateLimitConfig,
-    buckets: LruCache<IpAddr, Bucket>,
+    buckets: LruCache<IpAddr, TokenBucket>,
 }
 
 impl IpRateLimiter {
@@ -84,21 +113,10 @@ impl IpRateLimiter {
         if self.config.is_exempt(ip) {
             return true;
         }
-        let rate = f64::from(self.config.packets_per_second);
-        let burst = f64::from(self.config.burst.max(1));
-        let bucket = self.buckets.get_or_insert_mut(ip, || Bucket {
-            tokens: burst,
-            updated: now,
-        });
-        let elapsed = now.saturating_duration_since(bucket.updated);
-        bucket.tokens = (bucket.tokens + elapsed.as_secs_f64() * rate).min(burst);
-        bucket.updated = now;
-        if bucket.tokens >= 1.0 {
-            bucket.tokens -= 1.0;
-            true
-        } else {
-            false
-        }
+        let (rate, burst) = (self.config.packets_per_second, self.config.burst);
+        self.buckets
+            .get_or_insert_mut(ip, || TokenBucket::new(rate, burst, now))
+            .take(now)
     }
 
     /// Number of IPs currently tracked.
