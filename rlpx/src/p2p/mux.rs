@@ -28,7 +28,7 @@ use super::{
     message_id,
     ping::{EMPTY_LIST, IDLE_TIMEOUT, PING_INTERVAL},
     snappy::MAX_MESSAGE_SIZE,
-    stream::{send_disconnect_and_close, split_message, MessageCodec},
+    stream::{drain_until_closed, send_disconnect_and_close, split_message, MessageCodec},
     MessageStream, BASE_PROTOCOL_LENGTH,
 };
 
@@ -324,6 +324,9 @@ impl<S: MessageStream> Session<S> {
         // Publish the reason before the inbound senders drop, so a handle whose `recv`
         // returns `None` already sees why.
         end_tx.send_replace(Some(end));
+        if send_reason.is_some() {
+            drain_until_closed(&mut self.stream).await;
+        }
     }
 
     async fn run_loop(&mut self) -> (SessionEnd, Option<DisconnectReason>) {

@@ -106,6 +106,20 @@ pub(crate) async fn send_disconnect_and_close<K>(
     .await;
 }
 
+/// After we sent a Disconnect: reads and discards until the peer closes, for at most
+/// [`DISCONNECT_WRITE_TIMEOUT`]. The peer may still be sending (its Hello, a Status, a ping);
+/// closing the socket with that data unread makes the kernel reset the connection, and a
+/// reset can destroy our Disconnect in the peer's receive buffer before it reads it.
+pub(crate) async fn drain_until_closed<St>(stream: &mut St)
+where
+    St: Stream<Item = io::Result<BytesMut>> + Unpin,
+{
+    let _ = tokio::time::timeout(DISCONNECT_WRITE_TIMEOUT, async {
+        while let Some(Ok(_)) = stream.next().await {}
+    })
+    .await;
+}
+
 /// An authenticated RLPx message stream before the Hellos are exchanged.
 #[derive(Debug)]
 pub struct UnauthedP2p<S> {
@@ -182,6 +196,9 @@ impl<S: MessageStream> UnauthedP2p<S> {
                     .then(|| err.disconnect_reason())
                     .flatten();
                 send_disconnect_and_close(&mut sink, &mut codec, reason).await;
+                if reason.is_some() {
+                    drain_until_closed(&mut stream).await;
+                }
                 Err(err)
             }
         }
