@@ -215,7 +215,8 @@ impl Service {
                 self.table.set_init_done();
                 self.schedule_refresh();
             }
-            Command::Shutdown { .. } => unreachable_shutdown(),
+            // `run` handles Shutdown before dispatching.
+            Command::Shutdown { .. } => {}
         }
     }
 
@@ -301,7 +302,7 @@ impl Service {
             self.transport.as_ref(),
             &self.metrics,
             &packet,
-            &self.local.shared().key,
+            self.local.key(),
             to,
         )
         .await
@@ -378,7 +379,7 @@ impl Service {
             self.transport.as_ref(),
             &self.metrics,
             packet,
-            &self.local.shared().key,
+            self.local.key(),
             to,
         )
         .await;
@@ -532,8 +533,4 @@ impl HandleTemplate {
             walk_lookup_spacing: self.walk_lookup_spacing,
         }
     }
-}
-
-fn unreachable_shutdown() {
-    // `run` handles Shutdown before dispatching; nothing to do here.
 }

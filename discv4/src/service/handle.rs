@@ -180,7 +180,7 @@ impl Discv4Handle {
     ) -> Result<(NodeRecord, Option<Enr>), RequestError> {
         if let Ok(enr) = self.request_enr(node).await {
             return Ok((
-                crate::service::enr_endpoint(&enr).unwrap_or(node),
+                crate::record::enr_to_node_record(&enr).unwrap_or(node),
                 Some(enr),
             ));
         }
@@ -194,7 +194,7 @@ impl Discv4Handle {
             if record != node {
                 if let Ok(enr) = self.request_enr(record).await {
                     return Ok((
-                        crate::service::enr_endpoint(&enr).unwrap_or(record),
+                        crate::record::enr_to_node_record(&enr).unwrap_or(record),
                         Some(enr),
                     ));
                 }
@@ -205,7 +205,7 @@ impl Discv4Handle {
         if let Some(record) = found.into_iter().find(|r| r.id == node.id) {
             return match self.request_enr(record).await {
                 Ok(enr) => Ok((
-                    crate::service::enr_endpoint(&enr).unwrap_or(record),
+                    crate::record::enr_to_node_record(&enr).unwrap_or(record),
                     Some(enr),
                 )),
                 Err(_) => Ok((record, None)),

@@ -11,7 +11,7 @@ use crate::{
     lookup::RESULT_SIZE,
     netutil::check_relay,
     proto::{EnrResponse, FindNode, Neighbors, Packet, PacketKind, Ping, Pong},
-    record::NodeRecord,
+    record::{enr_peer_id, enr_to_node_record, NodeRecord},
     table::{CheckOutcome, NodeInfo},
 };
 
@@ -116,9 +116,6 @@ impl Service {
     }
 
     pub(super) fn update_predicted_endpoint(&mut self, now: Instant) {
-        if self.config.external_ip.is_some() && self.local.advertised_udp().is_some() {
-            // A static IP only takes the predicted port; still fine to feed it.
-        }
         let predicted = self.predictor.predict(now);
         match self.local.set_predicted(predicted) {
             Ok(Some(seq)) => {
@@ -216,8 +213,9 @@ impl Service {
             return;
         };
         let enr = response.enr;
-        let valid = super::enr_peer_id(&enr) == Some(sender)
-            && super::enr_endpoint(&enr).is_none_or(|r| check_relay(src.ip(), r.address).is_ok());
+        let endpoint = enr_to_node_record(&enr).ok();
+        let valid = enr_peer_id(&enr).ok() == Some(sender)
+            && endpoint.is_none_or(|r| check_relay(src.ip(), r.address).is_ok());
         let node = NodeRecord {
             address: src.ip(),
             udp_port: src.port(),
@@ -238,10 +236,7 @@ impl Service {
                 let _ = reply.send(Ok(Reply::Enr(Box::new(enr))));
             }
             Waiter::EnrRefresh { record } => {
-                let record = super::enr_endpoint(&enr).map_or(record, |r| NodeRecord {
-                    tcp_port: r.tcp_port,
-                    ..r
-                });
+                let record = endpoint.unwrap_or(record);
                 self.db.update_node(&record, Some(&enr));
                 let _ = self
                     .table

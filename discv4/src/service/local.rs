@@ -76,6 +76,11 @@ impl LocalNode {
         Arc::clone(&self.shared)
     }
 
+    /// Our key, to sign packets.
+    pub fn key(&self) -> &SecretKey {
+        &self.shared.key
+    }
+
     /// Our signed record.
     pub fn enr(&self) -> &Enr {
         self.enr.record()

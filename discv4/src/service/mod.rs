@@ -44,9 +44,7 @@ pub use self::{
     ratelimit::RateLimitConfig,
     walk::RandomWalk,
 };
-use crate::{
-    db::NodeDb, id::PeerId, record::NodeRecord, table::Table, transport::DatagramTransport,
-};
+use crate::{db::NodeDb, id::PeerId, table::Table, transport::DatagramTransport};
 
 /// Why the service could not start.
 #[derive(Debug, thiserror::Error)]
@@ -145,16 +143,6 @@ pub fn spawn(
 }
 
 use local::LocalNode;
-
-/// The identity an ENR's `secp256k1` key stands for.
-pub fn enr_peer_id(enr: &Enr) -> Option<PeerId> {
-    crate::record::enr_peer_id(enr).ok()
-}
-
-/// The UDP endpoint an ENR advertises, as an enode-style record.
-pub fn enr_endpoint(enr: &Enr) -> Option<NodeRecord> {
-    crate::record::enr_to_node_record(enr).ok()
-}
 
 /// Binds a UDP socket for the service.
 pub async fn bind_udp(addr: SocketAddr) -> std::io::Result<Arc<dyn DatagramTransport>> {
