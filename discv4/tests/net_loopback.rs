@@ -4,28 +4,16 @@
 
 mod support;
 
-use std::{sync::Arc, time::Duration};
+use std::time::Duration;
 
-use discv4::{db::NodeDb, service, service::Discv4Config, NodeId, SecretKey};
+use discv4::{service::Discv4Config, NodeId};
 use futures::future::join_all;
-use support::{holdable, spawn_node, table_ids, TestNode};
+use support::{holdable, spawn_udp_node, table_ids, TestNode};
 use tokio::time::{timeout, Instant};
 
 const NODES: usize = 20;
 /// Bound on the whole test; each phase below waits on state, never on a fixed sleep.
 const OVERALL: Duration = Duration::from_secs(90);
-
-async fn start_udp(config: Discv4Config) -> TestNode {
-    let transport = service::bind_udp("127.0.0.1:0".parse().unwrap())
-        .await
-        .unwrap();
-    spawn_node(
-        config,
-        SecretKey::new(&mut rand::thread_rng()),
-        Arc::clone(&transport),
-        NodeDb::in_memory().unwrap(),
-    )
-}
 
 /// Nodes each node still misses, as (node index, missing count, holdable count).
 async fn shortfalls(nodes: &[TestNode]) -> Vec<(usize, usize, usize)> {
@@ -48,14 +36,14 @@ async fn shortfalls(nodes: &[TestNode]) -> Vec<(usize, usize, usize)> {
 async fn twenty_udp_nodes_bootstrapping_from_one_fill_their_tables() {
     let started = Instant::now();
     let deadline = started + OVERALL;
-    let boot = start_udp(Discv4Config::default()).await;
+    let boot = spawn_udp_node(Discv4Config::default()).await;
     let config = Discv4Config {
         bootnodes: vec![boot.record],
         ..Default::default()
     };
     let mut nodes = vec![boot];
     for _ in 1..NODES {
-        nodes.push(start_udp(config.clone()).await);
+        nodes.push(spawn_udp_node(config.clone()).await);
     }
 
     // Phase 1: every node finishes its initial refresh (self-lookup + 3 random lookups).

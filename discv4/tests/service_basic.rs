@@ -1,10 +1,11 @@
 //! The discv4 service over real loopback UDP: bonding, PING, FINDNODE, ENRRequest, bootstrap.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::{net::SocketAddr, sync::Arc, time::Duration};
+mod support;
+
+use std::time::Duration;
 
 use discv4::{
-    db::NodeDb,
     record::enr_peer_id,
     service::{self, Discv4Config, Discv4Handle},
     table::TableEvent,
@@ -12,25 +13,8 @@ use discv4::{
 };
 
 async fn start(config: Discv4Config) -> (Discv4Handle, NodeRecord) {
-    let key = SecretKey::new(&mut rand::thread_rng());
-    let transport = service::bind_udp("127.0.0.1:0".parse().unwrap())
-        .await
-        .unwrap();
-    let addr: SocketAddr = transport.local_addr().unwrap();
-    let handle = service::spawn(
-        config,
-        key,
-        Arc::clone(&transport),
-        NodeDb::in_memory().unwrap(),
-    )
-    .unwrap();
-    let record = NodeRecord {
-        address: addr.ip(),
-        udp_port: addr.port(),
-        tcp_port: 0,
-        id: handle.local_id(),
-    };
-    (handle, record)
+    let node = support::spawn_udp_node(config).await;
+    (node.handle, node.record)
 }
 
 async fn wait_for_added(

@@ -2,28 +2,20 @@
 //! clock: endpoint-proof expiry and FINDNODE failure counting.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::{net::SocketAddr, sync::Arc, time::Duration};
+mod support;
+
+use std::{net::SocketAddr, time::Duration};
 
 use discv4::{
-    db::NodeDb,
-    service::{self, Discv4Config, Discv4Handle, DropReason, RequestError},
+    service::{Discv4Config, Discv4Handle, DropReason, RequestError},
     table::{bucket_index, NodeInfo},
     transport::{SimConfig, SimNetwork, SimSocket},
     NodeRecord, PeerId, SecretKey,
 };
 
 async fn start(net: &SimNetwork, addr: &str, config: Discv4Config) -> (Discv4Handle, NodeRecord) {
-    let key = SecretKey::new(&mut rand::thread_rng());
-    let addr: SocketAddr = addr.parse().unwrap();
-    let socket = Arc::new(net.bind(addr).unwrap());
-    let handle = service::spawn(config, key, socket, NodeDb::in_memory().unwrap()).unwrap();
-    let record = NodeRecord {
-        address: addr.ip(),
-        udp_port: addr.port(),
-        tcp_port: 0,
-        id: handle.local_id(),
-    };
-    (handle, record)
+    let node = support::spawn_sim_node(net, addr.parse().unwrap(), config);
+    (node.handle, node.record)
 }
 
 fn config() -> Discv4Config {

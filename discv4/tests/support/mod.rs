@@ -72,6 +72,19 @@ pub(crate) fn spawn_node(
     }
 }
 
+/// Starts a node on a fresh UDP socket on 127.0.0.1 with a fresh key and an in-memory database.
+pub(crate) async fn spawn_udp_node(config: Discv4Config) -> TestNode {
+    let transport = service::bind_udp("127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    spawn_node(
+        config,
+        SecretKey::new(&mut rand::thread_rng()),
+        transport,
+        NodeDb::in_memory().unwrap(),
+    )
+}
+
 /// Starts a node at `addr` on the simulated network with a fresh key and an in-memory database.
 pub(crate) fn spawn_sim_node(net: &SimNetwork, addr: SocketAddr, config: Discv4Config) -> TestNode {
     let socket: Arc<dyn DatagramTransport> = Arc::new(net.bind(addr).unwrap());
