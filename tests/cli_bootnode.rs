@@ -45,19 +45,7 @@ fn prints_identity_and_serves_rpc_and_metrics() {
     }
 
     // A node using this bootnode finds the tool node through it with discv4_lookupRandom.
-    let mut listener = Proc::spawn(
-        KADNODE,
-        &[
-            "discv4",
-            "listen",
-            "--addr",
-            "127.0.0.1:0",
-            "--bootnodes",
-            &boot.enode,
-            "--rpc",
-            "127.0.0.1:0",
-        ],
-    );
+    let mut listener = Proc::listen_node(&boot.enode, &["--rpc", "127.0.0.1:0"]);
     let listener_rpc = listener.wait_stdout(|l| l.starts_with("rpc:"));
     let listener_rpc = listener_rpc.trim_start_matches("rpc:").trim().to_owned();
     let found = rpc(&listener_rpc, "discv4_lookupRandom", json!([1]));

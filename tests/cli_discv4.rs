@@ -34,17 +34,7 @@ fn ping_requestenr_findnode_resolve() {
     // A second node in the bootnode's table shows up in its NEIGHBORS.
     let helper = run(KADNODE, &["discv4", "ping", &boot.enode]);
     assert_eq!(helper.code, 0);
-    let mut listener = Proc::spawn(
-        KADNODE,
-        &[
-            "discv4",
-            "listen",
-            "--addr",
-            "127.0.0.1:0",
-            "--bootnodes",
-            &boot.enode,
-        ],
-    );
+    let mut listener = Proc::listen_node(&boot.enode, &[]);
     let listener_enode = listener.wait_stdout(|l| l.starts_with("enode://"));
     let listener_key = pubkey_of(&listener_enode);
     let mut found = false;
@@ -154,17 +144,7 @@ fn conformance_suite_passes_against_our_bootnode() {
 fn crawl_merges_into_nodes_json() {
     let dir = TempDir::new("d4-crawl");
     let boot = Bootnode::start(dir.path(), &[]);
-    let mut listener = Proc::spawn(
-        KADNODE,
-        &[
-            "discv4",
-            "listen",
-            "--addr",
-            "127.0.0.1:0",
-            "--bootnodes",
-            &boot.enode,
-        ],
-    );
+    let mut listener = Proc::listen_node(&boot.enode, &[]);
     let listener_enode = listener.wait_stdout(|l| l.starts_with("enode://"));
 
     // Seed the file with the bootnode (as geth's nodes.json holds it) plus a node that will

@@ -20,17 +20,7 @@ fn restart_keeps_key_seq_and_table() {
     let key = std::fs::read_to_string(dir.join("nodekey")).unwrap();
 
     // A long-lived node bonds with the bootnode and enters its table (and database).
-    let mut peer = Proc::spawn(
-        KADNODE,
-        &[
-            "discv4",
-            "listen",
-            "--addr",
-            "127.0.0.1:0",
-            "--bootnodes",
-            &first.enode,
-        ],
-    );
+    let mut peer = Proc::listen_node(&first.enode, &[]);
     let peer_enode = peer.wait_stdout(|l| l.starts_with("enode://"));
     let peer_id = run(
         KADNODE,

@@ -95,6 +95,21 @@ fn reader(stream: impl Read + Send + 'static, source: Source, tx: mpsc::Sender<L
 }
 
 impl Proc {
+    /// `kadnode discv4 listen` on 127.0.0.1:0 with `bootnode` as its only bootnode, plus
+    /// `extra` flags.
+    pub fn listen_node(bootnode: &str, extra: &[&str]) -> Self {
+        let mut args = vec![
+            "discv4",
+            "listen",
+            "--addr",
+            "127.0.0.1:0",
+            "--bootnodes",
+            bootnode,
+        ];
+        args.extend_from_slice(extra);
+        Self::spawn(KADNODE, &args)
+    }
+
     /// Starts `bin` with `args`, a clean `RUST_LOG`, and `HOME`/`XDG_DATA_HOME` pointed at
     /// `home` when given (so no test touches the real data directory).
     pub fn spawn(bin: &str, args: &[&str]) -> Self {
