@@ -30,7 +30,6 @@ mod hello_limit;
 
 use std::{net::SocketAddr, time::Duration};
 
-use futures::{SinkExt, StreamExt};
 use secp256k1::PublicKey;
 use tokio::{
     io::{AsyncRead, AsyncWrite},
@@ -41,10 +40,10 @@ pub use error::{Backoff, SessionError};
 
 use crate::{
     ecies::{HandshakeConfig, LocalKey, UnauthedRlpx, DEFAULT_HANDSHAKE_TIMEOUT},
-    frame::{encode_message, RlpxStream},
+    frame::RlpxStream,
     p2p::{
-        encode_disconnect, message_id, DisconnectReason, Hello, P2pConnection, Protocol,
-        SharedCapabilities, UnauthedP2p, DISCONNECT_WRITE_TIMEOUT,
+        drain_until_closed, send_disconnect_and_close, DisconnectReason, Hello, MessageCodec,
+        P2pConnection, Protocol, SharedCapabilities, UnauthedP2p,
     },
 };
 use hello_limit::HelloFrameLimit;
@@ -265,24 +264,18 @@ where
     }
 
     /// Turns the peer away before the Hellos: sends Disconnect(`reason`) (uncompressed, as
-    /// snappy is not on yet), closes our side, and reads (discarding) until the peer closes
-    /// too, all within 1 s. The peer's Hello is usually already on its way; closing the
-    /// socket with it unread would reset the connection, and a reset can destroy our
-    /// Disconnect in the peer's receive buffer before it reads it. Errors are ignored: the
-    /// connection is going away either way.
+    /// snappy is not on yet) and closes our side within 1 s, then reads (discarding) until the
+    /// peer closes too, for at most another second — the same path every Disconnect takes
+    /// ([`P2pConnection`] and the Hello exchange use it). The peer's Hello is usually already
+    /// on its way; closing the socket with it unread would reset the connection, and a reset
+    /// can destroy our Disconnect in the peer's receive buffer before it reads it. Errors are
+    /// ignored: the connection is going away either way.
     pub async fn reject(self, reason: DisconnectReason) {
         let mut stream = self.stream;
         // Nothing we read is used: keep the drain cheap against a hostile peer.
         stream.set_max_frame_size(hello_limit::FIRST_FRAME_LIMIT);
-        let frame = encode_message(message_id::DISCONNECT, &encode_disconnect(reason));
-        let _ = tokio::time::timeout(DISCONNECT_WRITE_TIMEOUT, async {
-            stream.send(frame).await?;
-            stream.close().await?;
-            while let Some(item) = stream.next().await {
-                item?;
-            }
-            Ok::<(), std::io::Error>(())
-        })
-        .await;
+        // A fresh codec has snappy off, so the Disconnect goes out uncompressed.
+        send_disconnect_and_close(&mut stream, &mut MessageCodec::default(), Some(reason)).await;
+        drain_until_closed(&mut stream).await;
     }
 }

@@ -24,6 +24,7 @@ pub use hello::{Capability, Hello};
 pub use mux::{P2pConnection, ProtocolHandle, OUTBOUND_QUEUE_CAPACITY, PROTOCOL_INBOUND_CAPACITY};
 pub use ping::{IDLE_TIMEOUT, PING_INTERVAL};
 pub use snappy::{SnappyCodec, MAX_MESSAGE_SIZE};
+pub(crate) use stream::{drain_until_closed, send_disconnect_and_close, MessageCodec};
 pub use stream::{UnauthedP2p, DISCONNECT_WRITE_TIMEOUT, HELLO_TIMEOUT};
 
 /// Version of the p2p base protocol this implementation speaks (snappy from version 5 on).
