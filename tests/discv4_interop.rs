@@ -12,8 +12,8 @@ use discv4::{
     db::NodeDb,
     service::{self, Discv4Config, Discv4Handle},
     table::TableEvent,
-    NodeRecord, PeerId, SecretKey,
 };
+use enode::{NodeRecord, PeerId, SecretKey};
 use serde_json::{json, Value};
 use tokio::sync::broadcast::{self, error::RecvError};
 

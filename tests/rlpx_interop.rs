@@ -6,6 +6,7 @@
 
 mod common;
 
+use enode::NodeKey;
 use std::{future::Future, net::SocketAddr, time::Duration};
 
 use bytes::Bytes;
@@ -13,7 +14,7 @@ use common::js::{listening, JsPeer};
 use rlpx::{
     p2p::{DisconnectReason, Protocol, SessionEnd},
     session::{accept, authenticate_inbound, dial, Session, SessionConfig, SessionError},
-    LocalKey, PublicKey, SecretKey,
+    PublicKey, SecretKey,
 };
 use serde_json::{json, Value};
 use tokio::net::TcpListener;
@@ -30,8 +31,8 @@ async fn within<T>(what: &str, fut: impl Future<Output = T>) -> T {
         .unwrap_or_else(|_| panic!("{what} did not finish within {WAIT:?}"))
 }
 
-fn our_key() -> LocalKey {
-    LocalKey::new(SecretKey::from_slice(&[0x11; 32]).unwrap())
+fn our_key() -> NodeKey {
+    NodeKey::from(SecretKey::from_slice(&[0x11; 32]).unwrap())
 }
 
 fn our_config() -> SessionConfig {
@@ -56,7 +57,7 @@ async fn start_js(args: &[&str]) -> Option<(JsPeer, u16, String)> {
 
 /// What both directions check once the session is up: Hellos on both sides, snap at 0x10.
 async fn check_established(js: &mut JsPeer, session: &Session, js_id: &str) {
-    let our_id = hex::encode(our_key().id());
+    let our_id = hex::encode(our_key().peer_id());
     assert_eq!(hex::encode(session.remote_id), js_id);
     assert_eq!(session.remote_hello.client_id, JS_CLIENT);
     assert_eq!(session.remote_hello.protocol_version, 5);
@@ -98,7 +99,7 @@ fn is_for(event: &Value, name: &str, id: &str) -> bool {
 
 /// Snap messages both ways, then Ping/Pong both ways.
 async fn exchange_messages_and_pings(js: &mut JsPeer, session: &mut Session) {
-    let our_id = hex::encode(our_key().id());
+    let our_id = hex::encode(our_key().peer_id());
     let mut snap = session.connection.take_handle("snap").unwrap();
 
     // GetByteCodes [reqID=1, [hash], bytes=100] from ethereumjs, compressed on the wire.
@@ -153,7 +154,7 @@ async fn our_initiator_with_its_listener() {
     exchange_messages_and_pings(&mut js, &mut session).await;
 
     // We quit with 0x08; it reports the reason (and that it did not start the disconnect).
-    let our_id = hex::encode(our_key().id());
+    let our_id = hex::encode(our_key().peer_id());
     session
         .connection
         .disconnect(DisconnectReason::ClientQuitting);
@@ -182,7 +183,7 @@ async fn its_initiator_with_our_recipient() {
     };
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
-    let our_id = hex::encode(our_key().id());
+    let our_id = hex::encode(our_key().peer_id());
     js.send(json!({"cmd": "connect", "id": our_id, "address": "127.0.0.1", "tcpPort": port}))
         .await
         .unwrap();
@@ -250,7 +251,7 @@ async fn our_recipient_rejects_it_before_hello_with_a_reason() {
     };
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
-    let our_id = hex::encode(our_key().id());
+    let our_id = hex::encode(our_key().peer_id());
     js.send(json!({"cmd": "connect", "id": our_id, "address": "127.0.0.1", "tcpPort": port}))
         .await
         .unwrap();

@@ -6,9 +6,9 @@
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use discv4::{
+use discv4::proto::{self, Endpoint, Neighbors, Packet, Ping};
+use enode::{
     crypto::{keccak256, recover, sign_recoverable},
-    proto::{self, Endpoint, Neighbors, Packet, Ping},
     NodeRecord, PeerId, SecretKey,
 };
 

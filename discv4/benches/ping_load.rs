@@ -45,10 +45,13 @@ use std::{
 };
 
 use discv4::{
-    crypto::{keccak256, recover, sign_recoverable},
     db::NodeDb,
     proto::{self, now_unix_secs, Endpoint, Packet, PacketKind, Ping, Pong, HEAD_SIZE},
     service::{self, Discv4Config, Discv4Handle, RateLimitConfig},
+};
+
+use enode::{
+    crypto::{keccak256, recover, sign_recoverable},
     SecretKey,
 };
 

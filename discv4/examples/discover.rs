@@ -8,10 +8,10 @@ use std::sync::Arc;
 
 use discv4::{
     db::NodeDb,
-    record::parse_node,
     service::{self, Discv4Config},
-    SecretKey,
 };
+
+use enode::{parse_node, SecretKey};
 use futures::StreamExt;
 
 #[tokio::main]

@@ -3,18 +3,11 @@
 //!
 //! The crate knows nothing about TCP sessions; the `kadnode` crate glues it to RLPx.
 
+#[cfg(feature = "conformance")]
 pub mod conformance;
-pub mod crypto;
 pub mod db;
-pub mod id;
 pub mod lookup;
-pub mod netutil;
 pub mod proto;
-pub mod record;
 pub mod service;
 pub mod table;
 pub mod transport;
-
-pub use id::{NodeId, PeerId, PeerIdError};
-pub use record::NodeRecord;
-pub use secp256k1::{PublicKey, SecretKey};

@@ -7,7 +7,7 @@
 
 use std::collections::HashSet;
 
-use crate::{id::NodeId, record::NodeRecord};
+use enode::{NodeId, NodeRecord};
 
 /// Concurrent queries per lookup (Kademlia's α).
 pub const ALPHA: usize = 3;
@@ -155,7 +155,7 @@ impl Lookup {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::id::PeerId;
+    use enode::PeerId;
     use proptest::prelude::*;
     use std::{
         collections::HashMap,

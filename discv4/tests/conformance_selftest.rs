@@ -17,8 +17,10 @@ use discv4::{
         self, expiration_after, now_unix_secs, DecodeError, Endpoint, EnrResponse, Neighbors,
         Packet, Ping, Pong, DEFAULT_EXPIRATION,
     },
-    record::{build_enr, EndpointConfig, Enr},
-    NodeRecord, PeerId, SecretKey,
+};
+
+use enode::{
+    NodeRecord, PeerId, SecretKey, {build_enr, EndpointConfig, Enr},
 };
 use tokio::{net::UdpSocket, task::JoinHandle};
 

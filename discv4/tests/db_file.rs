@@ -9,10 +9,9 @@ use std::{
     time::{SystemTime, UNIX_EPOCH},
 };
 
-use discv4::{
-    db::{DbError, NodeDb, OpenWarning, DB_FILE_NAME, SCHEMA_VERSION},
-    NodeRecord, PeerId,
-};
+use discv4::db::{DbError, NodeDb, OpenWarning, DB_FILE_NAME, SCHEMA_VERSION};
+
+use enode::{NodeRecord, PeerId};
 
 /// A unique directory under the system temp dir, removed on drop.
 struct TempDir(PathBuf);

@@ -6,7 +6,9 @@ mod support;
 
 use std::time::Duration;
 
-use discv4::{service::Discv4Config, NodeId};
+use discv4::service::Discv4Config;
+
+use enode::NodeId;
 use futures::future::join_all;
 use support::{holdable, spawn_udp_node, table_ids, TestNode};
 use tokio::time::{timeout, Instant};

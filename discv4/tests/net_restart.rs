@@ -11,8 +11,9 @@ use discv4::{
     service::{Discv4Config, Discv4Handle},
     table::TableConfig,
     transport::{DatagramTransport, SimConfig, SimNetwork},
-    SecretKey,
 };
+
+use enode::SecretKey;
 use futures::future::join_all;
 use support::{sim_addr, spawn_node, spawn_sim_node, table_ids, wait_until, TempDir, TestNode};
 

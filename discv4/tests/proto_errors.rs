@@ -4,13 +4,14 @@
 
 use std::net::{IpAddr, Ipv6Addr};
 
-use discv4::{
+use discv4::proto::{
+    self, is_expired, DecodeError, EncodeError, Endpoint, EnrRequest, FindNode, Neighbors, Packet,
+    PacketKind, Ping, MAX_DATAGRAM_SIZE, MAX_NEIGHBORS_PER_PACKET, MAX_PACKET_SIZE,
+    MIN_PACKET_SIZE,
+};
+
+use enode::{
     crypto::{keccak256, SignatureError},
-    proto::{
-        self, is_expired, DecodeError, EncodeError, Endpoint, EnrRequest, FindNode, Neighbors,
-        Packet, PacketKind, Ping, MAX_DATAGRAM_SIZE, MAX_NEIGHBORS_PER_PACKET, MAX_PACKET_SIZE,
-        MIN_PACKET_SIZE,
-    },
     NodeRecord, PeerId, SecretKey,
 };
 use enr::Enr;

@@ -4,13 +4,11 @@
 
 use std::path::PathBuf;
 
-use discv4::{
-    crypto::keccak256,
-    proto::{
-        self, fuzzing::decode_packet, Endpoint, EnrRequest, EnrResponse, Neighbors, Packet, Pong,
-    },
-    NodeRecord, PeerId, SecretKey,
+use discv4::proto::{
+    self, fuzzing::decode_packet, Endpoint, EnrRequest, EnrResponse, Neighbors, Packet, Pong,
 };
+
+use enode::{crypto::keccak256, NodeRecord, PeerId, SecretKey};
 use rand::{rngs::StdRng, Rng, SeedableRng};
 
 fn corpus_dir() -> PathBuf {

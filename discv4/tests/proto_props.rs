@@ -4,13 +4,12 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use discv4::{
-    proto::{
-        self, normalize_ip, Endpoint, EnrRequest, EnrResponse, FindNode, Neighbors, Packet, Ping,
-        Pong, MAX_NEIGHBORS_PER_PACKET, MAX_PACKET_SIZE,
-    },
-    NodeRecord, PeerId, SecretKey,
+use discv4::proto::{
+    self, normalize_ip, Endpoint, EnrRequest, EnrResponse, FindNode, Neighbors, Packet, Ping, Pong,
+    MAX_NEIGHBORS_PER_PACKET, MAX_PACKET_SIZE,
 };
+
+use enode::{NodeRecord, PeerId, SecretKey};
 use enr::Enr;
 use proptest::prelude::*;
 
@@ -123,7 +122,7 @@ fn packet() -> impl Strategy<Value = Packet> {
 /// Re-computes the hash so that a mutated packet reaches body decoding.
 fn rehash(mut datagram: Vec<u8>) -> Vec<u8> {
     if datagram.len() >= 32 {
-        let hash = discv4::crypto::keccak256(&datagram[32..]);
+        let hash = enode::crypto::keccak256(&datagram[32..]);
         datagram[..32].copy_from_slice(&hash);
     }
     datagram

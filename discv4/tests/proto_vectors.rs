@@ -4,10 +4,9 @@
 
 use std::net::IpAddr;
 
-use discv4::{
-    proto::{self, Endpoint, Packet, Ping},
-    PeerId, SecretKey,
-};
+use discv4::proto::{self, Endpoint, Packet, Ping};
+
+use enode::{PeerId, SecretKey};
 use serde_json::Value;
 
 fn vectors() -> Value {

@@ -6,11 +6,11 @@ mod support;
 use std::time::Duration;
 
 use discv4::{
-    record::enr_peer_id,
     service::{self, Discv4Config, Discv4Handle},
     table::TableEvent,
-    NodeRecord, SecretKey,
 };
+
+use enode::{enr_peer_id, NodeRecord, SecretKey};
 
 async fn start(config: Discv4Config) -> (Discv4Handle, NodeRecord) {
     let node = support::spawn_udp_node(config).await;
@@ -120,7 +120,7 @@ async fn requests_to_a_silent_node_time_out() {
         address: silent.local_addr().unwrap().ip(),
         udp_port: silent.local_addr().unwrap().port(),
         tcp_port: 0,
-        id: discv4::PeerId::from_secret_key(&key),
+        id: enode::PeerId::from_secret_key(&key),
     };
     let result = a.ping(record).await;
     assert_eq!(result.unwrap_err(), service::RequestError::Timeout);

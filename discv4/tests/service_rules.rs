@@ -10,8 +10,9 @@ use discv4::{
     service::{Discv4Config, Discv4Handle, DropReason, RequestError},
     table::{bucket_index, NodeInfo},
     transport::{SimConfig, SimNetwork, SimSocket},
-    NodeRecord, PeerId, SecretKey,
 };
+
+use enode::{NodeRecord, PeerId, SecretKey};
 
 async fn start(net: &SimNetwork, addr: &str, config: Discv4Config) -> (Discv4Handle, NodeRecord) {
     let node = support::spawn_sim_node(net, addr.parse().unwrap(), config);

@@ -4,10 +4,9 @@
 
 use std::{collections::HashSet, time::Duration};
 
-use discv4::{
-    table::{AddOutcome, CheckOutcome, NodeInfo, RevalidationResult, Table, TableConfig},
-    NodeId, NodeRecord, PeerId,
-};
+use discv4::table::{AddOutcome, CheckOutcome, NodeInfo, RevalidationResult, Table, TableConfig};
+
+use enode::{NodeId, NodeRecord, PeerId};
 use proptest::prelude::*;
 use rand::{rngs::StdRng, Rng, SeedableRng};
 use tokio::time::Instant;

@@ -1,2 +1,2 @@
 #![no_main]
-libfuzzer_sys::fuzz_target!(|data: &[u8]| discv4::record::fuzzing::parse_enode(data));
+libfuzzer_sys::fuzz_target!(|data: &[u8]| enode::fuzzing::parse_enode(data));

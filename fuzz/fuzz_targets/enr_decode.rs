@@ -1,2 +1,2 @@
 #![no_main]
-libfuzzer_sys::fuzz_target!(|data: &[u8]| discv4::record::fuzzing::decode_enr(data));
+libfuzzer_sys::fuzz_target!(|data: &[u8]| enode::fuzzing::decode_enr(data));

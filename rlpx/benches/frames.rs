@@ -6,6 +6,7 @@
 // criterion_group! generates undocumented functions.
 #![allow(missing_docs, clippy::expect_used)]
 
+use enode::NodeKey;
 use std::hint::black_box;
 
 use aes::Aes256;
@@ -13,7 +14,7 @@ use bytes::BytesMut;
 use cipher::{KeyIvInit, StreamCipher};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use rlpx::{
-    ecies::{Initiator, LocalKey, ReceivedAuth},
+    ecies::{Initiator, ReceivedAuth},
     frame::FrameCodec,
     SecretKey,
 };
@@ -23,9 +24,9 @@ use tokio_util::codec::Decoder;
 const SIZES: [(usize, &str); 3] = [(1 << 10, "1KiB"), (64 << 10, "64KiB"), (1 << 20, "1MiB")];
 
 fn codec_pair() -> (FrameCodec, FrameCodec) {
-    let alice = LocalKey::new(SecretKey::from_slice(&[0x11; 32]).expect("valid key"));
-    let bob = LocalKey::new(SecretKey::from_slice(&[0x22; 32]).expect("valid key"));
-    let initiator = Initiator::new(&alice, *bob.public_key());
+    let alice = NodeKey::from(SecretKey::from_slice(&[0x11; 32]).expect("valid key"));
+    let bob = NodeKey::from(SecretKey::from_slice(&[0x22; 32]).expect("valid key"));
+    let initiator = Initiator::new(&alice, bob.public_key());
     let auth = ReceivedAuth::decode(bob.secret_key(), initiator.auth_message()).expect("auth");
     let (ack, bob_session) = auth.respond();
     let alice_session = initiator.read_ack(&alice, &ack).expect("ack");

@@ -6,15 +6,16 @@
 // criterion_group! generates undocumented functions.
 #![allow(missing_docs, clippy::expect_used)]
 
+use enode::NodeKey;
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use rlpx::ecies::{Initiator, LocalKey, ReceivedAuth, UnauthedRlpx};
+use rlpx::ecies::{Initiator, ReceivedAuth, UnauthedRlpx};
 use secp256k1::{ecdh::shared_secret_point, Message, PublicKey, SecretKey, SECP256K1};
 
-fn keys() -> (LocalKey, LocalKey) {
-    let alice = LocalKey::new(SecretKey::from_slice(&[0x11; 32]).expect("valid key"));
-    let bob = LocalKey::new(SecretKey::from_slice(&[0x22; 32]).expect("valid key"));
+fn keys() -> (NodeKey, NodeKey) {
+    let alice = NodeKey::from(SecretKey::from_slice(&[0x11; 32]).expect("valid key"));
+    let bob = NodeKey::from(SecretKey::from_slice(&[0x22; 32]).expect("valid key"));
     (alice, bob)
 }
 
@@ -24,7 +25,7 @@ fn handshake(c: &mut Criterion) {
 
     group.bench_function("full_pure_both_sides", |b| {
         b.iter(|| {
-            let initiator = Initiator::new(&alice, *bob.public_key());
+            let initiator = Initiator::new(&alice, bob.public_key());
             let auth = ReceivedAuth::decode(bob.secret_key(), initiator.auth_message())
                 .expect("auth decodes");
             let (ack, bob_session) = auth.respond();
@@ -42,7 +43,7 @@ fn handshake(c: &mut Criterion) {
             runtime.block_on(async {
                 let (a_io, b_io) = tokio::io::duplex(4096);
                 let (a, b) = tokio::join!(
-                    UnauthedRlpx::with_local_key(a_io, alice.clone()).connect(*bob.public_key()),
+                    UnauthedRlpx::with_local_key(a_io, alice.clone()).connect(bob.public_key()),
                     UnauthedRlpx::with_local_key(b_io, bob.clone()).accept(),
                 );
                 black_box((a.expect("connect"), b.expect("accept")))
@@ -51,7 +52,7 @@ fn handshake(c: &mut Criterion) {
     });
 
     // The floor: per side 2 key generations + 4 ECDH, plus one sign and one recover overall.
-    let peer = *bob.public_key();
+    let peer = bob.public_key();
     let static_secret = *alice.secret_key();
     let digest = Message::from_digest([0x5a; 32]);
     let signature = SECP256K1.sign_ecdsa_recoverable(&digest, &static_secret);

@@ -8,13 +8,14 @@
 //! The session layer does the EIP-8 handshake, the Hellos, snappy, p2p pings and capability
 //! offsets; the protocol only sees its own message codes.
 
+use enode::NodeKey;
 use std::{net::SocketAddr, time::Instant};
 
 use bytes::Bytes;
 use rlpx::{
     p2p::{DisconnectReason, Protocol},
     session::{accept, dial, SessionConfig},
-    LocalKey, PublicKey, SecretKey,
+    PublicKey, SecretKey,
 };
 
 const ECHO: u64 = 0;
@@ -26,7 +27,7 @@ fn config() -> SessionConfig {
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let key = LocalKey::new(SecretKey::new(&mut rand::thread_rng()));
+    let key = NodeKey::from(SecretKey::new(&mut rand::thread_rng()));
     match args
         .iter()
         .map(String::as_str)
@@ -39,12 +40,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
 }
 
-async fn listen(addr: SocketAddr, key: LocalKey) -> Result<(), Box<dyn std::error::Error>> {
+async fn listen(addr: SocketAddr, key: NodeKey) -> Result<(), Box<dyn std::error::Error>> {
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let local = listener.local_addr()?;
     println!(
         "listening: enode://{}@{}:{}",
-        hex::encode(key.id()),
+        hex::encode(key.peer_id()),
         local.ip(),
         local.port()
     );
@@ -76,7 +77,7 @@ async fn listen(addr: SocketAddr, key: LocalKey) -> Result<(), Box<dyn std::erro
 async fn dial_and_echo(
     enode: &str,
     text: &str,
-    key: LocalKey,
+    key: NodeKey,
 ) -> Result<(), Box<dyn std::error::Error>> {
     let (id, addr) = parse_enode(enode)?;
     let mut session = dial(addr, &key, id, &config()).await?;

@@ -10,10 +10,9 @@ pub mod ecies;
 pub mod frame;
 pub mod p2p;
 pub mod session;
+pub mod verdict;
 
 pub use secp256k1::{PublicKey, SecretKey};
 
-pub use ecies::LocalKey;
-pub use session::{
-    accept, connect, dial, Authenticated, Backoff, Session, SessionConfig, SessionError,
-};
+pub use session::{accept, connect, dial, Authenticated, Session, SessionConfig, SessionError};
+pub use verdict::{Backoff, HasVerdict, Verdict};

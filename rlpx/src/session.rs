@@ -11,7 +11,7 @@
 //! and then [`Authenticated::exchange_hellos`] or [`Authenticated::reject`].
 //!
 //! ```no_run
-//! # async fn example(remote: rlpx::PublicKey, key: rlpx::LocalKey) -> Result<(), rlpx::SessionError> {
+//! # async fn example(remote: rlpx::PublicKey, key: enode::NodeKey) -> Result<(), rlpx::SessionError> {
 //! use rlpx::{p2p::{DisconnectReason, Protocol}, session::{dial, SessionConfig}};
 //!
 //! let config = SessionConfig::new("kadnode/v0.1.0", vec![Protocol::new("snap", 1, 8)]);
@@ -30,16 +30,17 @@ mod hello_limit;
 
 use std::{net::SocketAddr, time::Duration};
 
+use enode::{NodeKey, PeerId};
 use secp256k1::PublicKey;
 use tokio::{
     io::{AsyncRead, AsyncWrite},
     net::TcpStream,
 };
 
-pub use error::{Backoff, SessionError};
+pub use error::SessionError;
 
 use crate::{
-    ecies::{HandshakeConfig, LocalKey, UnauthedRlpx, DEFAULT_HANDSHAKE_TIMEOUT},
+    ecies::{HandshakeConfig, UnauthedRlpx, DEFAULT_HANDSHAKE_TIMEOUT},
     frame::RlpxStream,
     p2p::{
         drain_until_closed, send_disconnect_and_close, DisconnectReason, Hello, MessageCodec,
@@ -80,10 +81,10 @@ impl SessionConfig {
         }
     }
 
-    fn hello(&self, key: &LocalKey) -> Hello {
+    fn hello(&self, key: &NodeKey) -> Hello {
         Hello::for_protocols(
             self.client_id.clone(),
-            *key.id(),
+            key.peer_id(),
             &self.protocols,
             self.listen_port,
         )
@@ -100,7 +101,7 @@ pub struct Session {
     /// The capabilities both sides run, with their message-id offsets.
     pub shared: SharedCapabilities,
     /// The remote's node id (public key without the 0x04 prefix), proven by the handshake.
-    pub remote_id: [u8; 64],
+    pub remote_id: PeerId,
     /// The remote's static public key, proven by the handshake.
     pub remote_public_key: PublicKey,
 }
@@ -109,7 +110,7 @@ pub struct Session {
 /// [`connect`] over it.
 pub async fn dial(
     addr: SocketAddr,
-    key: &LocalKey,
+    key: &NodeKey,
     remote: PublicKey,
     config: &SessionConfig,
 ) -> Result<Session, SessionError> {
@@ -133,7 +134,7 @@ pub async fn dial(
 /// we know from its enode/ENR), then the Hello exchange. Must run inside a tokio runtime.
 pub async fn connect<Io>(
     io: Io,
-    key: &LocalKey,
+    key: &NodeKey,
     remote: PublicKey,
     config: &SessionConfig,
 ) -> Result<Session, SessionError>
@@ -151,7 +152,7 @@ where
 /// switch `TCP_NODELAY` on first, as [`dial`] does.
 pub async fn accept<Io>(
     io: Io,
-    key: &LocalKey,
+    key: &NodeKey,
     config: &SessionConfig,
 ) -> Result<Session, SessionError>
 where
@@ -166,7 +167,7 @@ where
 /// The first phase of [`connect`]: only the ECIES handshake (`config.handshake_timeout`).
 pub async fn authenticate_outbound<Io>(
     io: Io,
-    key: &LocalKey,
+    key: &NodeKey,
     remote: PublicKey,
     config: &SessionConfig,
 ) -> Result<Authenticated<Io>, SessionError>
@@ -183,7 +184,7 @@ where
 /// The first phase of [`accept`]: only the ECIES handshake (`config.handshake_timeout`).
 pub async fn authenticate_inbound<Io>(
     io: Io,
-    key: &LocalKey,
+    key: &NodeKey,
     config: &SessionConfig,
 ) -> Result<Authenticated<Io>, SessionError>
 where
@@ -221,7 +222,7 @@ where
     Io: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     /// The remote's node id, proven by the handshake.
-    pub fn remote_id(&self) -> [u8; 64] {
+    pub fn remote_id(&self) -> PeerId {
         self.stream.remote_id()
     }
 
@@ -240,7 +241,7 @@ where
     /// size (2 KiB) so an unverified peer cannot make us buffer a 16 MiB frame.
     pub async fn exchange_hellos(
         self,
-        key: &LocalKey,
+        key: &NodeKey,
         config: &SessionConfig,
     ) -> Result<Session, SessionError> {
         let remote_id = self.stream.remote_id();

@@ -4,9 +4,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use bytes::{Bytes, BytesMut};
+use enode::NodeKey;
 use proptest::prelude::*;
 use rlpx::{
-    ecies::{Initiator, LocalKey, ReceivedAuth},
+    ecies::{Initiator, ReceivedAuth},
     frame::{FrameCodec, FrameError, MAX_FRAME_SIZE},
     SecretKey,
 };
@@ -14,9 +15,9 @@ use tokio_util::codec::{Decoder, Encoder};
 
 /// (initiator codec, recipient codec) of a fresh pure handshake.
 fn codec_pair() -> (FrameCodec, FrameCodec) {
-    let alice = LocalKey::new(SecretKey::from_slice(&[0x11; 32]).unwrap());
-    let bob = LocalKey::new(SecretKey::from_slice(&[0x22; 32]).unwrap());
-    let initiator = Initiator::new(&alice, *bob.public_key());
+    let alice = NodeKey::from(SecretKey::from_slice(&[0x11; 32]).unwrap());
+    let bob = NodeKey::from(SecretKey::from_slice(&[0x22; 32]).unwrap());
+    let initiator = Initiator::new(&alice, bob.public_key());
     let auth = ReceivedAuth::decode(bob.secret_key(), initiator.auth_message()).unwrap();
     let (ack, bob_session) = auth.respond();
     let alice_session = initiator.read_ack(&alice, &ack).unwrap();

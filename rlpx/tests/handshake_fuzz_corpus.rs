@@ -4,11 +4,12 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use enode::NodeKey;
 use std::path::Path;
 
 use rand::{rngs::StdRng, Rng, RngCore, SeedableRng};
 use rlpx::{
-    ecies::{fuzzing, open_message, seal_eip8, seal_legacy, EciesRandomness, LocalKey},
+    ecies::{fuzzing, open_message, seal_eip8, seal_legacy, EciesRandomness},
     SecretKey,
 };
 
@@ -58,11 +59,11 @@ fn mutate(rng: &mut StdRng, seed: &[u8]) -> Vec<u8> {
     data
 }
 
-fn key(hex_key: &str) -> LocalKey {
-    LocalKey::new(SecretKey::from_slice(&hex::decode(hex_key).unwrap()).unwrap())
+fn key(hex_key: &str) -> NodeKey {
+    NodeKey::from(SecretKey::from_slice(&hex::decode(hex_key).unwrap()).unwrap())
 }
 
-fn run(name: &str, body: fn(&[u8]), recipient: &LocalKey, legacy_len: usize, seed: u64) {
+fn run(name: &str, body: fn(&[u8]), recipient: &NodeKey, legacy_len: usize, seed: u64) {
     let seeds = corpus(name);
     let mut rng = StdRng::seed_from_u64(seed);
     let randomness = EciesRandomness::random(&mut rng);
@@ -86,8 +87,8 @@ fn run(name: &str, body: fn(&[u8]), recipient: &LocalKey, legacy_len: usize, see
         if mutated.len() + 113 > 2048 {
             continue;
         }
-        body(&seal_eip8(recipient.public_key(), &mutated, &randomness));
-        body(&seal_legacy(recipient.public_key(), &mutated, &randomness));
+        body(&seal_eip8(&recipient.public_key(), &mutated, &randomness));
+        body(&seal_legacy(&recipient.public_key(), &mutated, &randomness));
     }
 }
 

@@ -2,13 +2,14 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use enode::NodeKey;
 use std::time::Duration;
 
 use bytes::Bytes;
 use futures::{SinkExt, StreamExt};
 use rlpx::{
     ecies::{
-        HandshakeConfig, HandshakeError, LocalKey, ReceivedAck, UnauthedRlpx, WireFormat,
+        HandshakeConfig, HandshakeError, ReceivedAck, UnauthedRlpx, WireFormat,
         DEFAULT_HANDSHAKE_TIMEOUT,
     },
     frame::{decode_message_code, encode_message, FrameError},
@@ -19,8 +20,8 @@ use tokio::{
     net::{TcpListener, TcpStream},
 };
 
-fn key(seed: u8) -> LocalKey {
-    LocalKey::new(SecretKey::from_slice(&[seed; 32]).unwrap())
+fn key(seed: u8) -> NodeKey {
+    NodeKey::from(SecretKey::from_slice(&[seed; 32]).unwrap())
 }
 
 fn vector_bytes(kind: &str, index: usize) -> Vec<u8> {
@@ -33,7 +34,7 @@ fn vector_bytes(kind: &str, index: usize) -> Vec<u8> {
     hex::decode(v[kind][index]["hex"].as_str().unwrap()).unwrap()
 }
 
-fn vector_key(name: &str) -> LocalKey {
+fn vector_key(name: &str) -> NodeKey {
     let path = concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/../testdata/vectors/rlpx_handshake.json"
@@ -41,14 +42,14 @@ fn vector_key(name: &str) -> LocalKey {
     let v: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
     let bytes = hex::decode(v["keys"][name].as_str().unwrap()).unwrap();
-    LocalKey::new(SecretKey::from_slice(&bytes).unwrap())
+    NodeKey::from(SecretKey::from_slice(&bytes).unwrap())
 }
 
 #[tokio::test]
 async fn duplex_round_trip_then_messages_both_ways() {
     let (alice, bob) = (key(1), key(2));
     let (a_io, b_io) = duplex(64 * 1024);
-    let bob_pub = *bob.public_key();
+    let bob_pub = bob.public_key();
     let accept = tokio::spawn({
         let bob = bob.clone();
         async move {
@@ -70,7 +71,7 @@ async fn duplex_round_trip_then_messages_both_ways() {
         .await
         .unwrap();
     assert_eq!(stream.remote_public_key(), bob_pub);
-    assert_eq!(&stream.remote_id(), bob.id());
+    assert_eq!(stream.remote_id(), bob.peer_id());
     let first = stream.next().await.unwrap().unwrap();
     assert_eq!(
         decode_message_code(&first).unwrap(),
@@ -81,7 +82,7 @@ async fn duplex_round_trip_then_messages_both_ways() {
         .await
         .unwrap();
     let (id_seen_by_bob, got) = accept.await.unwrap();
-    assert_eq!(&id_seen_by_bob, alice.id());
+    assert_eq!(id_seen_by_bob, alice.peer_id());
     assert_eq!(decode_message_code(&got).unwrap(), (0x10, &[7u8; 5000][..]));
 }
 
@@ -90,7 +91,7 @@ async fn loopback_tcp_round_trip_with_many_messages() {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (alice, bob) = (key(3), key(4));
-    let bob_pub = *bob.public_key();
+    let bob_pub = bob.public_key();
     let server = tokio::spawn(async move {
         let (socket, _) = listener.accept().await.unwrap();
         let mut stream = UnauthedRlpx::new(socket, *bob.secret_key())
@@ -131,7 +132,7 @@ async fn dialling_the_wrong_key_fails_on_both_sides_without_panic() {
     let accept =
         tokio::spawn(async move { UnauthedRlpx::with_local_key(b_io, bob).accept().await });
     let dial = UnauthedRlpx::with_local_key(a_io, alice)
-        .connect(*carol.public_key())
+        .connect(carol.public_key())
         .await;
     let accepted = accept.await.unwrap();
     assert!(
@@ -182,7 +183,7 @@ async fn eip8_and_legacy_auth_vectors_are_accepted_over_a_stream() {
             .accept()
             .await
             .unwrap();
-        assert_eq!(&stream.remote_id(), alice.id());
+        assert_eq!(stream.remote_id(), alice.peer_id());
         drop(stream);
         let mut ack = Vec::new();
         a_io.read_to_end(&mut ack).await.unwrap();
@@ -214,7 +215,7 @@ async fn silent_recipient_times_out_with_a_configured_timeout() {
     let started = tokio::time::Instant::now();
     let result = UnauthedRlpx::with_local_key(a_io, key(10))
         .with_config(HandshakeConfig { timeout })
-        .connect(*key(11).public_key())
+        .connect(key(11).public_key())
         .await;
     assert!(
         matches!(result, Err(HandshakeError::Timeout(t)) if t == timeout),
@@ -230,7 +231,7 @@ async fn corrupted_frame_surfaces_as_invalid_data_with_a_typed_source() {
     let (a_io, b_io) = duplex(64 * 1024);
     // A man in the middle that flips one bit of the first frame byte after the handshake.
     let (mitm_a, mitm_b) = duplex(64 * 1024);
-    let bob_pub = *bob.public_key();
+    let bob_pub = bob.public_key();
     let accept =
         tokio::spawn(async move { UnauthedRlpx::with_local_key(b_io, bob).accept().await });
     let relay = tokio::spawn(async move {
@@ -301,7 +302,7 @@ async fn eip8_auth_whose_size_prefix_starts_with_0x04_is_accepted() {
     let (alice, bob) = (key(14), key(15));
     let initiator = rlpx::ecies::Initiator::with_parameters(
         &alice,
-        *bob.public_key(),
+        bob.public_key(),
         SecretKey::from_slice(&[0x33; 32]).unwrap(),
         [0x44; 32],
         &rlpx::ecies::EciesRandomness {
@@ -318,5 +319,5 @@ async fn eip8_auth_whose_size_prefix_starts_with_0x04_is_accepted() {
         .accept()
         .await
         .unwrap();
-    assert_eq!(&stream.remote_id(), alice.id());
+    assert_eq!(stream.remote_id(), alice.peer_id());
 }

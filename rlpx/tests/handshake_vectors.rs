@@ -5,10 +5,11 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use bytes::BytesMut;
+use enode::{NodeKey, PeerId};
 use rlpx::{
     ecies::{
-        public_key_to_id, AckBody, EciesRandomness, Initiator, LocalKey, ReceivedAck, ReceivedAuth,
-        Role, Secrets, Transcript, WireFormat,
+        AckBody, EciesRandomness, Initiator, ReceivedAck, ReceivedAuth, Role, Secrets, Transcript,
+        WireFormat,
     },
     frame::{decode_message_code, encode_message, FrameCodec},
     PublicKey, SecretKey,
@@ -46,8 +47,8 @@ fn message<'a>(v: &'a Value, kind: &str, name: &str) -> &'a Value {
 }
 
 struct Keys {
-    a: LocalKey,
-    b: LocalKey,
+    a: NodeKey,
+    b: NodeKey,
     eph_a: SecretKey,
     eph_b: SecretKey,
     nonce_a: [u8; 32],
@@ -57,26 +58,26 @@ struct Keys {
 fn keys(v: &Value) -> Keys {
     let k = &v["keys"];
     let keys = Keys {
-        a: LocalKey::new(secret(&k["static_key_a"])),
-        b: LocalKey::new(secret(&k["static_key_b"])),
+        a: NodeKey::from(secret(&k["static_key_a"])),
+        b: NodeKey::from(secret(&k["static_key_b"])),
         eph_a: secret(&k["ephemeral_key_a"]),
         eph_b: secret(&k["ephemeral_key_b"]),
         nonce_a: array(&k["nonce_a"]),
         nonce_b: array(&k["nonce_b"]),
     };
     assert_eq!(
-        hex::encode(keys.a.id()),
+        hex::encode(keys.a.peer_id()),
         k["static_pubkey_a"].as_str().unwrap()
     );
     assert_eq!(
-        hex::encode(keys.b.id()),
+        hex::encode(keys.b.peer_id()),
         k["static_pubkey_b"].as_str().unwrap()
     );
     keys
 }
 
 fn ephemeral_public(v: &Value, name: &str) -> PublicKey {
-    rlpx::ecies::id_to_public_key(&array(&v["keys"][name])).unwrap()
+    PeerId(array(&v["keys"][name])).to_public_key().unwrap()
 }
 
 fn fixed_randomness(seed: u8) -> EciesRandomness {
@@ -105,8 +106,8 @@ fn auth1_to_auth3_decode_with_key_b() {
             hex::encode(received.body.signature),
             expected["signature"].as_str().unwrap()
         );
-        assert_eq!(received.body.initiator_id, *keys.a.id());
-        assert_eq!(received.initiator, *keys.a.public_key());
+        assert_eq!(received.body.initiator_id, keys.a.peer_id().0);
+        assert_eq!(received.initiator, keys.a.public_key());
         assert_eq!(
             hex::encode(received.body.nonce),
             expected["initiator_nonce"].as_str().unwrap()
@@ -166,7 +167,7 @@ fn recipient_b_derives_the_published_secrets() {
     let received = ReceivedAuth::decode(keys.b.secret_key(), &auth2).unwrap();
     let (_ack, session) =
         received.respond_with(keys.eph_b, keys.nonce_b, &fixed_randomness(7), &[0; 120]);
-    assert_eq!(session.remote, *keys.a.public_key());
+    assert_eq!(session.remote, keys.a.public_key());
     let mut secrets = session.secrets;
     assert_eq!(
         hex::encode(secrets.aes_secret),
@@ -221,7 +222,7 @@ fn initiator_a_signs_with_its_ephemeral_key_and_reads_ack2() {
     let keys = keys(&v);
     let initiator = Initiator::with_parameters(
         &keys.a,
-        *keys.b.public_key(),
+        keys.b.public_key(),
         keys.eph_a,
         keys.nonce_a,
         &fixed_randomness(9),
@@ -242,7 +243,7 @@ fn initiator_a_signs_with_its_ephemeral_key_and_reads_ack2() {
     let ack2 = bytes(&message(&v, "ack", "ack2")["hex"]);
     let session = initiator.read_ack(&keys.a, &ack2).unwrap();
     let expected = &v["expected_secrets_auth2_ack2_recipient_b"];
-    assert_eq!(session.remote, *keys.b.public_key());
+    assert_eq!(session.remote, keys.b.public_key());
     assert_eq!(
         hex::encode(session.secrets.aes_secret),
         expected["aes_secret"].as_str().unwrap()
@@ -266,8 +267,8 @@ fn legacy_auth_gets_a_legacy_ack_that_the_initiator_reads() {
     assert_eq!(decoded.format, WireFormat::Legacy);
     assert_eq!(decoded.body.nonce, keys.nonce_b);
     assert_eq!(
-        public_key_to_id(&decoded.ephemeral),
-        array(&v["keys"]["ephemeral_pubkey_b"])
+        PeerId::from_public_key(&decoded.ephemeral),
+        PeerId(array(&v["keys"]["ephemeral_pubkey_b"]))
     );
     let expected = &v["expected_secrets_auth2_ack2_recipient_b"];
     assert_eq!(

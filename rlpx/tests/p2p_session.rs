@@ -4,6 +4,7 @@
 
 mod p2p_support;
 
+use enode::PeerId;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -23,7 +24,7 @@ type Handshake = Result<(P2pConnection, rlpx::p2p::Hello, SharedCapabilities), P
 fn start_local(
     stream: MemStream,
     protocols: Vec<Protocol>,
-    expected: [u8; 64],
+    expected: PeerId,
 ) -> tokio::task::JoinHandle<Handshake> {
     let caps: Vec<(String, u32)> = protocols
         .iter()
@@ -395,7 +396,7 @@ async fn hello_id_mismatch_is_unexpected_identity_0x09() {
 
 #[tokio::test]
 async fn zero_id_is_invalid_identity_0x07() {
-    let (err, mut raw) = handshake_failure(hello([0; 64], &[("eth", 69)])).await;
+    let (err, mut raw) = handshake_failure(hello(PeerId([0; 64]), &[("eth", 69)])).await;
     assert!(matches!(err, P2pError::InvalidIdentity), "{err}");
     // sent before snappy is switched on, so uncompressed
     raw.snappy = None;

@@ -41,12 +41,12 @@ fn eip8_hello_vector_decodes_leniently() {
         u64::from(hello.listen_port),
         expected["listen_port"].as_u64().unwrap()
     );
-    assert_eq!(hello.id.to_vec(), hex_field(&expected["node_id_pubkey"]));
+    assert_eq!(hello.id.0.to_vec(), hex_field(&expected["node_id_pubkey"]));
 
     // The id is static key A's public key, in the form the RLPx handshake proves.
     let secret = SecretKey::from_slice(&hex_field(&v["keys"]["static_key_a"])).unwrap();
     let public = PublicKey::from_secret_key(&Secp256k1::new(), &secret).serialize_uncompressed();
-    assert_eq!(hello.id[..], public[1..]);
+    assert_eq!(hello.id.0[..], public[1..]);
 
     // Re-encoding drops the unknown trailing elements and still decodes to the same Hello.
     assert_eq!(Hello::decode(&hello.encode()).unwrap(), hello);

@@ -2,21 +2,23 @@
 //! capability offsets, ping/pong, disconnect reasons, identity and key mismatches, timeouts.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use enode::NodeKey;
 use std::{future::Future, net::SocketAddr, time::Duration};
 
 use bytes::Bytes;
 use futures::SinkExt;
 use rlpx::{
+    verdict::Backoff,
     ecies::{HandshakeError, UnauthedRlpx},
     frame::{encode_message, FrameError},
     p2p::{
         encode_disconnect, DisconnectReason, Hello, P2pError, Protocol, SessionEnd, UnauthedP2p,
     },
     session::{
-        accept, authenticate_inbound, authenticate_outbound, connect, dial, Backoff, Session,
+        accept, authenticate_inbound, authenticate_outbound, connect, dial, Session,
         SessionConfig, SessionError,
     },
-    LocalKey, SecretKey,
+    SecretKey,
 };
 use tokio::net::{TcpListener, TcpStream};
 
@@ -29,8 +31,8 @@ async fn within<T>(what: &str, fut: impl Future<Output = T>) -> T {
         .unwrap_or_else(|_| panic!("{what} did not finish within {STEP:?}"))
 }
 
-fn key(byte: u8) -> LocalKey {
-    LocalKey::new(SecretKey::from_slice(&[byte; 32]).unwrap())
+fn key(byte: u8) -> NodeKey {
+    NodeKey::from(SecretKey::from_slice(&[byte; 32]).unwrap())
 }
 
 fn config(name: &str, protocols: Vec<Protocol>) -> SessionConfig {
@@ -55,9 +57,9 @@ async fn accept_one(listener: TcpListener) -> TcpStream {
 
 /// Spawns the recipient on `listener` and dials it; returns (initiator, recipient) results.
 async fn run_pair(
-    dialer: (&LocalKey, &SessionConfig),
-    expected_remote: &LocalKey,
-    listener_side: (&LocalKey, &SessionConfig),
+    dialer: (&NodeKey, &SessionConfig),
+    expected_remote: &NodeKey,
+    listener_side: (&NodeKey, &SessionConfig),
 ) -> (Result<Session, SessionError>, Result<Session, SessionError>) {
     let (listener, addr) = listen().await;
     let (l_key, l_config) = (listener_side.0.clone(), listener_side.1.clone());
@@ -67,7 +69,7 @@ async fn run_pair(
     });
     let initiator = within(
         "dial",
-        dial(addr, dialer.0, *expected_remote.public_key(), dialer.1),
+        dial(addr, dialer.0, expected_remote.public_key(), dialer.1),
     )
     .await;
     let recipient = within("accept", recipient).await.unwrap();
@@ -90,13 +92,13 @@ async fn both_roles_complete_handshake_and_hellos() {
     let listener = config("kadnode-listener/v1", eth_snap());
     let (i, r) = established(&dialer, &listener).await;
 
-    assert_eq!(i.remote_id, *key(2).id());
-    assert_eq!(i.remote_public_key, *key(2).public_key());
-    assert_eq!(r.remote_id, *key(1).id());
-    assert_eq!(r.remote_public_key, *key(1).public_key());
+    assert_eq!(i.remote_id, key(2).peer_id());
+    assert_eq!(i.remote_public_key, key(2).public_key());
+    assert_eq!(r.remote_id, key(1).peer_id());
+    assert_eq!(r.remote_public_key, key(1).public_key());
 
     assert_eq!(i.remote_hello.client_id, "kadnode-listener/v1");
-    assert_eq!(i.remote_hello.id, *key(2).id());
+    assert_eq!(i.remote_hello.id, key(2).peer_id());
     assert_eq!(i.remote_hello.listen_port, 0);
     assert_eq!(r.remote_hello.client_id, "kadnode-dialer/v1");
     assert_eq!(r.remote_hello.listen_port, 30303);
@@ -222,11 +224,11 @@ async fn disconnect_reason_is_seen_on_the_other_side_in_both_directions() {
 }
 
 /// Runs the ECIES handshake by hand (as the initiator) so the test controls what follows.
-async fn raw_initiator(addr: SocketAddr, ours: &LocalKey, theirs: &LocalKey) -> impl Sized {
+async fn raw_initiator(addr: SocketAddr, ours: &NodeKey, theirs: &NodeKey) -> impl Sized {
     let tcp = TcpStream::connect(addr).await.unwrap();
     within(
         "raw handshake",
-        UnauthedRlpx::with_local_key(tcp, ours.clone()).connect(*theirs.public_key()),
+        UnauthedRlpx::with_local_key(tcp, ours.clone()).connect(theirs.public_key()),
     )
     .await
     .unwrap()
@@ -244,15 +246,15 @@ async fn hello_id_differing_from_the_handshake_key_is_rejected_on_accept() {
     let tcp = TcpStream::connect(addr).await.unwrap();
     let stream = within(
         "raw handshake",
-        UnauthedRlpx::with_local_key(tcp, ours.clone()).connect(*theirs.public_key()),
+        UnauthedRlpx::with_local_key(tcp, ours.clone()).connect(theirs.public_key()),
     )
     .await
     .unwrap();
     // Proven key 1, but the Hello claims key 3.
-    let liar = Hello::for_protocols("liar", *key(3).id(), &eth_snap(), 0);
+    let liar = Hello::for_protocols("liar", key(3).peer_id(), &eth_snap(), 0);
     let (conn, _, _) = within(
         "liar hello",
-        UnauthedP2p::new(stream).handshake(liar, *theirs.id(), eth_snap()),
+        UnauthedP2p::new(stream).handshake(liar, theirs.peer_id(), eth_snap()),
     )
     .await
     .unwrap();
@@ -281,16 +283,16 @@ async fn hello_id_differing_from_the_handshake_key_is_rejected_on_connect() {
             .accept()
             .await
             .unwrap();
-        let hello = Hello::for_protocols("liar", *key(3).id(), &eth_snap(), 0);
+        let hello = Hello::for_protocols("liar", key(3).peer_id(), &eth_snap(), 0);
         let (conn, _, _) = UnauthedP2p::new(stream)
-            .handshake(hello, *key(1).id(), eth_snap())
+            .handshake(hello, key(1).peer_id(), eth_snap())
             .await
             .unwrap();
         conn.closed().await
     });
     let err = within(
         "connect",
-        dial(addr, &ours, *theirs.public_key(), &config("a", eth_snap())),
+        dial(addr, &ours, theirs.public_key(), &config("a", eth_snap())),
     )
     .await
     .unwrap_err();
@@ -341,7 +343,7 @@ async fn handshake_times_out_against_a_silent_listener() {
     let mut cfg = config("a", eth_snap());
     cfg.handshake_timeout = Duration::from_millis(300);
     let started = tokio::time::Instant::now();
-    let err = within("dial", dial(addr, &key(1), *key(2).public_key(), &cfg))
+    let err = within("dial", dial(addr, &key(1), key(2).public_key(), &cfg))
         .await
         .unwrap_err();
     assert!(started.elapsed() >= Duration::from_millis(300));
@@ -402,7 +404,7 @@ async fn oversize_first_frame_is_refused_before_it_is_buffered() {
     });
     let tcp = TcpStream::connect(addr).await.unwrap();
     let mut stream = UnauthedRlpx::with_local_key(tcp, key(1))
-        .connect(*key(2).public_key())
+        .connect(key(2).public_key())
         .await
         .unwrap();
     // A 64 KiB "Hello": the frame header alone is enough for the recipient to refuse it.
@@ -436,12 +438,7 @@ async fn disconnect_instead_of_hello_is_reported_with_its_reason() {
     });
     let err = within(
         "dial",
-        dial(
-            addr,
-            &key(1),
-            *key(2).public_key(),
-            &config("a", eth_snap()),
-        ),
+        dial(addr, &key(1), key(2).public_key(), &config("a", eth_snap())),
     )
     .await
     .unwrap_err();
@@ -475,7 +472,7 @@ async fn no_shared_capability_is_fatal_for_both() {
 async fn dial_to_a_closed_port_is_a_connect_error() {
     let (listener, addr) = listen().await;
     drop(listener);
-    let err = dial(addr, &key(1), *key(2).public_key(), &config("a", vec![]))
+    let err = dial(addr, &key(1), key(2).public_key(), &config("a", vec![]))
         .await
         .unwrap_err();
     assert!(matches!(err, SessionError::Connect { .. }), "{err}");
@@ -492,13 +489,13 @@ async fn connect_takes_any_async_stream() {
     let recipient = tokio::spawn(async move { accept(b, &key(2), &config("b", vec![])).await });
     let i = within(
         "connect",
-        connect(a, &key(1), *key(2).public_key(), &config("a", vec![])),
+        connect(a, &key(1), key(2).public_key(), &config("a", vec![])),
     )
     .await
     .unwrap();
     let r = within("accept", recipient).await.unwrap().unwrap();
     assert!(i.shared.is_empty() && r.shared.is_empty());
-    assert_eq!(r.remote_id, *key(1).id());
+    assert_eq!(r.remote_id, key(1).peer_id());
     within("ping", i.connection.ping()).await.unwrap();
 }
 
@@ -510,19 +507,14 @@ async fn server_checkpoint_can_reject_between_handshake_and_hello() {
         let cfg = config("b", eth_snap());
         let pending = authenticate_inbound(tcp, &key(2), &cfg).await.unwrap();
         // The server knows who it is before any Hello, and turns it away.
-        assert_eq!(pending.remote_id(), *key(1).id());
-        assert_eq!(pending.remote_public_key(), *key(1).public_key());
+        assert_eq!(pending.remote_id(), key(1).peer_id());
+        assert_eq!(pending.remote_public_key(), key(1).public_key());
         assert!(pending.get_ref().peer_addr().is_ok());
         pending.reject(DisconnectReason::TooManyPeers).await;
     });
     let err = within(
         "dial",
-        dial(
-            addr,
-            &key(1),
-            *key(2).public_key(),
-            &config("a", eth_snap()),
-        ),
+        dial(addr, &key(1), key(2).public_key(), &config("a", eth_snap())),
     )
     .await
     .unwrap_err();
@@ -547,11 +539,11 @@ async fn split_phases_compose_into_a_session() {
     let cfg = config("a", eth_snap());
     let pending = within(
         "authenticate",
-        authenticate_outbound(tcp, &key(1), *key(2).public_key(), &cfg),
+        authenticate_outbound(tcp, &key(1), key(2).public_key(), &cfg),
     )
     .await
     .unwrap();
-    assert_eq!(pending.remote_id(), *key(2).id());
+    assert_eq!(pending.remote_id(), key(2).peer_id());
     let i = within("hellos", pending.exchange_hellos(&key(1), &cfg))
         .await
         .unwrap();

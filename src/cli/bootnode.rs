@@ -3,7 +3,7 @@
 use std::{net::SocketAddr, path::PathBuf};
 
 use clap::Parser;
-use discv4::record::NodeKey;
+use enode::NodeKey;
 
 use super::{
     logging,

@@ -11,10 +11,9 @@ use std::{
 };
 
 use clap::Args;
-use discv4::{
-    record::{enr_node_id, enr_to_node_record},
-    service::Discv4Handle,
-    NodeRecord,
+use discv4::service::Discv4Handle;
+use enode::{
+    NodeRecord, {enr_node_id, enr_to_node_record},
 };
 use futures::{stream::FuturesUnordered, StreamExt};
 use serde_json::json;
@@ -119,7 +118,7 @@ async fn crawl_loop(
     let mut queue = input.into_iter();
     let mut walk = handle.random_walk();
     let mut in_flight = FuturesUnordered::new();
-    let mut seen_this_run: HashSet<discv4::NodeId> = HashSet::new();
+    let mut seen_this_run: HashSet<enode::NodeId> = HashSet::new();
     let mut last_save = Instant::now();
     let mut last_progress = Instant::now();
     let mut walk_done = false;
@@ -169,7 +168,7 @@ async fn crawl_loop(
 fn admit(
     node: NodeRecord,
     set: &NodeSet,
-    seen: &mut HashSet<discv4::NodeId>,
+    seen: &mut HashSet<enode::NodeId>,
     stats: &mut Stats,
 ) -> Option<NodeRecord> {
     let id = node.node_id();
@@ -188,10 +187,7 @@ fn admit(
     Some(node)
 }
 
-async fn check(
-    handle: Discv4Handle,
-    node: NodeRecord,
-) -> (NodeRecord, Result<discv4::record::Enr, String>) {
+async fn check(handle: Discv4Handle, node: NodeRecord) -> (NodeRecord, Result<enode::Enr, String>) {
     let result = handle.request_enr(node).await.map_err(|e| e.to_string());
     (node, result)
 }
@@ -199,7 +195,7 @@ async fn check(
 fn apply(
     set: &mut NodeSet,
     node: NodeRecord,
-    result: Result<discv4::record::Enr, String>,
+    result: Result<enode::Enr, String>,
     stats: &mut Stats,
 ) {
     stats.checked += 1;

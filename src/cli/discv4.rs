@@ -7,9 +7,10 @@ use clap::{Args, Subcommand};
 use discv4::{
     conformance::{self, SuiteConfig},
     db::NodeDb,
-    record::{Enr, NodeKey},
     service::{self, Discv4Config, Discv4Handle},
-    NodeRecord, PeerId,
+};
+use enode::{
+    NodeRecord, PeerId, {Enr, NodeKey},
 };
 use serde_json::{json, Value};
 
@@ -232,7 +233,7 @@ fn parse_target(text: &str) -> Result<PeerId, CliError> {
     let text = text.trim();
     if text.starts_with("enode://") || text.starts_with("enr:") {
         return text
-            .parse::<discv4::record::NodeArg>()
+            .parse::<enode::NodeArg>()
             .and_then(|arg| arg.peer_id().map_err(Into::into))
             .map_err(|e| {
                 CliError::usage(format!("invalid target {}: {e}", parse::abbreviate(text)))

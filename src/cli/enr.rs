@@ -1,6 +1,6 @@
 //! `kadnode enr decode`: print an ENR's fields and check its signature.
 
-use discv4::record::{decode_enr, parse_enr, Enr};
+use enode::{decode_enr, parse_enr, Enr};
 
 use super::{output, parse::abbreviate, CliError};
 

@@ -3,7 +3,7 @@
 use std::{net::IpAddr, path::PathBuf};
 
 use clap::{Args, Subcommand};
-use discv4::record::{build_enr, unix_time_millis, EndpointConfig, NodeKey};
+use enode::{build_enr, unix_time_millis, EndpointConfig, NodeKey};
 use serde_json::json;
 
 use super::{output, CliError};

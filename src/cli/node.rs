@@ -6,11 +6,12 @@ use std::{net::SocketAddr, path::PathBuf, sync::Arc};
 use clap::Args;
 use discv4::{
     db::NodeDb,
-    netutil::NetRestrict,
-    record::{enr_to_node_record, Enr, NodeArg, NodeKey},
     service::{self, Discv4Config, Discv4Handle},
     table::TableEvent,
-    NodeRecord,
+};
+use enode::{
+    netutil::NetRestrict,
+    NodeRecord, {enr_to_node_record, Enr, NodeArg, NodeKey},
 };
 use tokio::task::JoinHandle;
 use tracing::{debug, info, warn};

@@ -3,7 +3,7 @@
 
 use std::{collections::BTreeMap, path::Path, time::SystemTime};
 
-use discv4::record::{parse_enr, Enr};
+use enode::{parse_enr, Enr};
 use serde::{Deserialize, Serialize};
 
 use super::timefmt::{format_rfc3339, parse_rfc3339};

@@ -2,9 +2,8 @@
 
 use std::io::Write;
 
-use discv4::{
-    record::{enr_peer_id, Enr},
-    NodeRecord,
+use enode::{
+    NodeRecord, {enr_peer_id, Enr},
 };
 use serde_json::{json, Value};
 

@@ -2,10 +2,9 @@
 
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 
-use discv4::{
+use enode::{
     netutil::NetRestrict,
-    record::{parse_node, Enr, NodeArg},
-    NodeRecord,
+    NodeRecord, {parse_node, Enr, NodeArg},
 };
 
 /// The `--nat` setting. Only the modes that need no router protocol are implemented.
@@ -102,7 +101,7 @@ pub async fn tcp_node(text: &str) -> Result<NodeRecord, String> {
     let bad = |e: &dyn std::fmt::Display| format!("invalid node {}: {e}", abbreviate(text));
     let record = match text.trim().parse::<NodeArg>().map_err(|e| bad(&e))? {
         NodeArg::Enode(url) => url.resolve().await.map_err(|e| bad(&e))?,
-        NodeArg::Enr(enr) => discv4::record::enr_to_node_record(&enr).map_err(|e| bad(&e))?,
+        NodeArg::Enr(enr) => enode::enr_to_node_record(&enr).map_err(|e| bad(&e))?,
     };
     if record.tcp_port == 0 {
         return Err(bad(

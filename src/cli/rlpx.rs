@@ -4,11 +4,12 @@
 //! Hello and every capability message, keeps the sessions alive (the p2p layer pings) and
 //! prints why each ended.
 
+use enode::NodeKey;
 use std::{net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
 
 use alloy_rlp::Decodable;
 use clap::{Args, Subcommand};
-use discv4::record::NodeKey;
+
 use futures::StreamExt;
 use rlpx::{
     ecies::UnauthedRlpx,
@@ -273,7 +274,7 @@ async fn listen(args: ListenArgs, json_mode: bool) -> Result<(), CliError> {
     );
     let our_hello = Hello::for_protocols(
         args.client_id.clone(),
-        Hello::id_from_public_key(&key.public_key()),
+        key.peer_id(),
         &args.caps.0,
         local.port(),
     );

@@ -14,10 +14,9 @@ use std::{
     time::{Duration, SystemTime},
 };
 
-use discv4::{
-    record::enr_to_node_record,
-    service::{BucketDump, Discv4Handle},
-};
+use discv4::service::{BucketDump, Discv4Handle};
+
+use enode::enr_to_node_record;
 use futures::StreamExt;
 use serde_json::{json, Value};
 

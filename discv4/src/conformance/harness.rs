@@ -11,13 +11,11 @@ use secp256k1::SecretKey;
 use tokio::net::UdpSocket;
 
 use super::SuiteConfig;
-use crate::{
-    id::PeerId,
-    proto::{
-        self, expiration_after, is_expired, normalize_ip, now_unix_secs, DecodeError, Endpoint,
-        Packet, Ping, Pong, DEFAULT_EXPIRATION, HEAD_SIZE,
-    },
+use crate::proto::{
+    self, expiration_after, is_expired, normalize_ip, now_unix_secs, DecodeError, Endpoint, Packet,
+    Ping, Pong, DEFAULT_EXPIRATION, HEAD_SIZE,
 };
+use enode::PeerId;
 
 /// A case's verdict: `Ok(note)` when passed, `Err(what went wrong)` otherwise.
 pub(super) type Outcome = Result<String, String>;
@@ -465,9 +463,7 @@ pub(super) fn past_expiration() -> u64 {
 
 /// A random 64-byte FINDNODE target.
 pub(super) fn random_target() -> PeerId {
-    let mut target = [0u8; 64];
-    rand::Rng::fill(&mut rand::thread_rng(), &mut target[..]);
-    PeerId(target)
+    PeerId::random()
 }
 
 /// The RLP list of `packet`'s fields followed by `extra` (already RLP-encoded items):

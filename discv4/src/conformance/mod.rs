@@ -19,7 +19,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use crate::record::NodeRecord;
+use enode::NodeRecord;
 
 pub use report::{format_results, tap_report, Summary};
 
@@ -197,7 +197,7 @@ mod tests {
             address: DEFAULT_LISTEN1,
             udp_port: 1,
             tcp_port: 0,
-            id: crate::PeerId([1; 64]),
+            id: enode::PeerId([1; 64]),
         };
         assert!(run_case("Ping/Nope", &SuiteConfig::new(remote))
             .await

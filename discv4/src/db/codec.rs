@@ -4,7 +4,9 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use secp256k1::SecretKey;
 
-use crate::{id::PeerId, netutil::normalize_ip, record::NodeRecord, table::NodeInfo};
+use crate::table::NodeInfo;
+
+use enode::{netutil::normalize_ip, NodeRecord, PeerId};
 
 type Enr = enr::Enr<SecretKey>;
 

@@ -45,8 +45,10 @@ use rand::{seq::SliceRandom, Rng};
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use secp256k1::SecretKey;
 
-use crate::{id::NodeId, record::NodeRecord, table::NodeInfo};
+use crate::table::NodeInfo;
+
 use codec::{decode_node, encode_node, endpoint_key, endpoint_key_id, node_seq, EndpointKey};
+use enode::{NodeId, NodeRecord};
 
 type Enr = enr::Enr<SecretKey>;
 

@@ -3,7 +3,7 @@ use std::collections::HashSet;
 use rand::{rngs::StdRng, SeedableRng};
 
 use super::*;
-use crate::id::PeerId;
+use enode::PeerId;
 
 fn peer(n: u8) -> PeerId {
     PeerId([n; 64])

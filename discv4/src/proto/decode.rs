@@ -10,9 +10,9 @@ use super::{
     rlp_util::decode_list,
     MAX_DATAGRAM_SIZE, MAX_ENR_SIZE, MIN_PACKET_SIZE,
 };
-use crate::{
-    crypto::{keccak256, recover_peer_id, SIGNATURE_LEN},
-    id::PeerId,
+use enode::{
+    crypto::{keccak256, SIGNATURE_LEN},
+    PeerId,
 };
 
 /// A verified packet.
@@ -60,7 +60,7 @@ pub fn decode(datagram: &[u8]) -> Result<Decoded, DecodeError> {
     let (&type_byte, rlp) = body.split_first().ok_or(too_short)?;
     let kind = PacketKind::from_byte(type_byte).ok_or(DecodeError::UnknownPacketType(type_byte))?;
     let packet = decode_body(kind, rlp)?;
-    let sender = recover_peer_id(signature, &keccak256(body))?;
+    let sender = PeerId::recover(signature, &keccak256(body))?;
     Ok(Decoded {
         packet,
         sender,

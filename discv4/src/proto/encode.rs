@@ -9,7 +9,7 @@ use super::{
     messages::{Neighbors, Packet, Ping, Pong},
     HEAD_SIZE, MAX_NEIGHBORS_PER_PACKET, MAX_PACKET_SIZE,
 };
-use crate::crypto::{keccak256, sign_recoverable};
+use enode::crypto::{keccak256, sign_recoverable};
 
 /// Encodes and signs `packet` with `key`, returning the datagram and its hash (the hash is
 /// the reply token a PONG or ENRResponse must echo).

@@ -8,7 +8,7 @@ use super::{
     error::DecodeError,
     rlp_util::{decode_list, Fields},
 };
-use crate::{id::PeerId, record::NodeRecord};
+use enode::{NodeRecord, PeerId};
 
 /// A UDP/TCP endpoint as carried in PING and PONG.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -43,7 +43,7 @@ impl Endpoint {
     }
 }
 
-pub use crate::netutil::normalize_ip;
+pub use enode::netutil::normalize_ip;
 
 /// Wire bytes of an IP: 4 for IPv4 (and IPv4-mapped IPv6), 16 for IPv6.
 enum IpBytes {

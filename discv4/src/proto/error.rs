@@ -1,6 +1,6 @@
 //! Errors from decoding and encoding discv4 packets.
 
-use crate::crypto::SignatureError;
+use enode::crypto::SignatureError;
 
 /// Why a datagram is not an acceptable discv4 packet.
 ///

@@ -10,7 +10,7 @@ use super::{
     messages::{Packet, PacketKind},
     EncodeError, HEAD_SIZE, MAX_NEIGHBORS_PER_PACKET, MAX_PACKET_SIZE,
 };
-use crate::{crypto::keccak256, id::PeerId};
+use enode::{crypto::keccak256, PeerId};
 
 /// Decodes `data` as a datagram and, separately, bytes 97.. as type byte + body (a fuzzer
 /// cannot forge the hash, so this is how it reaches the body decoders). Every packet that

@@ -4,7 +4,7 @@ use enr::Enr;
 use secp256k1::SecretKey;
 
 use super::{endpoint::Endpoint, expiration::is_expired, MAX_NEIGHBORS_PER_PACKET};
-use crate::{id::PeerId, record::NodeRecord};
+use enode::{NodeRecord, PeerId};
 
 /// PING (0x01): liveness check and endpoint proof request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

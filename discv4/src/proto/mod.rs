@@ -16,6 +16,7 @@ mod expiration;
 mod messages;
 mod rlp_util;
 
+#[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing;
 
@@ -31,7 +32,7 @@ pub const MAX_PACKET_SIZE: usize = 1280;
 /// Largest datagram we accept: ethereumjs sends NEIGHBORS of up to 1373 bytes.
 pub const MAX_DATAGRAM_SIZE: usize = 1500;
 /// Bytes before the RLP body: hash (32) + signature (65).
-pub const HEAD_SIZE: usize = 32 + crate::crypto::SIGNATURE_LEN;
+pub const HEAD_SIZE: usize = 32 + enode::crypto::SIGNATURE_LEN;
 /// Smallest possible packet: the head plus the type byte.
 pub const MIN_PACKET_SIZE: usize = HEAD_SIZE + 1;
 /// Most nodes in one NEIGHBORS packet; 12 IPv6 entries with maximal ports still fit into

@@ -2,10 +2,10 @@
 
 use tokio::sync::oneshot;
 
-use crate::{
-    id::{NodeId, PeerId},
-    record::NodeRecord,
-    table::NodeInfo,
+use crate::table::NodeInfo;
+
+use enode::{
+    NodeRecord, {NodeId, PeerId},
 };
 
 use super::{

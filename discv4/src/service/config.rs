@@ -2,7 +2,9 @@
 
 use std::{net::IpAddr, time::Duration};
 
-use crate::{netutil::NetRestrict, record::NodeRecord, table::TableConfig};
+use crate::table::TableConfig;
+
+use enode::{netutil::NetRestrict, NodeRecord};
 
 use super::ratelimit::RateLimitConfig;
 

@@ -17,12 +17,12 @@ use tokio::{
 use tracing::{debug, info, warn};
 
 use crate::{
-    id::PeerId,
     proto::{expiration_after, Endpoint, EnrRequest, FindNode, Packet, PacketKind, Ping},
-    record::NodeRecord,
     table::{NodeInfo, RevalidationResult, Table, TableEvent},
     transport::DatagramTransport,
 };
+
+use enode::{NodeRecord, PeerId};
 
 use super::{
     clock::UnixClock,
@@ -479,9 +479,7 @@ impl Service {
         tokio::spawn(async move {
             let _ = handle.run_lookup(handle.local_id(), |_| {}).await;
             for _ in 0..random_lookups {
-                let _ = handle
-                    .run_lookup(super::handle::random_target(), |_| {})
-                    .await;
+                let _ = handle.run_lookup(PeerId::random(), |_| {}).await;
             }
             let _ = commands.send(Command::RefreshDone).await;
         });

@@ -6,10 +6,12 @@ use futures::{stream::FuturesUnordered, StreamExt};
 use tokio::sync::{broadcast, mpsc, oneshot};
 
 use crate::{
-    id::{NodeId, PeerId},
     lookup::{Lookup, RESULT_SIZE},
-    record::NodeRecord,
     table::{NodeInfo, TableEvent},
+};
+
+use enode::{
+    NodeRecord, {NodeId, PeerId},
 };
 
 use super::{command::Command, local::Enr, metrics::Metrics, pending::Reply, walk::RandomWalk};
@@ -168,7 +170,7 @@ impl Discv4Handle {
 
     /// Looks up a random target.
     pub async fn lookup_random(&self) -> Result<Vec<NodeRecord>, RequestError> {
-        self.lookup(random_target()).await
+        self.lookup(PeerId::random()).await
     }
 
     /// Finds the newest record of a node: asks the node itself (ENRRequest), then the endpoint
@@ -179,10 +181,7 @@ impl Discv4Handle {
         node: NodeRecord,
     ) -> Result<(NodeRecord, Option<Enr>), RequestError> {
         if let Ok(enr) = self.request_enr(node).await {
-            return Ok((
-                crate::record::enr_to_node_record(&enr).unwrap_or(node),
-                Some(enr),
-            ));
+            return Ok((enode::enr_to_node_record(&enr).unwrap_or(node), Some(enr)));
         }
         let known = self
             .query(|reply| Command::GetNode {
@@ -193,10 +192,7 @@ impl Discv4Handle {
         if let Some((record, enr)) = known {
             if record != node {
                 if let Ok(enr) = self.request_enr(record).await {
-                    return Ok((
-                        crate::record::enr_to_node_record(&enr).unwrap_or(record),
-                        Some(enr),
-                    ));
+                    return Ok((enode::enr_to_node_record(&enr).unwrap_or(record), Some(enr)));
                 }
                 return Ok((record, enr.map(|e| *e)));
             }
@@ -204,10 +200,7 @@ impl Discv4Handle {
         let found = self.lookup(node.id).await?;
         if let Some(record) = found.into_iter().find(|r| r.id == node.id) {
             return match self.request_enr(record).await {
-                Ok(enr) => Ok((
-                    crate::record::enr_to_node_record(&enr).unwrap_or(record),
-                    Some(enr),
-                )),
+                Ok(enr) => Ok((enode::enr_to_node_record(&enr).unwrap_or(record), Some(enr))),
                 Err(_) => Ok((record, None)),
             };
         }
@@ -359,11 +352,4 @@ impl Discv4Handle {
             .map_err(|_| RequestError::ServiceStopped)?;
         rx.await.map_err(|_| RequestError::ServiceStopped)
     }
-}
-
-/// A random 64-byte lookup target (only its hash matters; it need not be a curve point).
-pub(crate) fn random_target() -> PeerId {
-    let mut target = [0u8; 64];
-    rand::Rng::fill(&mut rand::thread_rng(), &mut target[..]);
-    PeerId(target)
 }

@@ -7,12 +7,14 @@ use tokio::time::Instant;
 use tracing::{debug, info, trace, warn};
 
 use crate::{
-    id::PeerId,
     lookup::RESULT_SIZE,
-    netutil::check_relay,
     proto::{EnrResponse, FindNode, Neighbors, Packet, PacketKind, Ping, Pong},
-    record::{enr_peer_id, enr_to_node_record, NodeRecord},
     table::{CheckOutcome, NodeInfo},
+};
+
+use enode::{
+    netutil::check_relay,
+    PeerId, {enr_peer_id, enr_to_node_record, NodeRecord},
 };
 
 use super::{

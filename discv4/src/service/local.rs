@@ -11,14 +11,14 @@ use std::{
 
 use secp256k1::SecretKey;
 
-use crate::{
-    id::PeerId,
-    proto::Endpoint,
-    record::{EndpointConfig, EnrError, LocalEnr, NodeRecord},
+use crate::proto::Endpoint;
+
+use enode::{
+    PeerId, {EndpointConfig, EnrError, LocalEnr, NodeRecord},
 };
 
 /// Our signed node record.
-pub type Enr = crate::record::Enr;
+pub type Enr = enode::Enr;
 
 /// The parts of our identity the ingress workers need to answer PINGs on their own: read
 /// lock-free on every PING.

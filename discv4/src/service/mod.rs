@@ -44,7 +44,8 @@ pub use self::{
     ratelimit::RateLimitConfig,
     walk::RandomWalk,
 };
-use crate::{db::NodeDb, id::PeerId, table::Table, transport::DatagramTransport};
+use crate::{db::NodeDb, table::Table, transport::DatagramTransport};
+use enode::PeerId;
 
 /// Why the service could not start.
 #[derive(Debug, thiserror::Error)]
@@ -54,7 +55,7 @@ pub enum Discv4Error {
     LocalAddr(#[source] std::io::Error),
     /// Our record could not be built.
     #[error("cannot build the local node record: {0}")]
-    LocalRecord(#[from] crate::record::EnrError),
+    LocalRecord(#[from] enode::EnrError),
 }
 
 /// Starts the discovery service on `transport` and returns its handle. The service runs until

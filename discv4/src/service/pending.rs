@@ -11,7 +11,9 @@ use std::{
 
 use tokio::{sync::oneshot, time::Instant};
 
-use crate::{id::PeerId, lookup::RESULT_SIZE, proto::PacketKind, record::NodeRecord};
+use crate::{lookup::RESULT_SIZE, proto::PacketKind};
+
+use enode::{NodeRecord, PeerId};
 
 use super::{handle::RequestError, local::Enr};
 

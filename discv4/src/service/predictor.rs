@@ -12,7 +12,7 @@ use std::{
 
 use tokio::time::Instant;
 
-use crate::id::NodeId;
+use enode::NodeId;
 
 /// Agreeing statements needed before a prediction is made.
 pub const MIN_STATEMENTS: usize = 10;

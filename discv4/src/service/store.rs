@@ -13,9 +13,11 @@ use tracing::warn;
 
 use crate::{
     db::{DbError, NodeDb},
-    id::NodeId,
-    record::{Enr, NodeRecord},
     table::NodeInfo,
+};
+
+use enode::{
+    NodeId, {Enr, NodeRecord},
 };
 
 /// Node database access that logs errors instead of returning them.

@@ -14,9 +14,10 @@ use tokio::{
     time::{sleep_until, Instant},
 };
 
-use crate::record::NodeRecord;
+use enode::NodeRecord;
 
-use super::handle::{random_target, Discv4Handle, RequestError};
+use super::handle::{Discv4Handle, RequestError};
+use enode::PeerId;
 
 /// Nodes buffered ahead of the consumer; the walk pauses when the buffer is full.
 const WALK_BUFFER: usize = 32;
@@ -71,7 +72,7 @@ async fn walk(handle: Discv4Handle, tx: mpsc::Sender<NodeRecord>) {
         let (found_tx, mut found_rx) = mpsc::unbounded_channel();
         let lookup = async {
             let result = handle
-                .run_lookup(random_target(), |fresh| {
+                .run_lookup(PeerId::random(), |fresh| {
                     for node in fresh {
                         let _ = found_tx.send(*node);
                     }

@@ -3,7 +3,7 @@
 use secp256k1::SecretKey;
 use tokio::time::Instant;
 
-use crate::{id::NodeId, record::NodeRecord};
+use enode::{NodeId, NodeRecord};
 
 type Enr = enr::Enr<SecretKey>;
 

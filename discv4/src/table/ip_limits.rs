@@ -4,7 +4,7 @@ use std::{collections::HashMap, net::IpAddr};
 
 use ipnet::IpNet;
 
-use crate::netutil::subnet_key;
+use enode::netutil::subnet_key;
 
 /// How many tracked addresses fall into each subnet, with a per-subnet limit.
 #[derive(Debug, Clone)]

@@ -45,9 +45,9 @@ pub use outcome::{
 };
 pub use query::BucketView;
 
-use crate::{
-    id::NodeId,
+use enode::{
     netutil::{is_lan, normalize_ip},
+    NodeId,
 };
 use ip_limits::SubnetCounter;
 use revalidation::RevalList;

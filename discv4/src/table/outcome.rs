@@ -1,6 +1,6 @@
 //! Results of table operations and the events the service broadcasts.
 
-use crate::{id::NodeId, record::NodeRecord};
+use enode::{NodeId, NodeRecord};
 
 use super::entry::Entry;
 

@@ -5,10 +5,9 @@ use std::collections::{HashMap, HashSet};
 use rand::seq::SliceRandom;
 
 use super::{bucket_index, Entry, RevalidationList, Table};
-use crate::{
-    id::NodeId,
+use enode::{
     netutil::{is_lan, subnet_key},
-    record::NodeRecord,
+    NodeId, NodeRecord,
 };
 
 /// One bucket, for RPC dumps and debugging.

@@ -8,7 +8,7 @@ use tokio::time::Instant;
 use super::{
     bucket_index, CheckOutcome, RevalidationList, RevalidationRequest, RevalidationResult, Table,
 };
-use crate::id::NodeId;
+use enode::NodeId;
 
 /// One revalidation list: its members and when it next runs.
 #[derive(Debug, Clone)]

@@ -3,7 +3,7 @@ use std::{net::IpAddr, time::Duration};
 use rand::{Rng, SeedableRng};
 
 use super::*;
-use crate::{id::PeerId, record::NodeRecord};
+use enode::{NodeRecord, PeerId};
 
 fn rng(seed: u64) -> StdRng {
     StdRng::seed_from_u64(seed)

@@ -18,8 +18,9 @@ use discv4::{
     service::{self, Discv4Config, Discv4Handle, Metrics},
     table::{bucket_index, BUCKET_SIZE},
     transport::{DatagramTransport, SimNetwork},
-    NodeId, NodeRecord, PeerId, SecretKey,
 };
+
+use enode::{NodeId, NodeRecord, PeerId, SecretKey};
 
 /// A running node and what the test knows about it.
 #[derive(Debug, Clone)]

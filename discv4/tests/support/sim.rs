@@ -12,8 +12,9 @@ use discv4::{
     proto::PacketKind,
     service::{metrics::PACKET_KINDS, Discv4Config, DropReason},
     transport::{SimConfig, SimNetwork, SimStats},
-    NodeId,
 };
+
+use enode::NodeId;
 use futures::future::join_all;
 use rand::{rngs::StdRng, Rng, SeedableRng};
 use tokio::time::Instant;
@@ -167,7 +168,7 @@ fn mean(values: impl Iterator<Item = f64>) -> f64 {
 
 /// Prints, for each true-closest node a lookup missed, how many of the other true-closest
 /// nodes hold it in their tables (and how many of those marked it live).
-async fn diagnose(nodes: &[TestNode], found: &[discv4::NodeRecord], truth: &[NodeId]) {
+async fn diagnose(nodes: &[TestNode], found: &[enode::NodeRecord], truth: &[NodeId]) {
     let found: std::collections::HashSet<NodeId> = found.iter().map(|r| r.id.node_id()).collect();
     for missed in truth.iter().filter(|id| !found.contains(id)) {
         let (mut held, mut live) = (0, 0);
@@ -191,7 +192,7 @@ async fn diagnose(nodes: &[TestNode], found: &[discv4::NodeRecord], truth: &[Nod
 
 /// The per-node configuration: geth's defaults, one ingress worker (all nodes share one
 /// thread anyway), and the bootnode.
-fn node_config(bootnodes: Vec<discv4::NodeRecord>) -> Discv4Config {
+fn node_config(bootnodes: Vec<enode::NodeRecord>) -> Discv4Config {
     Discv4Config {
         bootnodes,
         ingress_workers: 1,

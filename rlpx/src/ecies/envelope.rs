@@ -9,7 +9,9 @@ use hmac::{Hmac, Mac};
 use secp256k1::{PublicKey, SecretKey};
 use sha2::{Digest, Sha256};
 
-use super::{crypto, HandshakeError};
+use enode::crypto;
+
+use super::HandshakeError;
 
 type Aes128Ctr = ctr::Ctr128BE<Aes128>;
 type HmacSha256 = Hmac<Sha256>;
@@ -38,7 +40,7 @@ impl EciesRandomness {
         let mut iv = [0u8; 16];
         rng.fill_bytes(&mut iv);
         Self {
-            key: crypto::random_secret(rng),
+            key: SecretKey::new(rng),
             iv,
         }
     }
@@ -119,7 +121,7 @@ mod tests {
     use rand::{rngs::StdRng, SeedableRng};
 
     fn keypair(rng: &mut StdRng) -> (SecretKey, PublicKey) {
-        let secret = crypto::random_secret(rng);
+        let secret = SecretKey::new(rng);
         (secret, crypto::public_key(&secret))
     }
 

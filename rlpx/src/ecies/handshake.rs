@@ -11,8 +11,12 @@
 use rand::{CryptoRng, Rng, RngCore};
 use secp256k1::{PublicKey, SecretKey};
 
+use enode::{
+    crypto::{self, ecdh_x},
+    NodeKey, PeerId,
+};
+
 use super::{
-    crypto::{self, ecdh_x, id_to_public_key, public_key_to_id},
     envelope::EciesRandomness,
     messages::{
         open_message, seal_eip8, seal_legacy, AckBody, AuthBody, WireFormat, HANDSHAKE_VERSION,
@@ -21,49 +25,6 @@ use super::{
     secrets::{Role, Secrets, Transcript},
     HandshakeError,
 };
-
-/// Our static key with its public key and id, computed once and reused for every handshake.
-#[derive(Clone)]
-pub struct LocalKey {
-    secret: SecretKey,
-    public: PublicKey,
-    id: [u8; 64],
-}
-
-impl std::fmt::Debug for LocalKey {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LocalKey")
-            .field("id", &hex::encode(self.id))
-            .finish_non_exhaustive()
-    }
-}
-
-impl LocalKey {
-    /// Derives the public key and id of `secret` (one generator multiplication).
-    pub fn new(secret: SecretKey) -> Self {
-        let public = crypto::public_key(&secret);
-        Self {
-            secret,
-            public,
-            id: public_key_to_id(&public),
-        }
-    }
-
-    /// The static secret key.
-    pub fn secret_key(&self) -> &SecretKey {
-        &self.secret
-    }
-
-    /// The static public key.
-    pub fn public_key(&self) -> &PublicKey {
-        &self.public
-    }
-
-    /// The 64-byte node id.
-    pub fn id(&self) -> &[u8; 64] {
-        &self.id
-    }
-}
 
 /// The outcome of a handshake: who the remote is and the frame secrets.
 #[derive(Debug, Clone)]
@@ -110,17 +71,17 @@ impl std::fmt::Debug for Initiator {
 
 impl Initiator {
     /// Starts a handshake with `remote` using fresh randomness; send [`Self::auth_message`].
-    pub fn new(local: &LocalKey, remote: PublicKey) -> Self {
+    pub fn new(local: &NodeKey, remote: PublicKey) -> Self {
         Self::new_with_rng(local, remote, &mut rand::thread_rng())
     }
 
     /// Like [`Self::new`], drawing randomness from `rng`.
     pub fn new_with_rng<R: RngCore + CryptoRng>(
-        local: &LocalKey,
+        local: &NodeKey,
         remote: PublicKey,
         rng: &mut R,
     ) -> Self {
-        let ephemeral = crypto::random_secret(rng);
+        let ephemeral = SecretKey::new(rng);
         let nonce = random_nonce(rng);
         let randomness = EciesRandomness::random(rng);
         let padding = random_padding(rng);
@@ -129,18 +90,18 @@ impl Initiator {
 
     /// Starts a handshake with every random input given explicitly (EIP-8 auth).
     pub fn with_parameters(
-        local: &LocalKey,
+        local: &NodeKey,
         remote: PublicKey,
         ephemeral: SecretKey,
         nonce: [u8; 32],
         randomness: &EciesRandomness,
         padding: &[u8],
     ) -> Self {
-        let static_shared = ecdh_x(&remote, &local.secret);
+        let static_shared = ecdh_x(&remote, local.secret_key());
         let signature = crypto::sign_recoverable(&xor32(&static_shared, &nonce), &ephemeral);
         let body = AuthBody {
             signature,
-            initiator_id: local.id,
+            initiator_id: local.peer_id().0,
             nonce,
             version: HANDSHAKE_VERSION,
         };
@@ -164,8 +125,8 @@ impl Initiator {
     }
 
     /// Decodes the recipient's ack and finishes the handshake.
-    pub fn read_ack(self, local: &LocalKey, ack: &[u8]) -> Result<Session, HandshakeError> {
-        let received = ReceivedAck::decode(&local.secret, ack)?;
+    pub fn read_ack(self, local: &NodeKey, ack: &[u8]) -> Result<Session, HandshakeError> {
+        let received = ReceivedAck::decode(local.secret_key(), ack)?;
         Ok(self.finish(&received, ack))
     }
 
@@ -209,8 +170,9 @@ impl ReceivedAck {
             WireFormat::Eip8 => AckBody::decode_eip8(&plaintext)?,
             WireFormat::Legacy => AckBody::decode_legacy(&plaintext)?,
         };
-        let ephemeral =
-            id_to_public_key(&body.ephemeral_id).ok_or(HandshakeError::InvalidPublicKey)?;
+        let ephemeral = PeerId(body.ephemeral_id)
+            .to_public_key()
+            .map_err(|_| HandshakeError::InvalidPublicKey)?;
         Ok(Self {
             body,
             format,
@@ -251,12 +213,13 @@ impl ReceivedAuth {
             WireFormat::Eip8 => AuthBody::decode_eip8(&plaintext)?,
             WireFormat::Legacy => AuthBody::decode_legacy(&plaintext)?,
         };
-        let initiator =
-            id_to_public_key(&body.initiator_id).ok_or(HandshakeError::InvalidPublicKey)?;
+        let initiator = PeerId(body.initiator_id)
+            .to_public_key()
+            .map_err(|_| HandshakeError::InvalidPublicKey)?;
         let static_shared = ecdh_x(&initiator, local);
         let initiator_ephemeral =
             crypto::recover(&body.signature, &xor32(&static_shared, &body.nonce))
-                .ok_or(HandshakeError::InvalidSignature)?;
+                .map_err(|_| HandshakeError::InvalidSignature)?;
         Ok(Self {
             body,
             format,
@@ -273,7 +236,7 @@ impl ReceivedAuth {
 
     /// Like [`Self::respond`], drawing randomness from `rng`.
     pub fn respond_with_rng<R: RngCore + CryptoRng>(&self, rng: &mut R) -> (Vec<u8>, Session) {
-        let ephemeral = crypto::random_secret(rng);
+        let ephemeral = SecretKey::new(rng);
         let nonce = random_nonce(rng);
         let randomness = EciesRandomness::random(rng);
         let padding = match self.format {
@@ -293,7 +256,7 @@ impl ReceivedAuth {
         padding: &[u8],
     ) -> (Vec<u8>, Session) {
         let body = AckBody {
-            ephemeral_id: public_key_to_id(&crypto::public_key(&ephemeral)),
+            ephemeral_id: PeerId::from_secret_key(&ephemeral).0,
             nonce,
             version: HANDSHAKE_VERSION,
         };

@@ -5,8 +5,10 @@ use std::time::Duration;
 use secp256k1::{PublicKey, SecretKey};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
+use enode::NodeKey;
+
 use super::{
-    handshake::{Initiator, LocalKey, ReceivedAck, ReceivedAuth, Session},
+    handshake::{Initiator, ReceivedAck, ReceivedAuth, Session},
     messages::{LEGACY_ACK_LEN, LEGACY_AUTH_LEN, MAX_HANDSHAKE_BODY},
     HandshakeError,
 };
@@ -34,7 +36,7 @@ impl Default for HandshakeConfig {
 /// [`Self::accept`] (they dialled) consumes it and returns the authenticated [`RlpxStream`].
 pub struct UnauthedRlpx<Io> {
     io: Io,
-    local: LocalKey,
+    local: NodeKey,
     config: HandshakeConfig,
 }
 
@@ -51,11 +53,11 @@ impl<Io: AsyncRead + AsyncWrite + Unpin> UnauthedRlpx<Io> {
     /// Wraps `io` with our static key (derives the public key; prefer
     /// [`Self::with_local_key`] when handling many connections).
     pub fn new(io: Io, secret_key: SecretKey) -> Self {
-        Self::with_local_key(io, LocalKey::new(secret_key))
+        Self::with_local_key(io, NodeKey::from(secret_key))
     }
 
     /// Wraps `io` with our precomputed static key.
-    pub fn with_local_key(io: Io, local: LocalKey) -> Self {
+    pub fn with_local_key(io: Io, local: NodeKey) -> Self {
         Self {
             io,
             local,
@@ -115,7 +117,7 @@ impl<Io: AsyncRead + AsyncWrite + Unpin> UnauthedRlpx<Io> {
 /// Runs the initiator side of a handshake over `io` with default settings.
 pub async fn handshake_initiator<Io: AsyncRead + AsyncWrite + Unpin>(
     io: Io,
-    local: LocalKey,
+    local: NodeKey,
     remote: PublicKey,
 ) -> Result<RlpxStream<Io>, HandshakeError> {
     UnauthedRlpx::with_local_key(io, local)
@@ -126,7 +128,7 @@ pub async fn handshake_initiator<Io: AsyncRead + AsyncWrite + Unpin>(
 /// Runs the recipient side of a handshake over `io` with default settings.
 pub async fn handshake_recipient<Io: AsyncRead + AsyncWrite + Unpin>(
     io: Io,
-    local: LocalKey,
+    local: NodeKey,
 ) -> Result<RlpxStream<Io>, HandshakeError> {
     UnauthedRlpx::with_local_key(io, local).accept().await
 }

@@ -2,10 +2,10 @@
 //! fixed-size layouts, plus sealing/opening them with ECIES.
 
 use alloy_rlp::{Encodable, Header};
+use enode::crypto::SIGNATURE_LEN;
 use secp256k1::{PublicKey, SecretKey};
 
 use super::{
-    crypto::SIGNATURE_LEN,
     envelope::{self, EciesRandomness, ECIES_OVERHEAD},
     lenient::LenientList,
     HandshakeError,

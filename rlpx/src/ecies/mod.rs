@@ -5,9 +5,9 @@
 //! [`ReceivedAuth`], [`ReceivedAck`], [`Secrets`]) take every random input explicitly, so the
 //! EIP-8 vectors can be checked byte for byte.
 
-mod crypto;
 mod envelope;
 mod error;
+#[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing;
 mod handshake;
@@ -16,12 +16,11 @@ mod lenient;
 mod messages;
 mod secrets;
 
-pub use crypto::{id_to_public_key, public_key_to_id};
 pub use envelope::{
     decrypt as ecies_decrypt, encrypt_into as ecies_encrypt_into, EciesRandomness, ECIES_OVERHEAD,
 };
 pub use error::HandshakeError;
-pub use handshake::{Initiator, LocalKey, ReceivedAck, ReceivedAuth, Session};
+pub use handshake::{Initiator, ReceivedAck, ReceivedAuth, Session};
 pub use io::{
     handshake_initiator, handshake_recipient, HandshakeConfig, UnauthedRlpx,
     DEFAULT_HANDSHAKE_TIMEOUT,

@@ -2,8 +2,8 @@
 
 use secp256k1::{PublicKey, SecretKey};
 
-use super::crypto::{ecdh_x, keccak256};
 use crate::frame::MacState;
+use enode::crypto::{ecdh_x, keccak256_concat as keccak256};
 
 /// Which side of the handshake we are.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -7,6 +7,7 @@
 mod cipher;
 mod codec;
 mod error;
+#[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing;
 mod mac;

@@ -13,7 +13,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_util::codec::Framed;
 
 use super::FrameCodec;
-use crate::ecies::public_key_to_id;
+use enode::PeerId;
 
 /// An RLPx session after a successful handshake.
 ///
@@ -23,13 +23,13 @@ use crate::ecies::public_key_to_id;
 pub struct RlpxStream<Io> {
     framed: Framed<Io, FrameCodec>,
     remote: PublicKey,
-    remote_id: [u8; 64],
+    remote_id: PeerId,
 }
 
 impl<Io> std::fmt::Debug for RlpxStream<Io> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RlpxStream")
-            .field("remote_id", &hex::encode(self.remote_id))
+            .field("remote_id", &self.remote_id)
             .finish_non_exhaustive()
     }
 }
@@ -40,7 +40,7 @@ impl<Io: AsyncRead + AsyncWrite> RlpxStream<Io> {
         Self {
             framed: Framed::new(io, codec),
             remote,
-            remote_id: public_key_to_id(&remote),
+            remote_id: PeerId::from_public_key(&remote),
         }
     }
 }
@@ -52,7 +52,7 @@ impl<Io> RlpxStream<Io> {
     }
 
     /// The remote's 64-byte node id (its public key without the 0x04 prefix).
-    pub fn remote_id(&self) -> [u8; 64] {
+    pub fn remote_id(&self) -> PeerId {
         self.remote_id
     }
 

@@ -2,6 +2,7 @@
 
 use alloy_rlp::{Decodable, Encodable, Header};
 use bytes::BufMut;
+use enode::PeerId;
 
 use super::error::P2pError;
 
@@ -42,7 +43,7 @@ pub struct Hello {
     /// TCP listening port (0 = not announced; geth always sends 0).
     pub listen_port: u16,
     /// The sender's node id: the uncompressed secp256k1 public key without the `0x04` prefix.
-    pub id: [u8; 64],
+    pub id: PeerId,
 }
 
 impl Hello {
@@ -50,7 +51,7 @@ impl Hello {
     /// (name, version).
     pub fn for_protocols(
         client_id: impl Into<String>,
-        id: [u8; 64],
+        id: PeerId,
         protocols: &[super::Protocol],
         listen_port: u16,
     ) -> Self {
@@ -66,20 +67,11 @@ impl Hello {
         }
     }
 
-    /// The 64-byte node id of a public key (uncompressed point without the `0x04` prefix), the
-    /// form carried in Hello and expected by [`super::UnauthedP2p::handshake`].
-    pub fn id_from_public_key(key: &secp256k1::PublicKey) -> [u8; 64] {
-        let full = key.serialize_uncompressed();
-        let mut id = [0u8; 64];
-        id.copy_from_slice(&full[1..]);
-        id
-    }
-
     /// The Hello's id as a public key; [`P2pError::InvalidIdentity`] if it is not a curve point.
     pub fn public_key(&self) -> Result<secp256k1::PublicKey, P2pError> {
         let mut full = [0u8; 65];
         full[0] = 0x04;
-        full[1..].copy_from_slice(&self.id);
+        full[1..].copy_from_slice(&self.id.0);
         secp256k1::PublicKey::from_slice(&full).map_err(|_| P2pError::InvalidIdentity)
     }
 
@@ -96,7 +88,7 @@ impl Hello {
             .length()
             + caps_len
             + self.listen_port.length()
-            + self.id.length();
+            + self.id.0.length();
         let mut out = Vec::with_capacity(fields_len + 4);
         Header {
             list: true,
@@ -120,7 +112,7 @@ impl Hello {
             cap.version.encode(&mut out);
         }
         self.listen_port.encode(&mut out);
-        self.id.encode(&mut out);
+        self.id.0.encode(&mut out);
         out
     }
 
@@ -151,8 +143,8 @@ impl Hello {
         let listen_port = u16::try_from(listen_port).unwrap_or(0);
         let id_bytes =
             Header::decode_bytes(&mut body, false).map_err(|_| P2pError::InvalidIdentity)?;
-        let id: [u8; 64] = id_bytes.try_into().map_err(|_| P2pError::InvalidIdentity)?;
-        if id == [0u8; 64] {
+        let id = PeerId(id_bytes.try_into().map_err(|_| P2pError::InvalidIdentity)?);
+        if id.0 == [0u8; 64] {
             return Err(P2pError::InvalidIdentity);
         }
         Ok(Self {
@@ -218,7 +210,7 @@ mod tests {
             client_id: "kadnode/v0.1.0".into(),
             capabilities: vec![Capability::new("eth", 68), Capability::new("snap", 1)],
             listen_port: 30303,
-            id: [0x11; 64],
+            id: PeerId([0x11; 64]),
         }
     }
 
@@ -234,7 +226,7 @@ mod tests {
         );
         assert_eq!(hello.listen_port, 9999);
         assert_eq!(
-            hex::encode(hello.id),
+            hello.id.to_string(),
             &EIP8_HELLO[EIP8_HELLO.len() - 128 - 22..EIP8_HELLO.len() - 22]
         );
     }
@@ -244,7 +236,7 @@ mod tests {
         let secp = secp256k1::Secp256k1::new();
         let key = secp256k1::SecretKey::from_slice(&[7u8; 32]).unwrap();
         let public = secp256k1::PublicKey::from_secret_key(&secp, &key);
-        let id = Hello::id_from_public_key(&public);
+        let id = PeerId::from_public_key(&public);
         let protocols = [
             super::super::Protocol::new("snap", 1, 8),
             super::super::Protocol::new("eth", 69, 18),
@@ -256,7 +248,7 @@ mod tests {
         assert_eq!(order, ["eth/68", "eth/69", "snap/1"]);
         assert_eq!(h.public_key().unwrap(), public);
         let mut bad = h.clone();
-        bad.id = [0xff; 64];
+        bad.id = PeerId([0xff; 64]);
         assert!(matches!(bad.public_key(), Err(P2pError::InvalidIdentity)));
     }
 
@@ -278,7 +270,7 @@ mod tests {
     #[test]
     fn zero_and_short_ids_are_invalid_identity() {
         let mut h = sample();
-        h.id = [0; 64];
+        h.id = PeerId([0; 64]);
         assert!(matches!(
             Hello::decode(&h.encode()),
             Err(P2pError::InvalidIdentity)
@@ -337,7 +329,7 @@ mod tests {
             let mut full = [0u8; 64];
             full[..32].copy_from_slice(&id);
             full[32..].copy_from_slice(&id2);
-            let h = Hello { protocol_version, client_id, capabilities, listen_port, id: full };
+            let h = Hello { protocol_version, client_id, capabilities, listen_port, id: PeerId(full) };
             prop_assert_eq!(Hello::decode(&h.encode()).unwrap(), h);
         }
 

@@ -14,6 +14,7 @@ mod ping;
 mod snappy;
 mod stream;
 
+#[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing;
 

@@ -5,6 +5,8 @@ use std::{io, time::Duration};
 use bytes::{Bytes, BytesMut};
 use futures::{Sink, SinkExt, Stream, StreamExt};
 
+use enode::PeerId;
+
 use crate::frame::{decode_message_code, encode_message, FrameError};
 
 use super::{
@@ -141,7 +143,7 @@ impl<S: MessageStream> UnauthedP2p<S> {
     pub async fn handshake(
         self,
         our_hello: Hello,
-        expected_remote_id: [u8; 64],
+        expected_remote_id: PeerId,
         local_protocols: Vec<Protocol>,
     ) -> Result<(P2pConnection, Hello, SharedCapabilities), P2pError> {
         self.handshake_with_timeout(
@@ -157,7 +159,7 @@ impl<S: MessageStream> UnauthedP2p<S> {
     pub async fn handshake_with_timeout(
         self,
         our_hello: Hello,
-        expected_remote_id: [u8; 64],
+        expected_remote_id: PeerId,
         local_protocols: Vec<Protocol>,
         timeout: Duration,
     ) -> Result<(P2pConnection, Hello, SharedCapabilities), P2pError> {
@@ -262,13 +264,13 @@ where
 
 fn check_hello(
     their: &Hello,
-    expected_remote_id: &[u8; 64],
+    expected_remote_id: &PeerId,
     local_protocols: &[Protocol],
 ) -> Result<SharedCapabilities, P2pError> {
     if their.id != *expected_remote_id {
         return Err(P2pError::UnexpectedIdentity {
-            expected: hex::encode(expected_remote_id),
-            got: hex::encode(their.id),
+            expected: expected_remote_id.to_string(),
+            got: their.id.to_string(),
         });
     }
     let shared = SharedCapabilities::negotiate(local_protocols, &their.capabilities);

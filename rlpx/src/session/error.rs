@@ -3,24 +3,11 @@
 use std::{io, net::SocketAddr, time::Duration};
 
 use crate::{
+    verdict::{Backoff, HasVerdict, Verdict},
     ecies::HandshakeError,
     frame::FrameError,
     p2p::{DisconnectReason, P2pError, SessionEnd},
 };
-
-/// How long to wait before dialling a peer again, coarsely; the scheduler picks the durations.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Backoff {
-    /// The peer is fine but busy (too many peers, already connected): retry soon, e.g. after
-    /// the dial history expires.
-    Short,
-    /// The attempt failed for a reason that may pass (network error, timeout, the remote
-    /// quitting): retry after a while.
-    Medium,
-    /// The peer broke the protocol, complained that we did, or is incompatible: retry rarely,
-    /// if at all.
-    Long,
-}
 
 /// Why [`super::connect`], [`super::accept`] or [`super::dial`] failed.
 ///
@@ -53,28 +40,6 @@ pub enum SessionError {
     P2p(#[from] P2pError),
 }
 
-/// What a failure says about the peer; every policy answer derives from it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Verdict {
-    /// Busy peer: try again soon.
-    Busy,
-    /// Network trouble or the remote leaving: may pass.
-    Transient,
-    /// Nothing arrived in time.
-    Timeout,
-    /// The remote says we broke the protocol: be careful, but it is not proof against it.
-    RemoteComplaint,
-    /// Corrupted bytes a third party on the path could have caused: proves nothing.
-    Corrupt,
-    /// The peer sent what no correct implementation sends.
-    Misbehaved,
-    /// The two sides can never form a useful session (no shared capability, incompatible
-    /// version, connected to self, the remote rejects our identity).
-    Incompatible,
-    /// The peer's Hello contradicts the key it proved, or carries no valid identity.
-    Impostor,
-}
-
 impl SessionError {
     /// The reason the remote gave, if it ended the attempt with a Disconnect.
     pub fn remote_disconnect_reason(&self) -> Option<DisconnectReason> {
@@ -97,7 +62,7 @@ impl SessionError {
     /// capability, incompatible p2p version, a Hello id that is not the key the handshake
     /// proved, or the remote telling us so (useless peer, bad identity, connected to self).
     pub fn is_fatal(&self) -> bool {
-        matches!(self.verdict(), Verdict::Incompatible | Verdict::Impostor)
+        self.verdict().is_fatal()
     }
 
     /// How long to wait before dialling this peer again: [`Backoff::Short`] for busy peers
@@ -105,15 +70,7 @@ impl SessionError {
     /// and ordinary disconnects, [`Backoff::Long`] for protocol breaches (either side's) and
     /// fatal failures.
     pub fn backoff(&self) -> Backoff {
-        match self.verdict() {
-            Verdict::Busy => Backoff::Short,
-            Verdict::Transient | Verdict::Timeout => Backoff::Medium,
-            Verdict::RemoteComplaint
-            | Verdict::Corrupt
-            | Verdict::Misbehaved
-            | Verdict::Incompatible
-            | Verdict::Impostor => Backoff::Long,
-        }
+        self.verdict().backoff()
     }
 
     /// True when the peer did something no correct implementation does (malformed handshake
@@ -121,9 +78,11 @@ impl SessionError {
     /// key): worth banning its id or address for a while. MAC failures are not counted, since
     /// a third party on the path can cause them, nor is anything the remote told us.
     pub fn should_ban(&self) -> bool {
-        matches!(self.verdict(), Verdict::Misbehaved | Verdict::Impostor)
+        self.verdict().should_ban()
     }
+}
 
+impl HasVerdict for SessionError {
     fn verdict(&self) -> Verdict {
         match self {
             Self::Connect { .. } => Verdict::Transient,

@@ -1,6 +1,7 @@
 //! In-memory message streams and a scripted raw peer for the p2p integration tests.
 #![allow(dead_code, unreachable_pub, missing_docs, clippy::unwrap_used)]
 
+use enode::PeerId;
 use std::{
     io,
     pin::Pin,
@@ -58,11 +59,11 @@ impl Sink<Bytes> for MemStream {
     }
 }
 
-pub fn id(byte: u8) -> [u8; 64] {
-    [byte; 64]
+pub fn id(byte: u8) -> PeerId {
+    PeerId([byte; 64])
 }
 
-pub fn hello(id: [u8; 64], caps: &[(&str, u32)]) -> Hello {
+pub fn hello(id: PeerId, caps: &[(&str, u32)]) -> Hello {
     Hello {
         protocol_version: 5,
         client_id: "test/v1".into(),

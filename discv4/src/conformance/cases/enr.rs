@@ -1,9 +1,8 @@
 //! ENRRequest (EIP-868): a bonded requester gets the node's signed record.
 
-use crate::{
-    proto::{EnrRequest, Packet},
-    record::{enr_node_id, enr_peer_id},
-};
+use crate::proto::{EnrRequest, Packet};
+
+use enode::{enr_node_id, enr_peer_id};
 
 use super::super::harness::{future_expiration, Outcome, Side, TestEnv};
 

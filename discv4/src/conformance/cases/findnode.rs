@@ -5,11 +5,9 @@ use std::net::{IpAddr, Ipv4Addr};
 
 use secp256k1::SecretKey;
 
-use crate::{
-    id::PeerId,
-    proto::{FindNode, Neighbors, Packet},
-    record::NodeRecord,
-};
+use crate::proto::{FindNode, Neighbors, Packet};
+
+use enode::{NodeRecord, PeerId};
 
 use super::super::harness::{
     future_expiration, past_expiration as expired_timestamp, random_target, Outcome, Side, TestEnv,

@@ -5,8 +5,8 @@
 mod enode;
 mod enr;
 mod error;
-#[doc(hidden)]
-pub mod fuzzing;
+#[cfg(feature = "fuzzing")]
+pub(crate) mod fuzzing;
 mod key;
 mod node_arg;
 

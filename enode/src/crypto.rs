@@ -5,12 +5,11 @@
 //! `libsecp256k1` via the `secp256k1` crate) can be swapped in one place.
 
 use secp256k1::{
+    ecdh::shared_secret_point,
     ecdsa::{RecoverableSignature, RecoveryId},
     Message, PublicKey, SecretKey, SECP256K1,
 };
 use sha3::{Digest, Keccak256};
-
-use crate::id::PeerId;
 
 /// Length of a recoverable signature on the wire: `r(32) || s(32) || v(1)`.
 pub const SIGNATURE_LEN: usize = 65;
@@ -71,17 +70,18 @@ pub fn recover(
         .map_err(|_| SignatureError::RecoveryFailed)
 }
 
-/// Recovers the signer's [`PeerId`] (64-byte uncompressed key without the 0x04 prefix).
-pub fn recover_peer_id(
-    signature: &[u8; SIGNATURE_LEN],
-    digest: &[u8; 32],
-) -> Result<PeerId, SignatureError> {
-    recover(signature, digest).map(|key| PeerId::from_public_key(&key))
-}
-
 /// The public key of a secret key.
 pub fn public_key(key: &SecretKey) -> PublicKey {
     PublicKey::from_secret_key(SECP256K1, key)
+}
+
+/// The x-coordinate of `secret * public`: the raw 32-byte ECDH secret RLPx uses (not hashed,
+/// unlike libsecp256k1's default ECDH).
+pub fn ecdh_x(public: &PublicKey, secret: &SecretKey) -> [u8; 32] {
+    let point = shared_secret_point(public, secret);
+    let mut x = [0u8; 32];
+    x.copy_from_slice(&point[..32]);
+    x
 }
 
 #[cfg(test)]
@@ -103,8 +103,8 @@ mod tests {
         let digest = keccak256(b"hello");
         let signature = sign_recoverable(&digest, &key);
         assert!(signature[64] <= 1);
-        let recovered = recover_peer_id(&signature, &digest).unwrap();
-        assert_eq!(recovered, PeerId::from_secret_key(&key));
+        let recovered = recover(&signature, &digest).unwrap();
+        assert_eq!(recovered, public_key(&key));
     }
 
     #[test]

@@ -4,12 +4,12 @@
 
 use std::net::{IpAddr, Ipv6Addr};
 
-use discv4::{
-    record::{
+use enode::{
+    PeerId, SecretKey,
+    {
         build_enr, decode_enr, enr_to_node_record, normalize_ip, parse_enr, EndpointConfig,
         EnodeUrl, Host, NodeArg, NodeRecord,
     },
-    PeerId, SecretKey,
 };
 use proptest::prelude::*;
 

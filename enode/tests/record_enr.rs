@@ -5,13 +5,13 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use alloy_rlp::{Encodable, Header};
-use discv4::{
+use enode::{
     crypto::{keccak256, public_key, sign_recoverable},
-    record::{
+    PeerId, SecretKey,
+    {
         build_enr, decode_enr, enr_peer_id, enr_to_node_record, parse_enr, parse_node,
         unix_time_millis, EndpointConfig, EnrError, LocalEnr, NodeKey, ParseNodeError,
     },
-    PeerId, SecretKey,
 };
 
 fn key(byte: u8) -> SecretKey {

@@ -1,4 +1,4 @@
-//! Runs the fuzz bodies (`discv4::record::fuzzing`) over the committed seed corpus and a
+//! Runs the fuzz bodies (`enode::fuzzing`) over the committed seed corpus and a
 //! few thousand deterministic random and mutated inputs, so the no-panic property is
 //! checked on every `cargo test`, not only when someone runs `cargo fuzz`.
 
@@ -6,7 +6,7 @@
 
 use std::{fs, path::PathBuf};
 
-use discv4::record::fuzzing::{decode_enr, parse_enode};
+use enode::fuzzing::{decode_enr, parse_enode};
 
 const MUTATIONS_PER_TARGET: usize = 4000;
 const RANDOM_PER_TARGET: usize = 1000;
@@ -116,7 +116,7 @@ fn mutations_reach_both_accepting_and_rejecting_paths() {
     let parsed = (0..500)
         .map(|_| mutate(&mut rng, &seeds))
         .filter(|input| {
-            std::str::from_utf8(input).is_ok_and(|s| s.parse::<discv4::record::EnodeUrl>().is_ok())
+            std::str::from_utf8(input).is_ok_and(|s| s.parse::<enode::EnodeUrl>().is_ok())
         })
         .count();
     assert!(

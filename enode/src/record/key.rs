@@ -22,9 +22,14 @@ const HEX_LEN: usize = 64;
 /// Key files larger than this are rejected without reading further.
 const MAX_FILE_LEN: u64 = 1024;
 
-/// The node's secret key. `Debug` shows only the public identity.
+/// The node's secret key, with its public key and [`PeerId`] computed once (every RLPx
+/// handshake and ENR signature needs them). `Debug` shows only the public identity.
 #[derive(Clone, PartialEq, Eq)]
-pub struct NodeKey(SecretKey);
+pub struct NodeKey {
+    secret: SecretKey,
+    public: PublicKey,
+    id: PeerId,
+}
 
 impl fmt::Debug for NodeKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -33,15 +38,20 @@ impl fmt::Debug for NodeKey {
 }
 
 impl From<SecretKey> for NodeKey {
-    fn from(key: SecretKey) -> Self {
-        Self(key)
+    fn from(secret: SecretKey) -> Self {
+        let public = public_key(&secret);
+        Self {
+            secret,
+            public,
+            id: PeerId::from_public_key(&public),
+        }
     }
 }
 
 impl NodeKey {
     /// A fresh random key from the operating system's generator.
     pub fn generate() -> Self {
-        Self(SecretKey::new(&mut rand::rngs::OsRng))
+        Self::from(SecretKey::new(&mut rand::rngs::OsRng))
     }
 
     /// Parses exactly 64 hex characters (either case, no `0x`, no whitespace).
@@ -51,7 +61,7 @@ impl NodeKey {
 
     /// The key as 64 lowercase hex characters, the `nodekey` file content.
     pub fn to_hex(&self) -> String {
-        hex::encode(self.0.secret_bytes())
+        hex::encode(self.secret.secret_bytes())
     }
 
     /// Reads a `nodekey` file. Trailing whitespace (a newline an editor added) is allowed;
@@ -112,17 +122,17 @@ impl NodeKey {
 
     /// The secret key.
     pub fn secret_key(&self) -> &SecretKey {
-        &self.0
+        &self.secret
     }
 
     /// The public key.
     pub fn public_key(&self) -> PublicKey {
-        public_key(&self.0)
+        self.public
     }
 
     /// The 64-byte public identity used on the wire.
     pub fn peer_id(&self) -> PeerId {
-        PeerId::from_secret_key(&self.0)
+        self.id
     }
 
     /// The Kademlia id.
@@ -178,7 +188,7 @@ fn parse_hex(text: &[u8], path: Option<&Path>) -> Result<NodeKey, NodeKeyError> 
         index: 0,
     })?;
     SecretKey::from_slice(&bytes)
-        .map(NodeKey)
+        .map(NodeKey::from)
         .map_err(|_| NodeKeyError::InvalidKey { path: path() })
 }
 

@@ -5,7 +5,7 @@ use std::{cmp::Ordering, fmt, str::FromStr};
 
 use secp256k1::{PublicKey, SecretKey};
 
-use crate::crypto::{keccak256, public_key};
+use crate::crypto::{keccak256, public_key, recover, SignatureError, SIGNATURE_LEN};
 
 /// A node's public key as it appears in discv4 packets, RLPx and enode URLs:
 /// the 64-byte uncompressed secp256k1 point without the `0x04` prefix.
@@ -64,6 +64,28 @@ impl PeerId {
 
     /// The raw 64 bytes.
     pub const fn as_bytes(&self) -> &[u8; 64] {
+        &self.0
+    }
+
+    /// Recovers the signer of a 32-byte digest from `r || s || v`.
+    pub fn recover(
+        signature: &[u8; SIGNATURE_LEN],
+        digest: &[u8; 32],
+    ) -> Result<Self, SignatureError> {
+        recover(signature, digest).map(|key| Self::from_public_key(&key))
+    }
+
+    /// 64 random bytes: a lookup target (not necessarily a curve point; lookups only use its
+    /// hash).
+    pub fn random() -> Self {
+        let mut target = [0u8; 64];
+        rand::Rng::fill(&mut rand::thread_rng(), &mut target[..]);
+        Self(target)
+    }
+}
+
+impl AsRef<[u8]> for PeerId {
+    fn as_ref(&self) -> &[u8] {
         &self.0
     }
 }

@@ -8,7 +8,7 @@ use std::{
     sync::atomic::{AtomicUsize, Ordering},
 };
 
-use discv4::record::{NodeKey, NodeKeyError};
+use enode::{NodeKey, NodeKeyError};
 use proptest::prelude::*;
 
 /// A fresh directory under the system temp dir, removed on drop.
@@ -149,7 +149,7 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(32))]
     #[test]
     fn save_then_load_round_trips(bytes in any::<[u8; 32]>()) {
-        let Ok(secret) = discv4::SecretKey::from_slice(&bytes) else { return Ok(()) };
+        let Ok(secret) = enode::SecretKey::from_slice(&bytes) else { return Ok(()) };
         let key = NodeKey::from(secret);
         let dir = TempDir::new();
         let path = dir.join("nodekey");

@@ -4,12 +4,12 @@
 
 use std::net::IpAddr;
 
-use discv4::{
-    record::{
+use enode::{
+    PeerIdError,
+    {
         decode_enr, enr_node_id, enr_peer_id, enr_to_node_record, parse_enr, parse_node,
         EnodeError, EnodeUrl, EnrError, Host, NodeArg, NodeKey, NodeRecord, ParseNodeError,
     },
-    PeerIdError,
 };
 use serde_json::Value;
 
