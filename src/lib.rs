@@ -1,5 +1,40 @@
-//! kadnode: the node that glues discv4 and rlpx.
+//! kadnode: an Ethereum devp2p node. It glues discovery (`discv4`) to the encrypted
+//! transport (`rlpx`) and owns the policy between them: whom to dial, whom to accept, whom to
+//! ban.
+//!
+//! A chain client (or the `bootnode` binary, the library's first user) describes the node in
+//! a [`NodeConfig`] and starts it with [`Node::start`]:
+//!
+//! ```no_run
+//! # async fn example() -> Result<(), kadnode::NodeError> {
+//! use kadnode::{Node, NodeConfig, Storage};
+//!
+//! let config = NodeConfig {
+//!     listen_addr: "0.0.0.0:30303".parse().unwrap(),
+//!     storage: Storage::Dir("/var/lib/mynode".into()),
+//!     ..NodeConfig::default()
+//! };
+//! let node = Node::start(config).await?;
+//! println!("{}", node.enode_url());
+//! node.shutdown().await;
+//! # Ok(()) }
+//! ```
+//!
+//! Identities and records come from the `enode` crate, the discovery service from `discv4`,
+//! sessions from `rlpx`.
 
-pub mod cli;
+mod config;
 pub mod datadir;
-pub mod http;
+mod error;
+mod node;
+mod peer;
+mod protocol;
+
+pub use config::{KeySource, NodeConfig, Storage, DEFAULT_LISTEN_ADDR};
+pub use error::NodeError;
+pub use node::Node;
+pub use peer::PeerEnd;
+pub use protocol::{
+    Direction, PeerInfo, Protocol, ProtocolConn, ProtocolError, ProtocolFuture, ProtocolSpec,
+    Traffic,
+};

@@ -8,16 +8,16 @@ use std::{future::Future, net::SocketAddr, time::Duration};
 use bytes::Bytes;
 use futures::SinkExt;
 use rlpx::{
-    verdict::Backoff,
     ecies::{HandshakeError, UnauthedRlpx},
     frame::{encode_message, FrameError},
     p2p::{
         encode_disconnect, DisconnectReason, Hello, P2pError, Protocol, SessionEnd, UnauthedP2p,
     },
     session::{
-        accept, authenticate_inbound, authenticate_outbound, connect, dial, Session,
-        SessionConfig, SessionError,
+        accept, authenticate_inbound, authenticate_outbound, connect, dial, Session, SessionConfig,
+        SessionError,
     },
+    verdict::Backoff,
     SecretKey,
 };
 use tokio::net::{TcpListener, TcpStream};

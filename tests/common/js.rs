@@ -68,11 +68,15 @@ pub struct JsPeer {
     stderr: Arc<Mutex<String>>,
 }
 
-/// The `tests/js` directory.
+/// The `tests/js` directory of the workspace (these helpers are shared by the root package's
+/// tests and the CLI crate's).
 pub fn js_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests")
-        .join("js")
+    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    manifest
+        .ancestors()
+        .map(|dir| dir.join("tests").join("js"))
+        .find(|dir| dir.join("package.json").exists())
+        .unwrap_or_else(|| manifest.join("tests").join("js"))
 }
 
 fn skip(reason: &str) -> Option<JsPeer> {

@@ -3,10 +3,10 @@
 use std::{io, net::SocketAddr, time::Duration};
 
 use crate::{
-    verdict::{Backoff, HasVerdict, Verdict},
     ecies::HandshakeError,
     frame::FrameError,
     p2p::{DisconnectReason, P2pError, SessionEnd},
+    verdict::{Backoff, HasVerdict, Verdict},
 };
 
 /// Why [`super::connect`], [`super::accept`] or [`super::dial`] failed.

@@ -3,12 +3,12 @@
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    let args = match kadnode::cli::parse_args::<kadnode::cli::tool::ToolArgs>("kadnode") {
+    let args = match kadnode_cli::parse_args::<kadnode_cli::tool::ToolArgs>("kadnode") {
         Ok(args) => args,
         Err(code) => return code,
     };
-    match kadnode::cli::tool::main(args) {
+    match kadnode_cli::tool::main(args) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(error) => kadnode::cli::report("kadnode", &error),
+        Err(error) => kadnode_cli::report("kadnode", &error),
     }
 }

@@ -9,6 +9,7 @@ pub mod bootnode;
 pub mod crawl;
 pub mod discv4;
 pub mod enr;
+pub mod http;
 pub mod key;
 pub mod logging;
 pub mod node;

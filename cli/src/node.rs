@@ -5,14 +5,11 @@ use std::{net::SocketAddr, path::PathBuf, sync::Arc};
 
 use clap::Args;
 use discv4::{
-    db::NodeDb,
-    service::{self, Discv4Config, Discv4Handle},
+    service::{Discv4Config, Discv4Handle},
     table::TableEvent,
 };
-use enode::{
-    netutil::NetRestrict,
-    NodeRecord, {enr_to_node_record, Enr, NodeArg, NodeKey},
-};
+use enode::{netutil::NetRestrict, Enr, NodeArg, NodeKey, NodeRecord};
+use kadnode::{KeySource, Node, NodeConfig, NodeError, Storage};
 use tokio::task::JoinHandle;
 use tracing::{debug, info, warn};
 
@@ -20,7 +17,8 @@ use super::{
     parse::{self, Nat},
     CliError,
 };
-use crate::{datadir, http};
+use crate::http;
+use kadnode::datadir;
 
 /// Flags of a long-lived discovery node (geth's bootnode flags plus kadnode's own).
 #[derive(Debug, Clone, Args)]
@@ -102,6 +100,8 @@ pub struct Defaults {
 /// A started node.
 #[derive(Debug)]
 pub struct RunningNode {
+    /// The node (the library's [`kadnode::Node`]).
+    pub node: Node,
     /// The discovery service.
     pub handle: Discv4Handle,
     /// The bound UDP address.
@@ -118,34 +118,28 @@ pub struct RunningNode {
     signals: Signals,
 }
 
-/// Resolves the key: `--nodekeyhex`, else `--nodekey`, else `<datadir>/nodekey` (created
-/// on first start), else a fresh random key.
-pub fn load_key(
-    opts: &NodeOptions,
-    datadir: Option<&std::path::Path>,
-) -> Result<NodeKey, CliError> {
+/// Which key the flags name: `--nodekeyhex`, else `--nodekey`, else `<datadir>/nodekey`
+/// (created on first start), else a fresh random key.
+pub fn key_source(opts: &NodeOptions) -> KeySource {
     if let Some(key) = &opts.nodekeyhex {
-        return Ok(key.clone());
-    }
-    if let Some(path) = &opts.nodekey {
-        return NodeKey::load(path).map_err(CliError::usage);
-    }
-    match datadir {
-        Some(dir) => {
-            std::fs::create_dir_all(dir).map_err(|e| {
-                CliError::usage(format!(
-                    "cannot create data directory {}: {e}",
-                    dir.display()
-                ))
-            })?;
-            NodeKey::load_or_generate(datadir::nodekey_path(dir)).map_err(CliError::usage)
-        }
-        None => Ok(NodeKey::generate()),
+        KeySource::Key(key.clone())
+    } else if let Some(path) = &opts.nodekey {
+        KeySource::File(path.clone())
+    } else {
+        KeySource::FromStorage
     }
 }
 
-/// Starts the node: checks the flags, opens the database, binds the sockets and spawns
-/// the discovery service and HTTP endpoints.
+fn node_error(error: NodeError) -> CliError {
+    if error.is_configuration() {
+        CliError::usage(error)
+    } else {
+        CliError::failed(error)
+    }
+}
+
+/// Starts the node: checks the flags, binds the HTTP ports, then starts the library's
+/// [`Node`] (key, database, UDP socket, discovery) and the HTTP endpoints.
 pub async fn start(opts: &NodeOptions, defaults: &Defaults) -> Result<RunningNode, CliError> {
     let signals = Signals::install()?;
     if opts.pex_seed.is_some() {
@@ -160,8 +154,7 @@ pub async fn start(opts: &NodeOptions, defaults: &Defaults) -> Result<RunningNod
         })?),
         None => None,
     };
-    let key = load_key(opts, datadir.as_deref())?;
-    let mut config = Discv4Config {
+    let mut discovery = Discv4Config {
         netrestrict: opts.netrestrict.clone(),
         tcp_port: opts.tcp_port,
         external_ip: match opts.nat {
@@ -170,29 +163,7 @@ pub async fn start(opts: &NodeOptions, defaults: &Defaults) -> Result<RunningNod
         },
         ..Discv4Config::default()
     };
-    config.bootnodes = resolve_bootnodes(opts, defaults).await?;
-    let db = match &datadir {
-        Some(dir) => {
-            let (db, warning) = NodeDb::open(dir).map_err(|e| {
-                CliError::usage(format!(
-                    "cannot open the node database in {}: {e}",
-                    dir.display()
-                ))
-            })?;
-            if let Some(warning) = warning {
-                warn!(target: "kadnode", "{warning}");
-            }
-            db
-        }
-        None => NodeDb::in_memory().map_err(CliError::failed)?,
-    };
-    let addr = opts.addr.unwrap_or(defaults.addr);
-    let transport = service::bind_udp(addr)
-        .await
-        .map_err(|e| bind_error("UDP", addr, &e))?;
-    let local_addr = transport
-        .local_addr()
-        .map_err(|e| CliError::failed(format!("cannot read the bound address: {e}")))?;
+    discovery.bootnodes = resolve_bootnodes(opts, defaults).await?;
     // Bind the HTTP ports before starting discovery so a taken port fails fast.
     let metrics_listener = match opts.metrics {
         Some(addr) => Some(http::bind(addr, "metrics").await.map_err(CliError::Usage)?),
@@ -202,8 +173,19 @@ pub async fn start(opts: &NodeOptions, defaults: &Defaults) -> Result<RunningNod
         Some(addr) => Some(http::bind(addr, "RPC").await.map_err(CliError::Usage)?),
         None => None,
     };
-    let handle = service::spawn(config, *key.secret_key(), transport, db)
-        .map_err(|e| CliError::failed(format!("cannot start discovery: {e}")))?;
+    let config = NodeConfig {
+        listen_addr: opts.addr.unwrap_or(defaults.addr),
+        storage: datadir.clone().map_or(Storage::InMemory, Storage::Dir),
+        key: key_source(opts),
+        discovery: Some(discovery),
+    };
+    let node = Node::start(config).await.map_err(node_error)?;
+    if let Some(warning) = node.storage_warning() {
+        warn!(target: "kadnode", "{warning}");
+    }
+    let (Some(handle), Some(local_addr)) = (node.discv4().cloned(), node.udp_addr()) else {
+        return Err(CliError::failed("discovery did not start"));
+    };
     let mut tasks = vec![tokio::spawn(log_table_events(handle.clone()))];
     let mut metrics_addr = None;
     if let Some(listener) = metrics_listener {
@@ -222,6 +204,7 @@ pub async fn start(opts: &NodeOptions, defaults: &Defaults) -> Result<RunningNod
         )));
     }
     Ok(RunningNode {
+        node,
         handle,
         local_addr,
         datadir,
@@ -231,16 +214,6 @@ pub async fn start(opts: &NodeOptions, defaults: &Defaults) -> Result<RunningNod
         tasks,
         signals,
     })
-}
-
-fn bind_error(what: &str, addr: SocketAddr, e: &std::io::Error) -> CliError {
-    if e.kind() == std::io::ErrorKind::AddrInUse {
-        CliError::usage(format!(
-            "cannot listen on {what} {addr}: address already in use"
-        ))
-    } else {
-        CliError::usage(format!("cannot listen on {what} {addr}: {e}"))
-    }
 }
 
 async fn resolve_bootnodes(
@@ -304,27 +277,10 @@ async fn log_table_events(handle: Discv4Handle) {
 impl RunningNode {
     /// Our current record and the enode URL to print for it.
     pub async fn identity(&self) -> Result<(NodeRecord, Enr), CliError> {
-        let enr = self
-            .handle
-            .local_enr()
+        self.node
+            .local_record()
             .await
-            .map_err(|e| CliError::failed(format!("cannot read the local record: {e}")))?;
-        let record = enr_to_node_record(&enr).unwrap_or_else(|_| NodeRecord {
-            // No routable IP known yet: print the listen address, loopback if unspecified.
-            address: if self.local_addr.ip().is_unspecified() {
-                if self.local_addr.is_ipv4() {
-                    std::net::Ipv4Addr::LOCALHOST.into()
-                } else {
-                    std::net::Ipv6Addr::LOCALHOST.into()
-                }
-            } else {
-                self.local_addr.ip()
-            },
-            udp_port: self.local_addr.port(),
-            tcp_port: self.tcp_port,
-            id: self.handle.local_id(),
-        });
-        Ok(record).map(|record| (record, enr))
+            .ok_or_else(|| CliError::failed("cannot read the local record: discovery stopped"))
     }
 
     /// Prints our enode URL, ENR and addresses (human-readable or JSON), as the first output
@@ -356,7 +312,7 @@ impl RunningNode {
         for task in &self.tasks {
             task.abort();
         }
-        self.handle.shutdown().await;
+        self.node.shutdown().await;
         info!(target: "kadnode", "node database flushed, bye");
     }
 }

@@ -21,7 +21,7 @@ use futures::StreamExt;
 use serde_json::{json, Value};
 
 use super::{Handler, Request, Response};
-use crate::cli::timefmt::format_rfc3339;
+use crate::timefmt::format_rfc3339;
 
 /// Most nodes one `discv4_lookupRandom` call returns.
 pub const MAX_LOOKUP_NODES: usize = 1000;

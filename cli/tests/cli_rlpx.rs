@@ -2,6 +2,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 mod cli_support;
+#[path = "../../tests/common/mod.rs"]
 mod common;
 
 use std::time::Duration;
@@ -141,4 +142,42 @@ async fn listen_shows_an_ethereumjs_session() {
     .unwrap();
     drop(listen);
     js.exit().await;
+}
+
+/// `rlpx listen` runs every connection through `rlpx::session`, so a first frame larger than
+/// the 2 KiB Hello cap is refused from its header, and the listener reports the failure.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn listen_refuses_a_3_kib_first_frame() {
+    use futures::SinkExt;
+
+    let key = "4".repeat(64);
+    let (listen, enode) =
+        tokio::task::spawn_blocking(move || start_listen(&["--nodekeyhex", &key]))
+            .await
+            .unwrap();
+    let record = enode::parse_node(&enode).unwrap().0;
+    let tcp = tokio::net::TcpStream::connect(("127.0.0.1", record.tcp_port))
+        .await
+        .unwrap();
+    let mut stream =
+        rlpx::ecies::UnauthedRlpx::new(tcp, enode::SecretKey::new(&mut rand::thread_rng()))
+            .connect(record.id.to_public_key().unwrap())
+            .await
+            .unwrap();
+    // A 3 KiB "Hello" (message code 0): over the cap, refused without being buffered.
+    let oversize = rlpx::frame::encode_message(0, &vec![0xc0; 3 * 1024]);
+    let _ = stream.send(oversize).await;
+    let listen = tokio::task::spawn_blocking(move || {
+        let mut listen = listen;
+        let line = listen.wait_stdout(|l| l.contains("session not established"));
+        eprintln!("listener: {line}");
+        assert!(
+            line.contains("too large") || line.contains("exceeds"),
+            "{line}"
+        );
+        listen
+    })
+    .await
+    .unwrap();
+    drop(listen);
 }

@@ -13,9 +13,8 @@ use clap::{Args, Subcommand};
 use futures::StreamExt;
 use rlpx::{
     ecies::UnauthedRlpx,
-    p2p::{
-        decode_disconnect, message_id, Hello, Protocol, UnauthedP2p, HELLO_TIMEOUT, MAX_HELLO_SIZE,
-    },
+    p2p::{decode_disconnect, message_id, Hello, Protocol, HELLO_TIMEOUT, MAX_HELLO_SIZE},
+    session::{authenticate_inbound, Session, SessionConfig},
 };
 use serde_json::{json, Value};
 use tokio::{net::TcpStream, sync::Semaphore};
@@ -272,14 +271,12 @@ async fn listen(args: ListenArgs, json_mode: bool) -> Result<(), CliError> {
         &format!("{enode}\nlistening on tcp {local}"),
         &json!({"event": "listening", "enode": enode, "tcp": local.to_string()}),
     );
-    let our_hello = Hello::for_protocols(
-        args.client_id.clone(),
-        key.peer_id(),
-        &args.caps.0,
-        local.port(),
-    );
-    let secret = *key.secret_key();
-    let protocols = Arc::new(args.caps.0.clone());
+    // Every accepted connection goes through `rlpx::session`, like any other listener: the
+    // handshake and Hello timeouts and the 2 KiB cap on the first frame come with it.
+    let mut session_config = SessionConfig::new(args.client_id.clone(), args.caps.0.clone());
+    session_config.listen_port = local.port();
+    let session_config = Arc::new(session_config);
+    let key = Arc::new(key);
     let slots = Arc::new(Semaphore::new(MAX_SESSIONS));
     let accept = async {
         loop {
@@ -299,10 +296,10 @@ async fn listen(args: ListenArgs, json_mode: bool) -> Result<(), CliError> {
                 );
                 continue;
             };
-            let hello = our_hello.clone();
-            let protocols = Arc::clone(&protocols);
+            let key = Arc::clone(&key);
+            let config = Arc::clone(&session_config);
             tokio::spawn(async move {
-                serve_session(tcp, peer, secret, hello, protocols, json_mode).await;
+                serve_session(tcp, peer, &key, &config, json_mode).await;
                 drop(permit);
             });
         }
@@ -320,13 +317,14 @@ fn event(json_mode: bool, human: &str, value: Value) {
 async fn serve_session(
     tcp: TcpStream,
     peer: SocketAddr,
-    secret: secp256k1::SecretKey,
-    our_hello: Hello,
-    protocols: Arc<Vec<Protocol>>,
+    key: &NodeKey,
+    config: &SessionConfig,
     json_mode: bool,
 ) {
-    let stream = match UnauthedRlpx::new(tcp, secret).accept().await {
-        Ok(stream) => stream,
+    // Small frames (pings, Hellos) must not wait for Nagle, as on the dialling side.
+    let _ = tcp.set_nodelay(true);
+    let authenticated = match authenticate_inbound(tcp, key, config).await {
+        Ok(authenticated) => authenticated,
         Err(e) => {
             event(
                 json_mode,
@@ -336,18 +334,20 @@ async fn serve_session(
             return;
         }
     };
-    let remote_id = stream.remote_id();
-    let (mut connection, hello, shared) = match UnauthedP2p::new(stream)
-        .handshake(our_hello, remote_id, protocols.to_vec())
-        .await
-    {
+    let remote_id = authenticated.remote_id();
+    let Session {
+        mut connection,
+        remote_hello: hello,
+        shared,
+        ..
+    } = match authenticated.exchange_hellos(key, config).await {
         Ok(session) => session,
         Err(e) => {
             let reason = e.remote_disconnect_reason().map(|r| r.to_string());
             event(
                 json_mode,
                 &format!("{peer}: session not established: {e}"),
-                json!({"event": "session-failed", "remote": peer.to_string(), "id": hex::encode(remote_id), "error": e.to_string(), "remoteReason": reason}),
+                json!({"event": "session-failed", "remote": peer.to_string(), "id": remote_id.to_string(), "error": e.to_string(), "remoteReason": reason}),
             );
             return;
         }

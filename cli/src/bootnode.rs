@@ -72,7 +72,7 @@ pub fn main(args: BootnodeArgs) -> Result<(), CliError> {
         let datadir = match &args.node.datadir {
             Some(dir) => Some(dir.clone()),
             None if args.node.nodekey.is_none() && args.node.nodekeyhex.is_none() => {
-                crate::datadir::default_datadir()
+                kadnode::datadir::default_datadir()
             }
             None => None,
         };
@@ -80,7 +80,7 @@ pub fn main(args: BootnodeArgs) -> Result<(), CliError> {
             // Do not create a key just to print it.
             let exists = datadir
                 .as_deref()
-                .map(crate::datadir::nodekey_path)
+                .map(kadnode::datadir::nodekey_path)
                 .is_some_and(|p| p.exists());
             if !exists {
                 return Err(CliError::usage(
@@ -88,7 +88,9 @@ pub fn main(args: BootnodeArgs) -> Result<(), CliError> {
                 ));
             }
         }
-        let key = node::load_key(&args.node, datadir.as_deref())?;
+        let key = node::key_source(&args.node)
+            .load(datadir.as_deref())
+            .map_err(CliError::usage)?;
         println!("{}", key.peer_id());
         return Ok(());
     }
