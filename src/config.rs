@@ -4,12 +4,14 @@
 use std::{
     net::{Ipv4Addr, SocketAddr},
     path::{Path, PathBuf},
+    sync::Arc,
+    time::Duration,
 };
 
 use discv4::service::Discv4Config;
-use enode::NodeKey;
+use enode::{NodeKey, NodeRecord, PeerId};
 
-use crate::{datadir, error::NodeError};
+use crate::{datadir, error::NodeError, protocol::Protocol};
 
 /// The listen address without configuration: every interface, port 30303 (geth's).
 pub const DEFAULT_LISTEN_ADDR: SocketAddr =
@@ -69,6 +71,103 @@ pub struct NodeConfig {
     /// Discovery v4 settings (bootnodes, netrestrict, external IP, announced TCP port, table
     /// and timer tuning); `None` runs no discovery. Default: discv4 with no bootnodes.
     pub discovery: Option<Discv4Config>,
+    /// The devp2p server and dialer (TCP on the same port number as discovery); `None` runs
+    /// discovery only, as a bootnode does. Default `None`.
+    pub p2p: Option<P2pConfig>,
+}
+
+/// The default number of peers (geth's `--maxpeers`).
+pub const DEFAULT_MAX_PEERS: usize = 50;
+/// The default share of dialed peers: one in three (geth's `DialRatio`).
+pub const DEFAULT_DIAL_RATIO: usize = 3;
+/// The default number of concurrent inbound handshakes (geth's `--maxpendpeers`).
+pub const DEFAULT_MAX_PENDING: usize = 50;
+
+/// The server and dialer: who to accept, who to dial, and which protocols to run.
+#[derive(Clone)]
+pub struct P2pConfig {
+    /// Client name sent in our Hello. Default `kadnode/v<version>`.
+    pub client_id: String,
+    /// The protocols run on every peer that shares them; a peer sharing none is refused as
+    /// useless (Disconnect 0x03).
+    pub protocols: Vec<Arc<dyn Protocol>>,
+    /// All peers, inbound and dialed; trusted peers and static peers we dial come on top.
+    /// Default [`DEFAULT_MAX_PEERS`].
+    pub max_peers: usize,
+    /// `max_peers / dial_ratio` slots are for peers we dial, the rest for inbound ones.
+    /// Default [`DEFAULT_DIAL_RATIO`].
+    pub dial_ratio: usize,
+    /// Concurrent inbound handshakes. Default [`DEFAULT_MAX_PENDING`].
+    pub max_pending: usize,
+    /// Nodes we keep connected: dialed first and again after every disconnect.
+    pub static_nodes: Vec<NodeRecord>,
+    /// Nodes admitted even when the node is full.
+    pub trusted_nodes: Vec<PeerId>,
+    /// Accept inbound peers only; never dial (geth's `--nodial`). Default false.
+    pub no_dial: bool,
+    /// Listen for inbound TCP connections. Default true.
+    pub listen: bool,
+    /// Deadline of each handshake phase (encryption, then Hello). Default 5 s.
+    pub handshake_timeout: Duration,
+    /// Deadline of a TCP connect. Default 15 s.
+    pub dial_timeout: Duration,
+    /// How long a failed or ended peer is not redialed (geth's dial history). Default 35 s.
+    pub dial_history: Duration,
+}
+
+impl std::fmt::Debug for P2pConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let protocols: Vec<String> = self
+            .protocols
+            .iter()
+            .map(|p| p.spec().capability().to_string())
+            .collect();
+        f.debug_struct("P2pConfig")
+            .field("client_id", &self.client_id)
+            .field("protocols", &protocols)
+            .field("max_peers", &self.max_peers)
+            .field("dial_ratio", &self.dial_ratio)
+            .field("max_pending", &self.max_pending)
+            .field("static_nodes", &self.static_nodes.len())
+            .field("trusted_nodes", &self.trusted_nodes.len())
+            .field("no_dial", &self.no_dial)
+            .field("listen", &self.listen)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for P2pConfig {
+    fn default() -> Self {
+        Self {
+            client_id: format!("kadnode/v{}", env!("CARGO_PKG_VERSION")),
+            protocols: Vec::new(),
+            max_peers: DEFAULT_MAX_PEERS,
+            dial_ratio: DEFAULT_DIAL_RATIO,
+            max_pending: DEFAULT_MAX_PENDING,
+            static_nodes: Vec::new(),
+            trusted_nodes: Vec::new(),
+            no_dial: false,
+            listen: true,
+            handshake_timeout: Duration::from_secs(5),
+            dial_timeout: Duration::from_secs(15),
+            dial_history: Duration::from_secs(35),
+        }
+    }
+}
+
+impl P2pConfig {
+    /// Slots for peers we dial (at least one when any peer is allowed).
+    pub fn max_dialed(&self) -> usize {
+        if self.max_peers == 0 {
+            return 0;
+        }
+        (self.max_peers / self.dial_ratio.max(1)).max(1)
+    }
+
+    /// Slots for inbound peers.
+    pub fn max_inbound(&self) -> usize {
+        self.max_peers.saturating_sub(self.max_dialed())
+    }
 }
 
 impl Default for NodeConfig {
@@ -78,6 +177,7 @@ impl Default for NodeConfig {
             storage: Storage::InMemory,
             key: KeySource::FromStorage,
             discovery: Some(Discv4Config::default()),
+            p2p: None,
         }
     }
 }

@@ -30,9 +30,12 @@ mod node;
 mod peer;
 mod protocol;
 
-pub use config::{KeySource, NodeConfig, Storage, DEFAULT_LISTEN_ADDR};
+pub use config::{
+    KeySource, NodeConfig, P2pConfig, Storage, DEFAULT_DIAL_RATIO, DEFAULT_LISTEN_ADDR,
+    DEFAULT_MAX_PEERS, DEFAULT_MAX_PENDING,
+};
 pub use error::NodeError;
-pub use node::Node;
+pub use node::{Node, NodeHandle, NodeStopped, PeerEvent};
 pub use peer::PeerEnd;
 pub use protocol::{
     Direction, PeerInfo, Protocol, ProtocolConn, ProtocolError, ProtocolFuture, ProtocolSpec,

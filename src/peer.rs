@@ -51,7 +51,8 @@ impl PeerControl {
 }
 
 /// Starts the task of an established session. `info.traffic` must hold one counter per
-/// shared capability, in the session's order. `on_end` receives the outcome exactly once.
+/// shared capability, in the session's order. `on_end` receives the outcome exactly once, on
+/// the peer's task.
 pub(crate) fn spawn_peer<F>(
     session: Session,
     info: PeerInfo,

@@ -178,6 +178,7 @@ pub async fn start(opts: &NodeOptions, defaults: &Defaults) -> Result<RunningNod
         storage: datadir.clone().map_or(Storage::InMemory, Storage::Dir),
         key: key_source(opts),
         discovery: Some(discovery),
+        p2p: None,
     };
     let node = Node::start(config).await.map_err(node_error)?;
     if let Some(warning) = node.storage_warning() {

@@ -1,15 +1,32 @@
 //! Assembling and running a node: key, storage, sockets, services.
 
 mod admission;
+mod command;
+mod connection;
+mod dialing;
+mod event;
+mod handle;
+mod listener;
+mod service;
+
+pub use event::PeerEvent;
+pub use handle::{NodeHandle, NodeStopped};
 
 use std::{
     net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr},
     path::{Path, PathBuf},
+    sync::{atomic::AtomicU64, Arc},
+};
+
+use rlpx::session::SessionConfig;
+use tokio::{
+    net::TcpListener,
+    sync::{broadcast, mpsc},
 };
 
 use discv4::{
     db::NodeDb,
-    service::{self, Discv4Handle},
+    service::{self as discv4_service, Discv4Handle},
 };
 use enode::{enr_to_node_record, Enr, NodeKey, NodeRecord, PeerId};
 
@@ -24,6 +41,8 @@ use crate::{
 pub struct Node {
     key: NodeKey,
     discv4: Option<Discv4Handle>,
+    p2p: Option<NodeHandle>,
+    tcp_addr: Option<SocketAddr>,
     udp_addr: Option<SocketAddr>,
     announced_tcp_port: u16,
     datadir: Option<PathBuf>,
@@ -45,47 +64,69 @@ impl Node {
             Storage::InMemory => None,
         };
         let key = config.key.load(datadir.as_deref())?;
-        let Some(discovery) = config.discovery else {
-            return Ok(Self {
-                key,
-                discv4: None,
-                udp_addr: None,
-                announced_tcp_port: 0,
-                datadir,
-                storage_warning: None,
-            });
+        // TCP first, so that with port 0 discovery can take the same port number (as geth).
+        let tcp_listener = match &config.p2p {
+            Some(p2p) if p2p.listen => Some(bind_tcp(config.listen_addr).await?),
+            _ => None,
         };
-        let (db, storage_warning) = match &datadir {
-            Some(dir) => {
-                let (db, warning) = NodeDb::open(dir).map_err(|source| NodeError::Database {
-                    path: dir.clone(),
-                    source,
-                })?;
-                (db, warning.map(|w| w.to_string()))
-            }
-            None => (
-                NodeDb::in_memory().map_err(NodeError::MemoryDatabase)?,
-                None,
-            ),
-        };
-        let transport = service::bind_udp(config.listen_addr)
-            .await
-            .map_err(|source| NodeError::Bind {
-                protocol: "UDP",
+        let tcp_addr = match &tcp_listener {
+            Some(listener) => Some(listener.local_addr().map_err(|source| NodeError::Bind {
+                protocol: "TCP",
                 addr: config.listen_addr,
                 source,
-            })?;
-        let udp_addr = transport.local_addr().map_err(|source| NodeError::Bind {
-            protocol: "UDP",
-            addr: config.listen_addr,
-            source,
-        })?;
-        let announced_tcp_port = discovery.tcp_port;
-        let handle = service::spawn(discovery, *key.secret_key(), transport, db)?;
+            })?),
+            None => None,
+        };
+        let udp_listen = match tcp_addr {
+            Some(tcp) if config.listen_addr.port() == 0 => {
+                SocketAddr::new(config.listen_addr.ip(), tcp.port())
+            }
+            _ => config.listen_addr,
+        };
+        let mut storage_warning = None;
+        let mut udp_addr = None;
+        let mut discv4 = None;
+        let mut announced_tcp_port = 0;
+        if let Some(mut discovery) = config.discovery {
+            if let Some(tcp) = tcp_addr {
+                discovery.tcp_port = tcp.port();
+            }
+            announced_tcp_port = discovery.tcp_port;
+            let db = match &datadir {
+                Some(dir) => {
+                    let (db, warning) =
+                        NodeDb::open(dir).map_err(|source| NodeError::Database {
+                            path: dir.clone(),
+                            source,
+                        })?;
+                    storage_warning = warning.map(|w| w.to_string());
+                    db
+                }
+                None => NodeDb::in_memory().map_err(NodeError::MemoryDatabase)?,
+            };
+            let bind_error = |source| NodeError::Bind {
+                protocol: "UDP",
+                addr: udp_listen,
+                source,
+            };
+            let transport = discv4_service::bind_udp(udp_listen)
+                .await
+                .map_err(bind_error)?;
+            udp_addr = Some(transport.local_addr().map_err(bind_error)?);
+            discv4 = Some(discv4_service::spawn(
+                discovery,
+                *key.secret_key(),
+                transport,
+                db,
+            )?);
+        }
+        let p2p = config.p2p.map(|p2p| start_p2p(&key, p2p, tcp_listener, discv4.as_ref()));
         Ok(Self {
             key,
-            discv4: Some(handle),
-            udp_addr: Some(udp_addr),
+            discv4,
+            p2p,
+            tcp_addr,
+            udp_addr,
             announced_tcp_port,
             datadir,
             storage_warning,
@@ -105,6 +146,17 @@ impl Node {
     /// The discovery service, when discovery runs.
     pub fn discv4(&self) -> Option<&Discv4Handle> {
         self.discv4.as_ref()
+    }
+
+    /// The peer set: static and trusted peers, peer list and events, disconnects. `None`
+    /// when the node runs discovery only.
+    pub fn p2p(&self) -> Option<&NodeHandle> {
+        self.p2p.as_ref()
+    }
+
+    /// The bound TCP address of the server.
+    pub fn tcp_addr(&self) -> Option<SocketAddr> {
+        self.tcp_addr
     }
 
     /// The bound UDP address of discovery.
@@ -142,16 +194,21 @@ impl Node {
     /// Our `enode://` URL at the listen address (loopback when listening on every
     /// interface), for logs and for other nodes on this machine.
     pub fn enode_url(&self) -> String {
-        let (ip, udp) = self
-            .udp_addr
-            .map_or((IpAddr::V4(Ipv4Addr::LOCALHOST), 0), |a| {
-                (printable_ip(a.ip()), a.port())
-            });
-        self.key.enode_url(ip, self.announced_tcp_port, udp)
+        let listen = self.udp_addr.or(self.tcp_addr);
+        let (ip, port) = listen.map_or((IpAddr::V4(Ipv4Addr::LOCALHOST), 0), |a| {
+            (printable_ip(a.ip()), a.port())
+        });
+        let tcp = self.tcp_addr.map_or(self.announced_tcp_port, |a| a.port());
+        let udp = self.udp_addr.map_or(0, |a| a.port());
+        let _ = port;
+        self.key.enode_url(ip, tcp, udp)
     }
 
-    /// Stops the services and flushes the database.
+    /// Disconnects every peer (0x08), stops the services and flushes the database.
     pub async fn shutdown(self) {
+        if let Some(p2p) = self.p2p {
+            p2p.shutdown().await;
+        }
         if let Some(handle) = self.discv4 {
             handle.shutdown().await;
         }
@@ -164,4 +221,72 @@ fn printable_ip(ip: IpAddr) -> IpAddr {
         IpAddr::V6(v6) if v6.is_unspecified() => Ipv6Addr::LOCALHOST.into(),
         other => other,
     }
+}
+
+async fn bind_tcp(addr: SocketAddr) -> Result<TcpListener, NodeError> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| NodeError::Bind {
+            protocol: "TCP",
+            addr,
+            source,
+        })
+}
+
+/// Command and event queue sizes of the node service.
+const COMMAND_QUEUE: usize = 64;
+const EVENT_CAPACITY: usize = 1024;
+const CONN_EVENT_QUEUE: usize = 256;
+
+fn start_p2p(
+    key: &NodeKey,
+    config: crate::config::P2pConfig,
+    listener: Option<TcpListener>,
+    discv4: Option<&Discv4Handle>,
+) -> NodeHandle {
+    let mut session = SessionConfig::new(
+        config.client_id.clone(),
+        config.protocols.iter().map(|p| p.spec()).collect(),
+    );
+    session.handshake_timeout = config.handshake_timeout;
+    session.dial_timeout = config.dial_timeout;
+    if let Some(addr) = listener.as_ref().and_then(|l| l.local_addr().ok()) {
+        session.listen_port = addr.port();
+    }
+    let (conn_tx, conn_events) = mpsc::channel(CONN_EVENT_QUEUE);
+    let ctx = connection::ConnContext {
+        key: Arc::new(key.clone()),
+        session: Arc::new(session),
+        events: conn_tx,
+    };
+    let next_conn = Arc::new(AtomicU64::new(1));
+    let listener = listener.map(|listener| {
+        tokio::spawn(listener::accept_loop(
+            listener,
+            ctx.clone(),
+            Arc::clone(&next_conn),
+            config.max_pending,
+        ))
+    });
+    let candidates: Option<service::Candidates> = match discv4 {
+        Some(handle) if !config.no_dial => Some(Box::new(handle.random_walk())),
+        _ => None,
+    };
+    let (command_tx, commands) = mpsc::channel(COMMAND_QUEUE);
+    let (events, _) = broadcast::channel(EVENT_CAPACITY);
+    let handle = NodeHandle::new(key.peer_id(), command_tx, events.clone());
+    let service = service::NodeService::new(
+        &config,
+        service::ServiceParts {
+            ctx,
+            next_conn,
+            conn_events,
+            commands,
+            events,
+            candidates,
+            listener,
+        },
+    );
+    tokio::spawn(service.run());
+    handle
 }

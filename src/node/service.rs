@@ -1,0 +1,398 @@
+//! The node service: one task that owns the peer set, the dial planner and the trusted set,
+//! and decides every admission. Connection and peer tasks only do I/O and report here.
+
+use std::{
+    collections::{HashMap, HashSet},
+    sync::Arc,
+    time::SystemTime,
+};
+
+use enode::{NodeRecord, PeerId};
+use futures::{Stream, StreamExt};
+use rlpx::p2p::DisconnectReason;
+use tokio::{
+    sync::{broadcast, mpsc},
+    task::JoinHandle,
+    time::Instant,
+};
+use tracing::{debug, info};
+
+use super::{
+    admission::{self, Candidate, Duplicate, Limits, PeerCounts},
+    command::Command,
+    connection::{self, ConnContext, ConnEvent, ConnId},
+    dialing::Dialing,
+    event::PeerEvent,
+};
+use crate::{
+    config::P2pConfig,
+    peer::{spawn_peer, PeerControl, PeerEnd, DISCONNECT_GRACE},
+    protocol::{Direction, PeerInfo, Protocol, Traffic},
+};
+
+/// A source of dial candidates (the discv4 random walk).
+pub(crate) type Candidates = Box<dyn Stream<Item = NodeRecord> + Send + Unpin>;
+
+struct PeerEntry {
+    conn: ConnId,
+    info: PeerInfo,
+    control: PeerControl,
+}
+
+struct Pending {
+    id: Option<PeerId>,
+    direction: Direction,
+}
+
+/// Everything the service owns.
+pub(crate) struct NodeService {
+    local: PeerId,
+    limits: Limits,
+    protocols: Arc<[Arc<dyn Protocol>]>,
+    no_dial: bool,
+    ctx: ConnContext,
+    next_conn: Arc<std::sync::atomic::AtomicU64>,
+    conn_events: mpsc::Receiver<ConnEvent>,
+    peer_ends_tx: mpsc::UnboundedSender<(ConnId, PeerId, PeerEnd)>,
+    peer_ends: mpsc::UnboundedReceiver<(ConnId, PeerId, PeerEnd)>,
+    commands: mpsc::Receiver<Command>,
+    events: broadcast::Sender<PeerEvent>,
+    peers: HashMap<PeerId, PeerEntry>,
+    pending: HashMap<ConnId, Pending>,
+    dialing: Dialing,
+    trusted: HashSet<PeerId>,
+    candidates: Option<Candidates>,
+    listener: Option<JoinHandle<()>>,
+}
+
+/// What [`NodeService::new`] needs besides the configuration.
+pub(crate) struct ServiceParts {
+    pub(crate) ctx: ConnContext,
+    pub(crate) next_conn: Arc<std::sync::atomic::AtomicU64>,
+    pub(crate) conn_events: mpsc::Receiver<ConnEvent>,
+    pub(crate) commands: mpsc::Receiver<Command>,
+    pub(crate) events: broadcast::Sender<PeerEvent>,
+    pub(crate) candidates: Option<Candidates>,
+    pub(crate) listener: Option<JoinHandle<()>>,
+}
+
+impl NodeService {
+    pub(crate) fn new(config: &P2pConfig, parts: ServiceParts) -> Self {
+        let local = parts.ctx.key.peer_id();
+        let mut dialing = Dialing::new(local, config.max_dialed(), config.dial_history);
+        for node in &config.static_nodes {
+            dialing.add_static(*node);
+        }
+        let (peer_ends_tx, peer_ends) = mpsc::unbounded_channel();
+        Self {
+            local,
+            limits: Limits {
+                max_peers: config.max_peers,
+                max_inbound: config.max_inbound(),
+            },
+            protocols: config.protocols.clone().into(),
+            no_dial: config.no_dial,
+            ctx: parts.ctx,
+            next_conn: parts.next_conn,
+            conn_events: parts.conn_events,
+            peer_ends_tx,
+            peer_ends,
+            commands: parts.commands,
+            events: parts.events,
+            peers: HashMap::new(),
+            pending: HashMap::new(),
+            dialing,
+            trusted: config.trusted_nodes.iter().copied().collect(),
+            candidates: parts.candidates,
+            listener: parts.listener,
+        }
+    }
+
+    /// Runs until a shutdown command or until every handle is dropped.
+    pub(crate) async fn run(mut self) {
+        let done = loop {
+            if !self.no_dial {
+                self.start_dials();
+            }
+            let wake = self.dialing.next_wake();
+            let want_candidates =
+                !self.no_dial && self.candidates.is_some() && self.dialing.wants_candidates();
+            tokio::select! {
+                command = self.commands.recv() => match command {
+                    Some(Command::Shutdown(reply)) => break Some(reply),
+                    Some(command) => self.on_command(command),
+                    None => break None,
+                },
+                Some(event) = self.conn_events.recv() => self.on_conn_event(event),
+                Some((conn, id, end)) = self.peer_ends.recv() => self.on_peer_end(conn, id, end),
+                candidate = next_candidate(&mut self.candidates), if want_candidates => match candidate {
+                    Some(node) => self.dialing.offer(node),
+                    None => self.candidates = None,
+                },
+                () = sleep_until(wake), if wake.is_some() => {}
+            }
+        };
+        self.shutdown().await;
+        if let Some(reply) = done {
+            let _ = reply.send(());
+        }
+    }
+
+    fn start_dials(&mut self) {
+        let now = Instant::now();
+        let dialed_peers = self
+            .peers
+            .values()
+            .filter(|p| p.info.direction == Direction::Outbound)
+            .count();
+        let active = self
+            .pending
+            .values()
+            .filter(|p| p.direction == Direction::Outbound)
+            .count();
+        let busy: HashSet<PeerId> = self
+            .peers
+            .keys()
+            .copied()
+            .chain(self.pending.values().filter_map(|p| p.id))
+            .collect();
+        for plan in self
+            .dialing
+            .plan(now, dialed_peers, active, |id| busy.contains(id))
+        {
+            let conn = self.next_conn_id();
+            self.pending.insert(
+                conn,
+                Pending {
+                    id: Some(plan.node.id),
+                    direction: Direction::Outbound,
+                },
+            );
+            debug!(target: "kadnode::node", id = ?plan.node.id, is_static = plan.is_static, "dialing");
+            tokio::spawn(connection::dial(self.ctx.clone(), conn, plan.node));
+        }
+    }
+
+    fn next_conn_id(&self) -> ConnId {
+        self.next_conn
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    }
+
+    fn counts(&self) -> PeerCounts {
+        PeerCounts {
+            total: self.peers.len(),
+            inbound: self
+                .peers
+                .values()
+                .filter(|p| p.info.direction == Direction::Inbound)
+                .count(),
+        }
+    }
+
+    fn admission(
+        &self,
+        id: PeerId,
+        direction: Direction,
+    ) -> Result<Option<Duplicate>, DisconnectReason> {
+        let privileged = self.trusted.contains(&id)
+            || (direction == Direction::Outbound && self.dialing.is_static(&id));
+        let existing = self.peers.get(&id).map(|p| p.info.direction);
+        admission::check(
+            self.local,
+            self.limits,
+            self.counts(),
+            Candidate {
+                id,
+                direction,
+                privileged,
+            },
+            existing,
+        )
+    }
+
+    fn on_conn_event(&mut self, event: ConnEvent) {
+        match event {
+            ConnEvent::Authenticated {
+                conn,
+                id,
+                direction,
+                reply,
+            } => {
+                let verdict = self.admission(id, direction).map(|_| ());
+                if verdict.is_ok() {
+                    self.pending.insert(
+                        conn,
+                        Pending {
+                            id: Some(id),
+                            direction,
+                        },
+                    );
+                }
+                let _ = reply.send(verdict);
+            }
+            ConnEvent::Established {
+                conn,
+                direction,
+                remote_addr,
+                session,
+            } => {
+                self.pending.remove(&conn);
+                let id = session.remote_id;
+                match self.admission(id, direction) {
+                    Err(reason) => {
+                        debug!(target: "kadnode::node", ?id, %reason, "refused after Hello");
+                        session.connection.disconnect(reason);
+                        if direction == Direction::Outbound {
+                            self.dialing.ended(id, Instant::now());
+                        }
+                    }
+                    Ok(duplicate) => {
+                        if duplicate == Some(Duplicate::ReplaceExisting) {
+                            if let Some(old) = self.peers.remove(&id) {
+                                old.control.disconnect(DisconnectReason::AlreadyConnected);
+                            }
+                        }
+                        self.add_peer(conn, direction, remote_addr, *session);
+                    }
+                }
+            }
+            ConnEvent::Failed {
+                conn,
+                id,
+                direction,
+                verdict,
+                detail,
+            } => {
+                self.pending.remove(&conn);
+                debug!(target: "kadnode::node", ?id, %direction, ?verdict, %detail, "connection failed");
+                if let (Some(id), Direction::Outbound) = (id, direction) {
+                    self.dialing.ended(id, Instant::now());
+                }
+            }
+        }
+    }
+
+    fn add_peer(
+        &mut self,
+        conn: ConnId,
+        direction: Direction,
+        remote_addr: std::net::SocketAddr,
+        session: rlpx::Session,
+    ) {
+        let id = session.remote_id;
+        let shared: Vec<_> = session.shared.iter().map(|c| c.capability()).collect();
+        let traffic: Vec<Arc<Traffic>> = shared.iter().map(|_| Arc::default()).collect();
+        let info = PeerInfo {
+            id,
+            client_id: session.remote_hello.client_id.clone(),
+            capabilities: session.remote_hello.capabilities.clone(),
+            shared,
+            remote_addr,
+            direction,
+            is_static: self.dialing.is_static(&id),
+            is_trusted: self.trusted.contains(&id),
+            connected_since: SystemTime::now(),
+            traffic: traffic.into(),
+        };
+        let ends = self.peer_ends_tx.clone();
+        let control = spawn_peer(session, info.clone(), &self.protocols, move |end| {
+            let _ = ends.send((conn, id, end));
+        });
+        info!(target: "kadnode::node", ?id, %direction, client = %info.client_id, "peer added");
+        let _ = self.events.send(PeerEvent::Added(info.clone()));
+        self.peers.insert(
+            id,
+            PeerEntry {
+                conn,
+                info,
+                control,
+            },
+        );
+    }
+
+    fn on_peer_end(&mut self, conn: ConnId, id: PeerId, end: PeerEnd) {
+        let current = self.peers.get(&id).is_some_and(|p| p.conn == conn);
+        if current {
+            if let Some(entry) = self.peers.remove(&id) {
+                if entry.info.direction == Direction::Outbound || entry.info.is_static {
+                    self.dialing.ended(id, Instant::now());
+                }
+            }
+        }
+        info!(target: "kadnode::node", ?id, reason = ?end.reason, by_remote = end.by_remote, verdict = ?end.verdict, "peer dropped");
+        let _ = self.events.send(PeerEvent::Dropped { id, end });
+    }
+
+    fn on_command(&mut self, command: Command) {
+        match command {
+            Command::AddStatic(node) => {
+                if let Some(peer) = self.peers.get_mut(&node.id) {
+                    peer.info.is_static = true;
+                }
+                self.dialing.add_static(node);
+            }
+            Command::RemoveStatic(id, reply) => {
+                let removed = self.dialing.remove_static(&id);
+                if removed {
+                    if let Some(peer) = self.peers.get(&id) {
+                        peer.control
+                            .disconnect(DisconnectReason::DisconnectRequested);
+                    }
+                }
+                let _ = reply.send(removed);
+            }
+            Command::AddTrusted(id) => {
+                if let Some(peer) = self.peers.get_mut(&id) {
+                    peer.info.is_trusted = true;
+                }
+                self.trusted.insert(id);
+            }
+            Command::RemoveTrusted(id, reply) => {
+                if let Some(peer) = self.peers.get_mut(&id) {
+                    peer.info.is_trusted = false;
+                }
+                let _ = reply.send(self.trusted.remove(&id));
+            }
+            Command::Peers(reply) => {
+                let _ = reply.send(self.peers.values().map(|p| p.info.clone()).collect());
+            }
+            Command::Disconnect(id, reason, reply) => {
+                let found = self.peers.get(&id).map(|p| p.control.disconnect(reason));
+                let _ = reply.send(found.is_some());
+            }
+            Command::Shutdown(_) => {}
+        }
+    }
+
+    /// Every peer gets Disconnect 0x08 and a bounded time to read it; no new connection is
+    /// accepted or dialed meanwhile.
+    async fn shutdown(&mut self) {
+        if let Some(listener) = self.listener.take() {
+            listener.abort();
+        }
+        for peer in self.peers.values() {
+            peer.control.disconnect(DisconnectReason::ClientQuitting);
+        }
+        let deadline = Instant::now() + DISCONNECT_GRACE + DISCONNECT_GRACE;
+        while !self.peers.is_empty() {
+            match tokio::time::timeout_at(deadline, self.peer_ends.recv()).await {
+                Ok(Some((conn, id, end))) => self.on_peer_end(conn, id, end),
+                _ => break,
+            }
+        }
+    }
+}
+
+async fn next_candidate(candidates: &mut Option<Candidates>) -> Option<NodeRecord> {
+    match candidates {
+        Some(stream) => stream.next().await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn sleep_until(wake: Option<Instant>) {
+    match wake {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
