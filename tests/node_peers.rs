@@ -137,11 +137,7 @@ async fn full_node_refuses_with_too_many_peers_but_admits_trusted() {
     let stranger = start(|_| {}).await;
     let mut stranger_events = stranger.handle().subscribe();
     let mut full_events = full.handle().subscribe();
-    stranger
-        .handle()
-        .add_static(full_record)
-        .await
-        .unwrap();
+    stranger.handle().add_static(full_record).await.unwrap();
     // The stranger's dial is refused at the first checkpoint: no peer is added anywhere.
     let refused = tokio::time::timeout(Duration::from_secs(2), async {
         loop {

@@ -120,7 +120,9 @@ impl Node {
                 db,
             )?);
         }
-        let p2p = config.p2p.map(|p2p| start_p2p(&key, p2p, tcp_listener, discv4.as_ref()));
+        let p2p = config
+            .p2p
+            .map(|p2p| start_p2p(&key, p2p, tcp_listener, discv4.as_ref()));
         Ok(Self {
             key,
             discv4,

@@ -16,7 +16,7 @@ use tokio::sync::mpsc;
 pub const WAIT: Duration = Duration::from_secs(30);
 
 /// What the test protocol saw.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Seen {
     /// The remote's greeting arrived.
     Greeting(PeerId),
@@ -60,6 +60,8 @@ impl Protocol for KadTest {
 pub struct TestNode {
     pub node: Node,
     pub seen: mpsc::UnboundedReceiver<Seen>,
+    /// Everything received from `seen` so far.
+    pub observed: std::collections::HashSet<Seen>,
 }
 
 impl TestNode {
@@ -108,6 +110,7 @@ pub async fn start_with(
     TestNode {
         node: Node::start(config).await.unwrap(),
         seen,
+        observed: std::collections::HashSet::new(),
     }
 }
 
@@ -135,13 +138,15 @@ pub async fn wait_event<T>(
 
 /// Waits until `node`'s protocol saw both the greeting and the echo of `peer`.
 pub async fn wait_both_ways(node: &mut TestNode, peer: PeerId) {
-    let (mut greeting, mut echo) = (false, false);
+    let done = |observed: &std::collections::HashSet<Seen>| {
+        observed.contains(&Seen::Greeting(peer)) && observed.contains(&Seen::Echo(peer))
+    };
     tokio::time::timeout(WAIT, async {
-        while !(greeting && echo) {
+        while !done(&node.observed) {
             match node.seen.recv().await {
-                Some(Seen::Greeting(id)) if id == peer => greeting = true,
-                Some(Seen::Echo(id)) if id == peer => echo = true,
-                Some(_) => {}
+                Some(seen) => {
+                    node.observed.insert(seen);
+                }
                 None => panic!("protocol channel closed"),
             }
         }
