@@ -15,6 +15,7 @@ pub mod logging;
 pub mod node;
 pub mod nodes_json;
 pub mod output;
+pub mod p2p;
 pub mod parse;
 pub mod rlpx;
 pub mod timefmt;

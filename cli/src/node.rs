@@ -9,7 +9,7 @@ use discv4::{
     table::TableEvent,
 };
 use enode::{netutil::NetRestrict, Enr, NodeArg, NodeKey, NodeRecord};
-use kadnode::{KeySource, Node, NodeConfig, NodeError, Storage};
+use kadnode::{KeySource, Node, NodeConfig, NodeError, P2pConfig, Storage};
 use tokio::task::JoinHandle;
 use tracing::{debug, info, warn};
 
@@ -141,6 +141,15 @@ fn node_error(error: NodeError) -> CliError {
 /// Starts the node: checks the flags, binds the HTTP ports, then starts the library's
 /// [`Node`] (key, database, UDP socket, discovery) and the HTTP endpoints.
 pub async fn start(opts: &NodeOptions, defaults: &Defaults) -> Result<RunningNode, CliError> {
+    start_with_p2p(opts, defaults, None).await
+}
+
+/// Like [`start`], also running the devp2p server and dialer when `p2p` is given.
+pub async fn start_with_p2p(
+    opts: &NodeOptions,
+    defaults: &Defaults,
+    p2p: Option<P2pConfig>,
+) -> Result<RunningNode, CliError> {
     let signals = Signals::install()?;
     if opts.pex_seed.is_some() {
         return Err(CliError::usage(
@@ -178,7 +187,7 @@ pub async fn start(opts: &NodeOptions, defaults: &Defaults) -> Result<RunningNod
         storage: datadir.clone().map_or(Storage::InMemory, Storage::Dir),
         key: key_source(opts),
         discovery: Some(discovery),
-        p2p: None,
+        p2p,
     };
     let node = Node::start(config).await.map_err(node_error)?;
     if let Some(warning) = node.storage_warning() {

@@ -35,6 +35,9 @@ pub enum ToolCommand {
     /// RLPx probes.
     #[command(subcommand)]
     Rlpx(super::rlpx::RlpxCommand),
+    /// A full devp2p node (discovery, dialer, server) holding --caps open and printing peer
+    /// events.
+    Node(Box<super::p2p::P2pNodeArgs>),
 }
 
 /// `kadnode enr` subcommands.
@@ -56,5 +59,6 @@ pub fn main(args: ToolArgs) -> Result<(), CliError> {
         }
         ToolCommand::Discv4(command) => super::discv4::run(command, args.json),
         ToolCommand::Rlpx(command) => super::rlpx::run(command, args.json),
+        ToolCommand::Node(node) => super::p2p::main(*node, args.json),
     }
 }

@@ -1,0 +1,239 @@
+//! `kadnode node`: a full devp2p node — discovery, dialer and server — that holds the
+//! capabilities given with `--caps` open on every peer (a no-op run loop) and prints peer
+//! events. Useful to test clients: they see a real peer that stays connected.
+
+use std::{net::SocketAddr, path::PathBuf, sync::Arc};
+
+use clap::Args;
+use enode::{NodeRecord, PeerId};
+use kadnode::{
+    P2pConfig, PeerEvent, PeerInfo, Protocol, ProtocolConn, ProtocolFuture, ProtocolSpec,
+    DEFAULT_MAX_PEERS, DEFAULT_MAX_PENDING,
+};
+use serde_json::json;
+
+use super::{
+    logging,
+    node::{self, Defaults, NodeOptions},
+    output, parse, rlpx, CliError,
+};
+
+/// Flags of `kadnode node`.
+#[derive(Debug, Args)]
+pub struct P2pNodeArgs {
+    /// Discovery and node flags (the bootnode's).
+    #[command(flatten)]
+    pub node: NodeOptions,
+    /// Capabilities to advertise and hold open, e.g. eth/68,snap/1 (name/version[/messages]).
+    #[arg(long, value_name = "CAPS", value_parser = rlpx::parse_caps, default_value = "eth/68")]
+    pub caps: rlpx::Caps,
+    /// Maximum number of peers (geth's --maxpeers).
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_PEERS)]
+    pub maxpeers: usize,
+    /// Maximum number of concurrent inbound handshakes (geth's --maxpendpeers).
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_PENDING)]
+    pub maxpendpeers: usize,
+    /// Never dial; accept inbound peers only (geth's --nodial).
+    #[arg(long)]
+    pub nodial: bool,
+    /// Do not feed the dialer from discovery (static peers are still dialed; geth's
+    /// --nodiscover also stops answering discovery, which `bootnode` does not need).
+    #[arg(long)]
+    pub nodiscover: bool,
+    /// Static peers, comma-separated enode:// URLs or enr: records (kept connected).
+    #[arg(long = "static", value_name = "NODES")]
+    pub static_nodes: Option<String>,
+    /// A file with one static peer per line (# comments allowed).
+    #[arg(long, value_name = "FILE")]
+    pub static_file: Option<PathBuf>,
+    /// Trusted peers (admitted above the limits), comma-separated enode URLs, records or ids.
+    #[arg(long = "trusted", value_name = "NODES")]
+    pub trusted_nodes: Option<String>,
+    /// A file with one trusted peer per line (# comments allowed).
+    #[arg(long, value_name = "FILE")]
+    pub trusted_file: Option<PathBuf>,
+    /// Client name sent in the Hello.
+    #[arg(long, value_name = "NAME", default_value = concat!("kadnode/v", env!("CARGO_PKG_VERSION")))]
+    pub client_id: String,
+}
+
+/// Holds a capability open: reads and drops its messages until the session ends.
+struct HoldOpen(ProtocolSpec);
+
+impl Protocol for HoldOpen {
+    fn spec(&self) -> ProtocolSpec {
+        self.0.clone()
+    }
+
+    fn run(&self, _peer: PeerInfo, mut conn: ProtocolConn) -> ProtocolFuture {
+        Box::pin(async move {
+            loop {
+                conn.recv().await?;
+            }
+        })
+    }
+}
+
+fn entries(list: Option<&str>, file: Option<&PathBuf>) -> Result<Vec<String>, CliError> {
+    let mut out: Vec<String> = list
+        .unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect();
+    if let Some(path) = file {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| CliError::usage(format!("cannot read {}: {e}", path.display())))?;
+        out.extend(
+            text.lines()
+                .map(|l| l.split('#').next().unwrap_or_default().trim())
+                .filter(|l| !l.is_empty())
+                .map(str::to_owned),
+        );
+    }
+    Ok(out)
+}
+
+async fn resolve_all(entries: &[String], what: &str) -> Result<Vec<NodeRecord>, CliError> {
+    let mut nodes = Vec::with_capacity(entries.len());
+    for entry in entries {
+        let (record, _) = parse::node(entry)
+            .map_err(|e| CliError::usage(format!("{what} {}: {e}", parse::abbreviate(entry))))?;
+        nodes.push(record);
+    }
+    Ok(nodes)
+}
+
+fn trusted_ids(entries: &[String]) -> Result<Vec<PeerId>, CliError> {
+    entries
+        .iter()
+        .map(|entry| match entry.parse::<PeerId>() {
+            Ok(id) => Ok(id),
+            Err(_) => parse::node(entry).map(|(record, _)| record.id).map_err(|e| {
+                CliError::usage(format!("trusted node {}: {e}", parse::abbreviate(entry)))
+            }),
+        })
+        .collect()
+}
+
+/// Runs the node until SIGINT/SIGTERM.
+pub fn main(args: P2pNodeArgs, json: bool) -> Result<(), CliError> {
+    logging::init(args.node.verbosity);
+    let runtime = super::runtime()?;
+    runtime.block_on(run(args, json))
+}
+
+async fn run(args: P2pNodeArgs, json: bool) -> Result<(), CliError> {
+    let static_nodes = resolve_all(
+        &entries(args.static_nodes.as_deref(), args.static_file.as_ref())?,
+        "static node",
+    )
+    .await?;
+    let trusted_nodes = trusted_ids(&entries(
+        args.trusted_nodes.as_deref(),
+        args.trusted_file.as_ref(),
+    )?)?;
+    let protocols: Vec<Arc<dyn Protocol>> = args
+        .caps
+        .0
+        .iter()
+        .map(|spec| Arc::new(HoldOpen(spec.clone())) as Arc<dyn Protocol>)
+        .collect();
+    let p2p = P2pConfig {
+        client_id: args.client_id.clone(),
+        protocols,
+        max_peers: args.maxpeers,
+        max_pending: args.maxpendpeers,
+        static_nodes,
+        trusted_nodes,
+        no_dial: args.nodial,
+        ..P2pConfig::default()
+    };
+    let no_discovery_dials = args.nodiscover;
+    let defaults = Defaults {
+        addr: SocketAddr::from(([0, 0, 0, 0], 30303)),
+        use_default_datadir: false,
+        bootnodes: Vec::new(),
+    };
+    let mut p2p = p2p;
+    if no_discovery_dials {
+        // Discovery keeps answering (others can still find us); the dialer only uses
+        // static nodes.
+        p2p.no_dial = p2p.no_dial || p2p.static_nodes.is_empty();
+    }
+    let running = node::start_with_p2p(&args.node, &defaults, Some(p2p)).await?;
+    running.print_identity(json).await?;
+    let Some(handle) = running.node.p2p().cloned() else {
+        return Err(CliError::failed("the server did not start"));
+    };
+    if let Some(tcp) = running.node.tcp_addr() {
+        output::emit(
+            json,
+            &format!("listening on tcp {tcp}"),
+            &json!({"event": "listening", "tcp": tcp.to_string()}),
+        );
+    }
+    let json_mode = json;
+    // Subscribe before listing: a peer added meanwhile shows up in both, and is printed once.
+    let mut events = handle.subscribe();
+    let mut printed: std::collections::HashSet<PeerId> = std::collections::HashSet::new();
+    let mut backlog = std::collections::VecDeque::new();
+    for info in handle.peers().await.unwrap_or_default() {
+        backlog.push_back(PeerEvent::Added(info));
+    }
+    let printer = tokio::spawn(async move {
+        loop {
+            let next = match backlog.pop_front() {
+                Some(event) => Ok(event),
+                None => events.recv().await,
+            };
+            match next {
+                Ok(PeerEvent::Added(info)) => {
+                    if !printed.insert(info.id) {
+                        continue;
+                    }
+                    let caps: Vec<String> = info.shared.iter().map(ToString::to_string).collect();
+                    output::emit(
+                        json_mode,
+                        &format!(
+                            "peer added: {} {} {} {} [{}]",
+                            info.id,
+                            info.direction,
+                            info.remote_addr,
+                            info.client_id,
+                            caps.join(", ")
+                        ),
+                        &json!({"event": "peer-added", "id": info.id.to_string(),
+                            "direction": info.direction.to_string(),
+                            "remote": info.remote_addr.to_string(), "clientId": info.client_id,
+                            "caps": caps, "static": info.is_static, "trusted": info.is_trusted}),
+                    );
+                }
+                Ok(PeerEvent::Dropped { id, end }) => {
+                    printed.remove(&id);
+                    let reason = end.reason.map(|r| r.to_string());
+                    output::emit(
+                        json_mode,
+                        &format!(
+                            "peer dropped: {id} ({}{})",
+                            end.detail,
+                            if end.by_remote { ", by remote" } else { "" }
+                        ),
+                        &json!({"event": "peer-dropped", "id": id.to_string(),
+                            "reason": end.reason.map(|r| r.code()), "reasonName": reason,
+                            "byRemote": end.by_remote, "verdict": format!("{:?}", end.verdict),
+                            "detail": end.detail}),
+                    );
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                    tracing::warn!(target: "kadnode", missed = n, "peer event printer fell behind");
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+            }
+        }
+    });
+    let result = running.run_until_signal().await;
+    printer.abort();
+    result
+}
