@@ -110,9 +110,11 @@ fn trusted_ids(entries: &[String]) -> Result<Vec<PeerId>, CliError> {
         .iter()
         .map(|entry| match entry.parse::<PeerId>() {
             Ok(id) => Ok(id),
-            Err(_) => parse::node(entry).map(|(record, _)| record.id).map_err(|e| {
-                CliError::usage(format!("trusted node {}: {e}", parse::abbreviate(entry)))
-            }),
+            Err(_) => parse::node(entry)
+                .map(|(record, _)| record.id)
+                .map_err(|e| {
+                    CliError::usage(format!("trusted node {}: {e}", parse::abbreviate(entry)))
+                }),
         })
         .collect()
 }
