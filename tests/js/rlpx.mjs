@@ -5,6 +5,7 @@
 //                 [--hello-port N]
 // Listens on 127.0.0.1:port (0 picks a free port). Capabilities other than snap/1 (eth/62-68)
 // are accepted, but no Status is sent, so eth peers are dropped after 5 s.
+import { Common, Hardfork, Mainnet } from '@ethereumjs/common';
 import { RLP } from '@ethereumjs/rlp';
 import { DISCONNECT_REASON, DisconnectReasonNames, ETH, Peer, RLPx, SNAP } from '@ethereumjs/devp2p';
 import {
@@ -69,7 +70,15 @@ wrap('_onSocketClose', function () {
   }
 });
 
+// --eth-hardfork <name>: run eth with a mainnet Common at that hardfork and send Status
+// (mainnet genesis as head and genesis, td 1) on every eth session; `eth:status` reports the
+// remote's Status once ethereumjs has validated it (network id, genesis, EIP-2124 fork id).
+const ethHardfork = opts['eth-hardfork'];
+const common = ethHardfork === undefined ? undefined : new Common({ chain: Mainnet, hardfork: ethHardfork });
+const MAINNET_GENESIS = fromHex('d4e56740f876aef8c010b86a40d5f56745a118d0906a34e69aec8c0db1cb8fa3', 'genesis', 32);
+
 const rlpx = new RLPx(key, {
+  common,
   capabilities,
   clientId: new TextEncoder().encode(opts['client-id'] ?? 'ethereumjs-devp2p/interop'),
   listenPort: opts['hello-port'] === undefined ? null : parsePort(opts['hello-port'], 'hello-port'),
@@ -97,6 +106,18 @@ rlpx.events.on('peer:added', (peer) => {
     protocols: peer.getProtocols().map(protocolName),
   });
   for (const protocol of peer.getProtocols()) {
+    if (common !== undefined && protocol.constructor.name === 'ETH') {
+      protocol.events.on('status', (status) => {
+        emit('eth:status', {
+          id: remote,
+          chainId: Number(BigInt(`0x${toHex(status.chainId) || '0'}`)),
+          genesisHash: toHex(status.genesisHash),
+          forkHash: toHex(status.forkId[0]),
+          forkNext: toHex(status.forkId[1]),
+        });
+      });
+      protocol.sendStatus({ td: Uint8Array.of(1), bestHash: MAINNET_GENESIS, genesisHash: MAINNET_GENESIS });
+    }
     protocol.events.on('message', (code, payload) => {
       emit('message', { id: remote, protocol: protocolName(protocol), code, payload: RLP.encode(payload) });
     });
