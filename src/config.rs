@@ -105,6 +105,9 @@ pub struct P2pConfig {
     pub trusted_nodes: Vec<PeerId>,
     /// Accept inbound peers only; never dial (geth's `--nodial`). Default false.
     pub no_dial: bool,
+    /// Dial nodes found by discovery (besides static nodes). Default true; false is geth's
+    /// `--nodiscover` for the dialer (discovery itself may still answer others).
+    pub dial_discovered: bool,
     /// Listen for inbound TCP connections. Default true.
     pub listen: bool,
     /// Deadline of each handshake phase (encryption, then Hello). Default 5 s.
@@ -147,6 +150,7 @@ impl Default for P2pConfig {
             static_nodes: Vec::new(),
             trusted_nodes: Vec::new(),
             no_dial: false,
+            dial_discovered: true,
             listen: true,
             handshake_timeout: Duration::from_secs(5),
             dial_timeout: Duration::from_secs(15),

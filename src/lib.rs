@@ -35,7 +35,7 @@ pub use config::{
     DEFAULT_MAX_PEERS, DEFAULT_MAX_PENDING,
 };
 pub use error::NodeError;
-pub use node::{Node, NodeHandle, NodeStopped, PeerEvent};
+pub use node::{verdict_label, Node, NodeHandle, NodeMetrics, NodeStopped, PeerEvent, VERDICTS};
 pub use peer::PeerEnd;
 pub use protocol::{
     Direction, PeerInfo, Protocol, ProtocolConn, ProtocolError, ProtocolFuture, ProtocolSpec,

@@ -66,7 +66,7 @@ pub enum Discv4Command {
     Listen {
         /// Node flags.
         #[command(flatten)]
-        node: NodeOptions,
+        node: Box<NodeOptions>,
     },
     /// Crawl the DHT with random walks and ENR requests, merging results into a nodes.json.
     Crawl(crawl::CrawlArgs),

@@ -182,6 +182,10 @@ pub async fn start_with_p2p(
         Some(addr) => Some(http::bind(addr, "RPC").await.map_err(CliError::Usage)?),
         None => None,
     };
+    let client_id = p2p
+        .as_ref()
+        .map(|p| p.client_id.clone())
+        .unwrap_or_default();
     let config = NodeConfig {
         listen_addr: opts.addr.unwrap_or(defaults.addr),
         storage: datadir.clone().map_or(Storage::InMemory, Storage::Dir),
@@ -202,7 +206,7 @@ pub async fn start_with_p2p(
         metrics_addr = listener.local_addr().ok();
         tasks.push(tokio::spawn(http::serve(
             listener,
-            metrics_handler(handle.clone()),
+            metrics_handler(handle.clone(), node.p2p().cloned()),
         )));
     }
     let mut rpc_addr = None;
@@ -210,7 +214,11 @@ pub async fn start_with_p2p(
         rpc_addr = listener.local_addr().ok();
         tasks.push(tokio::spawn(http::serve(
             listener,
-            http::rpc::handler(handle.clone()),
+            http::rpc::handler_with(http::rpc::RpcContext {
+                discv4: handle.clone(),
+                node: node.p2p().cloned(),
+                client_id: client_id.clone(),
+            }),
         )));
     }
     Ok(RunningNode {
@@ -249,9 +257,10 @@ async fn resolve_bootnodes(
     Ok(nodes)
 }
 
-fn metrics_handler(handle: Discv4Handle) -> http::Handler {
+fn metrics_handler(handle: Discv4Handle, node: Option<kadnode::NodeHandle>) -> http::Handler {
     Arc::new(move |request: http::Request| {
         let handle = handle.clone();
+        let node = node.clone();
         Box::pin(async move {
             if request.method != "GET" && request.method != "HEAD" {
                 return http::Response::error(405, "use GET").with_header("Allow", "GET");
@@ -260,7 +269,11 @@ fn metrics_handler(handle: Discv4Handle) -> http::Handler {
                 return http::Response::error(404, "not found; try /metrics");
             }
             let buckets = handle.buckets().await.unwrap_or_default();
-            let text = http::metrics::render(&handle.metrics(), &buckets);
+            let mut text = http::metrics::render(&handle.metrics(), &buckets);
+            if let Some(node) = node {
+                let peers = node.peers().await.unwrap_or_default();
+                text.push_str(&http::node_metrics::render(node.metrics(), &peers));
+            }
             http::Response::new(200, http::metrics::CONTENT_TYPE, text)
         })
     })

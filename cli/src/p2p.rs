@@ -159,11 +159,8 @@ async fn run(args: P2pNodeArgs, json: bool) -> Result<(), CliError> {
         bootnodes: Vec::new(),
     };
     let mut p2p = p2p;
-    if no_discovery_dials {
-        // Discovery keeps answering (others can still find us); the dialer only uses
-        // static nodes.
-        p2p.no_dial = p2p.no_dial || p2p.static_nodes.is_empty();
-    }
+    // Discovery keeps answering (others can still find us); the dialer only uses static nodes.
+    p2p.dial_discovered = !no_discovery_dials;
     let running = node::start_with_p2p(&args.node, &defaults, Some(p2p)).await?;
     running.print_identity(json).await?;
     let Some(handle) = running.node.p2p().cloned() else {

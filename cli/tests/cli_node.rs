@@ -9,6 +9,11 @@ use std::time::Duration;
 use cli_support::*;
 
 fn start_node(extra: &[&str]) -> (Proc, String) {
+    let (proc, enode, _) = start_node_identity(extra);
+    (proc, enode)
+}
+
+fn start_node_identity(extra: &[&str]) -> (Proc, String, serde_json::Value) {
     let mut args = vec![
         "--json",
         "node",
@@ -22,7 +27,8 @@ fn start_node(extra: &[&str]) -> (Proc, String) {
     let identity = proc.wait_stdout(|l| l.contains("\"enode\""));
     let value: serde_json::Value = serde_json::from_str(&identity).unwrap();
     proc.wait_stdout(|l| l.contains("\"listening\""));
-    (proc, value["enode"].as_str().unwrap().to_owned())
+    let enode = value["enode"].as_str().unwrap().to_owned();
+    (proc, enode, value)
 }
 
 #[test]
@@ -45,5 +51,59 @@ fn static_peer_session_and_clean_shutdown() {
     assert_eq!(dropped["reason"], 8, "{dropped}");
     assert_eq!(dropped["byRemote"], true);
     a.sigterm();
+    assert!(a.wait_exit(Duration::from_secs(10)).success());
+}
+
+#[test]
+fn admin_rpc_and_peer_metrics() {
+    let (mut a, a_enode) = start_node(&[]);
+    let (mut b, _, identity) = start_node_identity(&[
+        "--nodiscover",
+        "--rpc",
+        "127.0.0.1:0",
+        "--metrics",
+        "127.0.0.1:0",
+    ]);
+    let rpc_url = identity["rpc"].as_str().unwrap().to_owned();
+    let metrics_url = identity["metrics"].as_str().unwrap().to_owned();
+
+    let added = rpc(&rpc_url, "admin_addPeer", serde_json::json!([a_enode]));
+    assert_eq!(added["result"], true, "{added}");
+    b.wait_stdout(|l| l.contains("\"peer-added\""));
+    let peers = rpc(&rpc_url, "admin_peers", serde_json::json!([]));
+    let peers = peers["result"].as_array().unwrap();
+    assert_eq!(peers.len(), 1);
+    assert_eq!(peers[0]["network"]["static"], true);
+    assert_eq!(peers[0]["network"]["inbound"], false);
+    assert_eq!(peers[0]["caps"], serde_json::json!(["eth/68", "snap/1"]));
+    let info = rpc(&rpc_url, "admin_nodeInfo", serde_json::json!([]));
+    assert!(
+        info["result"]["enr"].as_str().unwrap().starts_with("enr:"),
+        "{info}"
+    );
+
+    let (status, text) = http(&metrics_url, "GET", None);
+    assert_eq!(status, 200);
+    assert!(
+        text.contains("p2p_peers{direction=\"outbound\"} 1"),
+        "{text}"
+    );
+    assert!(
+        text.contains("p2p_dials_total{outcome=\"connected\"} 1"),
+        "{text}"
+    );
+
+    let removed = rpc(&rpc_url, "admin_removePeer", serde_json::json!([a_enode]));
+    assert_eq!(removed["result"], true, "{removed}");
+    let dropped = b.wait_stdout(|l| l.contains("\"peer-dropped\""));
+    assert!(dropped.contains("\"reason\":0"), "{dropped}");
+    let (_, text) = http(&metrics_url, "GET", None);
+    assert!(
+        text.contains("p2p_disconnects_total{reason=\"0x00\",side=\"local\"} 1"),
+        "{text}"
+    );
+    b.sigterm();
+    a.sigterm();
+    assert!(b.wait_exit(Duration::from_secs(10)).success());
     assert!(a.wait_exit(Duration::from_secs(10)).success());
 }

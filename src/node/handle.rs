@@ -4,7 +4,9 @@ use enode::{NodeRecord, PeerId};
 use rlpx::p2p::DisconnectReason;
 use tokio::sync::{broadcast, mpsc, oneshot};
 
-use super::{command::Command, event::PeerEvent};
+use std::sync::Arc;
+
+use super::{command::Command, event::PeerEvent, metrics::NodeMetrics};
 use crate::protocol::PeerInfo;
 
 /// Why a request to the node could not be answered.
@@ -22,6 +24,7 @@ pub struct NodeHandle {
     local_id: PeerId,
     commands: mpsc::Sender<Command>,
     events: broadcast::Sender<PeerEvent>,
+    metrics: Arc<NodeMetrics>,
 }
 
 impl NodeHandle {
@@ -29,12 +32,19 @@ impl NodeHandle {
         local_id: PeerId,
         commands: mpsc::Sender<Command>,
         events: broadcast::Sender<PeerEvent>,
+        metrics: Arc<NodeMetrics>,
     ) -> Self {
         Self {
             local_id,
             commands,
             events,
+            metrics,
         }
+    }
+
+    /// The node's counters (peers by direction, dial outcomes, disconnects, traffic).
+    pub fn metrics(&self) -> &NodeMetrics {
+        &self.metrics
     }
 
     /// Our identity.

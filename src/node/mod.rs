@@ -7,10 +7,12 @@ mod dialing;
 mod event;
 mod handle;
 mod listener;
+mod metrics;
 mod service;
 
 pub use event::PeerEvent;
 pub use handle::{NodeHandle, NodeStopped};
+pub use metrics::{verdict_label, NodeMetrics, VERDICTS};
 
 use std::{
     net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr},
@@ -271,12 +273,20 @@ fn start_p2p(
         ))
     });
     let candidates: Option<service::Candidates> = match discv4 {
-        Some(handle) if !config.no_dial => Some(Box::new(handle.random_walk())),
+        Some(handle) if !config.no_dial && config.dial_discovered => {
+            Some(Box::new(handle.random_walk()))
+        }
         _ => None,
     };
     let (command_tx, commands) = mpsc::channel(COMMAND_QUEUE);
     let (events, _) = broadcast::channel(EVENT_CAPACITY);
-    let handle = NodeHandle::new(key.peer_id(), command_tx, events.clone());
+    let metrics = Arc::new(metrics::NodeMetrics::default());
+    let handle = NodeHandle::new(
+        key.peer_id(),
+        command_tx,
+        events.clone(),
+        Arc::clone(&metrics),
+    );
     let service = service::NodeService::new(
         &config,
         service::ServiceParts {
@@ -287,6 +297,7 @@ fn start_p2p(
             events,
             candidates,
             listener,
+            metrics,
         },
     );
     tokio::spawn(service.run());

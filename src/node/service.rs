@@ -23,6 +23,7 @@ use super::{
     connection::{self, ConnContext, ConnEvent, ConnId},
     dialing::Dialing,
     event::PeerEvent,
+    metrics::NodeMetrics,
 };
 use crate::{
     config::P2pConfig,
@@ -63,6 +64,8 @@ pub(crate) struct NodeService {
     trusted: HashSet<PeerId>,
     candidates: Option<Candidates>,
     listener: Option<JoinHandle<()>>,
+    metrics: Arc<NodeMetrics>,
+    max_dialed: usize,
 }
 
 /// What [`NodeService::new`] needs besides the configuration.
@@ -74,6 +77,7 @@ pub(crate) struct ServiceParts {
     pub(crate) events: broadcast::Sender<PeerEvent>,
     pub(crate) candidates: Option<Candidates>,
     pub(crate) listener: Option<JoinHandle<()>>,
+    pub(crate) metrics: Arc<NodeMetrics>,
 }
 
 impl NodeService {
@@ -105,6 +109,8 @@ impl NodeService {
             trusted: config.trusted_nodes.iter().copied().collect(),
             candidates: parts.candidates,
             listener: parts.listener,
+            metrics: parts.metrics,
+            max_dialed: config.max_dialed(),
         }
     }
 
@@ -114,6 +120,7 @@ impl NodeService {
             if !self.no_dial {
                 self.start_dials();
             }
+            self.update_slot_gauge();
             let wake = self.dialing.next_wake();
             let want_candidates =
                 !self.no_dial && self.candidates.is_some() && self.dialing.wants_candidates();
@@ -169,8 +176,24 @@ impl NodeService {
                 },
             );
             debug!(target: "kadnode::node", id = ?plan.node.id, is_static = plan.is_static, "dialing");
+            self.metrics.dial_started();
             tokio::spawn(connection::dial(self.ctx.clone(), conn, plan.node));
         }
+    }
+
+    fn update_slot_gauge(&self) {
+        let dialed = self
+            .peers
+            .values()
+            .filter(|p| p.info.direction == Direction::Outbound)
+            .count();
+        let dialing = self
+            .pending
+            .values()
+            .filter(|p| p.direction == Direction::Outbound)
+            .count();
+        self.metrics
+            .set_dialed_slots(dialed + dialing, self.max_dialed);
     }
 
     fn next_conn_id(&self) -> ConnId {
@@ -241,6 +264,8 @@ impl NodeService {
                 match self.admission(id, direction) {
                     Err(reason) => {
                         debug!(target: "kadnode::node", ?id, %reason, "refused after Hello");
+                        self.metrics
+                            .connection_failed(direction, connection::refusal_verdict(reason));
                         session.connection.disconnect(reason);
                         if direction == Direction::Outbound {
                             self.dialing.ended(id, Instant::now());
@@ -250,6 +275,11 @@ impl NodeService {
                         if duplicate == Some(Duplicate::ReplaceExisting) {
                             if let Some(old) = self.peers.remove(&id) {
                                 old.control.disconnect(DisconnectReason::AlreadyConnected);
+                                self.metrics.peer_removed(
+                                    &old.info,
+                                    Some(DisconnectReason::AlreadyConnected),
+                                    false,
+                                );
                             }
                         }
                         self.add_peer(conn, direction, remote_addr, *session);
@@ -264,6 +294,7 @@ impl NodeService {
                 detail,
             } => {
                 self.pending.remove(&conn);
+                self.metrics.connection_failed(direction, verdict);
                 debug!(target: "kadnode::node", ?id, %direction, ?verdict, %detail, "connection failed");
                 if let (Some(id), Direction::Outbound) = (id, direction) {
                     self.dialing.ended(id, Instant::now());
@@ -299,6 +330,7 @@ impl NodeService {
             let _ = ends.send((conn, id, end));
         });
         info!(target: "kadnode::node", ?id, %direction, client = %info.client_id, "peer added");
+        self.metrics.peer_added(direction);
         let _ = self.events.send(PeerEvent::Added(info.clone()));
         self.peers.insert(
             id,
@@ -314,6 +346,8 @@ impl NodeService {
         let current = self.peers.get(&id).is_some_and(|p| p.conn == conn);
         if current {
             if let Some(entry) = self.peers.remove(&id) {
+                self.metrics
+                    .peer_removed(&entry.info, end.reason, end.by_remote);
                 if entry.info.direction == Direction::Outbound || entry.info.is_static {
                     self.dialing.ended(id, Instant::now());
                 }

@@ -6,7 +6,9 @@
 //! for the whole request, and at most [`MAX_CONNECTIONS`] connections served at once (more
 //! are closed right away rather than queued without bound).
 
+pub mod admin;
 pub mod metrics;
+pub mod node_metrics;
 pub mod rpc;
 
 use std::{future::Future, net::SocketAddr, pin::Pin, sync::Arc, time::Duration};

@@ -36,15 +36,35 @@ const METHOD_NOT_FOUND: i64 = -32601;
 const INVALID_PARAMS: i64 = -32602;
 const SERVER_ERROR: i64 = -32000;
 
-/// The HTTP handler serving the RPC methods for `handle`.
+/// What the RPC methods answer from: discovery, and the peer set when the node runs one.
+#[derive(Debug, Clone)]
+pub struct RpcContext {
+    /// The discovery service.
+    pub discv4: Discv4Handle,
+    /// The peer set (`admin_` methods); `None` for a discovery-only node.
+    pub node: Option<kadnode::NodeHandle>,
+    /// Our client name, for `admin_nodeInfo`.
+    pub client_id: String,
+}
+
+/// The HTTP handler serving the RPC methods for `handle` (discovery methods only).
 pub fn handler(handle: Discv4Handle) -> Handler {
-    Arc::new(move |request: Request| {
-        let handle = handle.clone();
-        Box::pin(async move { serve(&handle, request).await })
+    handler_with(RpcContext {
+        discv4: handle,
+        node: None,
+        client_id: String::new(),
     })
 }
 
-async fn serve(handle: &Discv4Handle, request: Request) -> Response {
+/// The HTTP handler serving the discovery and `admin_` methods.
+pub fn handler_with(context: RpcContext) -> Handler {
+    Arc::new(move |request: Request| {
+        let context = context.clone();
+        Box::pin(async move { serve(&context, request).await })
+    })
+}
+
+async fn serve(handle: &RpcContext, request: Request) -> Response {
     if request.method != "POST" {
         return Response::error(405, "JSON-RPC wants POST").with_header("Allow", "POST");
     }
@@ -84,7 +104,8 @@ fn error_object(id: Value, code: i64, message: &str) -> Value {
     json!({"jsonrpc": "2.0", "id": id, "error": {"code": code, "message": message}})
 }
 
-async fn call_one(handle: &Discv4Handle, call: Value) -> Value {
+async fn call_one(context: &RpcContext, call: Value) -> Value {
+    let handle = &context.discv4;
     let Value::Object(call) = call else {
         return error_object(Value::Null, INVALID_REQUEST, "a call must be a JSON object");
     };
@@ -100,6 +121,20 @@ async fn call_one(handle: &Discv4Handle, call: Value) -> Value {
         Some(Value::Array(params)) => params.clone(),
         Some(_) => return error_object(id, INVALID_PARAMS, "params must be an array"),
     };
+    if let Some(result) = super::admin::call(
+        method,
+        &params,
+        handle,
+        context.node.as_ref(),
+        &context.client_id,
+    )
+    .await
+    {
+        return match result {
+            Ok(result) => json!({"jsonrpc": "2.0", "id": id, "result": result}),
+            Err((code, message)) => error_object(id, code, &message),
+        };
+    }
     let result = match method {
         "discv4_self" => self_record(handle).await,
         "discv4_buckets" => buckets(handle).await,
