@@ -64,6 +64,11 @@ pub struct Discv4Config {
     pub external_ip: Option<IpAddr>,
     /// TCP port announced in our record and PINGs (0: no TCP, e.g. a bootnode).
     pub tcp_port: u16,
+    /// Application entries of our ENR (EIP-868): key and the RLP encoding of its value, e.g.
+    /// `("eth", rlp([[fork hash, fork next]]))` so that go-ethereum's dialer, which dials only
+    /// nodes with a matching `eth` entry, picks us. Keys of the record itself (`id`, `ip`,
+    /// `udp`, …) are refused at start.
+    pub enr_entries: Vec<(String, Vec<u8>)>,
     /// Capacity of the table-event broadcast channel; slow subscribers see `Lagged`.
     pub event_capacity: usize,
     /// Warn about clock skew when at least this share of recent packets arrived expired.
@@ -96,6 +101,7 @@ impl Default for Discv4Config {
             netrestrict: None,
             external_ip: None,
             tcp_port: 0,
+            enr_entries: Vec::new(),
             event_capacity: 1024,
             skew_warning_ratio: 0.5,
         }

@@ -41,6 +41,8 @@ pub struct LocalNode {
     static_ip: Option<IpAddr>,
     predicted: Option<SocketAddr>,
     tcp_port: u16,
+    /// Application entries (EIP-868), e.g. `eth` = [fork id], kept across re-signs.
+    entries: Vec<(String, Vec<u8>)>,
 }
 
 impl LocalNode {
@@ -52,10 +54,15 @@ impl LocalNode {
         static_ip: Option<IpAddr>,
         tcp_port: u16,
         stored_seq: Option<u64>,
+        entries: Vec<(String, Vec<u8>)>,
     ) -> Result<Self, EnrError> {
         let peer_id = PeerId::from_secret_key(&key);
         let advertised = advertised_udp(listen, static_ip, None);
-        let enr = LocalEnr::new(key, endpoints(advertised, tcp_port), stored_seq)?;
+        let enr = LocalEnr::new(
+            key,
+            endpoints(advertised, tcp_port, entries.clone()),
+            stored_seq,
+        )?;
         let shared = Arc::new(SharedLocal {
             key,
             peer_id,
@@ -68,6 +75,7 @@ impl LocalNode {
             static_ip,
             predicted: None,
             tcp_port,
+            entries,
         })
     }
 
@@ -132,9 +140,11 @@ impl LocalNode {
             return Ok(None);
         }
         self.predicted = predicted;
-        let changed = self
-            .enr
-            .set_endpoints(endpoints(self.advertised_udp(), self.tcp_port))?;
+        let changed = self.enr.set_endpoints(endpoints(
+            self.advertised_udp(),
+            self.tcp_port,
+            self.entries.clone(),
+        ))?;
         if !changed {
             return Ok(None);
         }
@@ -157,9 +167,13 @@ fn advertised_udp(
     Some(SocketAddr::new(ip, port))
 }
 
-fn endpoints(udp: Option<SocketAddr>, tcp_port: u16) -> EndpointConfig {
+fn endpoints(
+    udp: Option<SocketAddr>,
+    tcp_port: u16,
+    extra: Vec<(String, Vec<u8>)>,
+) -> EndpointConfig {
     let tcp = (tcp_port != 0).then_some(tcp_port);
-    match udp {
+    let config = match udp {
         None => EndpointConfig::default(),
         Some(SocketAddr::V4(v4)) => EndpointConfig {
             ip4: Some(*v4.ip()),
@@ -173,6 +187,10 @@ fn endpoints(udp: Option<SocketAddr>, tcp_port: u16) -> EndpointConfig {
             tcp6: tcp,
             ..Default::default()
         },
+    };
+    EndpointConfig {
+        extra: extra.into_iter().collect(),
+        ..config
     }
 }
 
@@ -186,8 +204,15 @@ mod tests {
 
     #[test]
     fn record_carries_the_listen_endpoint_and_a_fresh_seq() {
-        let node =
-            LocalNode::new(key(), "127.0.0.1:30301".parse().unwrap(), None, 0, None).unwrap();
+        let node = LocalNode::new(
+            key(),
+            "127.0.0.1:30301".parse().unwrap(),
+            None,
+            0,
+            None,
+            Vec::new(),
+        )
+        .unwrap();
         assert!(
             node.seq() > 1_600_000_000_000,
             "first seq is Unix time in ms"
@@ -201,16 +226,30 @@ mod tests {
 
     #[test]
     fn stored_seq_only_grows() {
-        let node =
-            LocalNode::new(key(), "127.0.0.1:1".parse().unwrap(), None, 30303, Some(41)).unwrap();
+        let node = LocalNode::new(
+            key(),
+            "127.0.0.1:1".parse().unwrap(),
+            None,
+            30303,
+            Some(41),
+            Vec::new(),
+        )
+        .unwrap();
         assert_eq!(node.seq(), 42);
         assert_eq!(node.enr().tcp4(), Some(30303));
     }
 
     #[test]
     fn unspecified_listen_address_gives_no_ip_until_predicted() {
-        let mut node =
-            LocalNode::new(key(), "0.0.0.0:30301".parse().unwrap(), None, 0, Some(1)).unwrap();
+        let mut node = LocalNode::new(
+            key(),
+            "0.0.0.0:30301".parse().unwrap(),
+            None,
+            0,
+            Some(1),
+            Vec::new(),
+        )
+        .unwrap();
         assert_eq!(node.enr().ip4(), None);
         assert_eq!(
             node.ping_endpoint().udp_addr(),
@@ -239,11 +278,15 @@ mod tests {
             Some(ip),
             0,
             Some(1),
+            vec![("eth".to_owned(), vec![0xc7, 0xc6, 0x84, 1, 2, 3, 4, 0x80])],
         )
         .unwrap();
         assert_eq!(node.advertised_udp(), Some(SocketAddr::new(ip, 30301)));
         node.set_predicted(Some("1.2.3.4:4000".parse().unwrap()))
             .unwrap();
         assert_eq!(node.advertised_udp(), Some(SocketAddr::new(ip, 4000)));
+        // The application entry survives the re-sign.
+        let eth = node.enr().get_raw_rlp("eth").map(<[u8]>::to_vec);
+        assert_eq!(eth, Some(vec![0xc7, 0xc6, 0x84, 1, 2, 3, 4, 0x80]));
     }
 }

@@ -76,6 +76,7 @@ pub fn spawn(
         config.external_ip,
         config.tcp_port,
         db.local_seq(),
+        config.enr_entries.clone(),
     )?;
     db.set_local_seq(local.seq());
 
