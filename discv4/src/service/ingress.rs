@@ -90,15 +90,16 @@ pub(crate) async fn run_worker(ctx: Arc<IngressContext>) {
         if turn.wait_for(|next| *next == ticket).await.is_err() {
             return;
         }
-        let sent = ingress.map(|ingress| ctx.to_service.try_send(ingress));
+        let rejected = match ingress {
+            Some(ingress) => ctx.to_service.try_send(ingress).err(),
+            None => None,
+        };
         ctx.next_handover.send_modify(|next| *next += 1);
-        match sent {
-            Some(Err(mpsc::error::TrySendError::Full(_))) => {
-                ctx.metrics.dropped(DropReason::QueueFull)
-            }
-            Some(Err(mpsc::error::TrySendError::Closed(_))) => return,
-            _ if ctx.to_service.is_closed() => return,
-            _ => {}
+        match rejected {
+            Some(mpsc::error::TrySendError::Full(_)) => ctx.metrics.dropped(DropReason::QueueFull),
+            Some(mpsc::error::TrySendError::Closed(_)) => return,
+            None if ctx.to_service.is_closed() => return,
+            None => {}
         }
     }
 }
