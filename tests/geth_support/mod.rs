@@ -5,7 +5,7 @@
 //! `KADNODE_REQUIRE_GETH=1` (as `.ci/run` sets) a missing tool fails the test instead.
 #![allow(dead_code, unreachable_pub, clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
@@ -20,14 +20,18 @@ pub struct GethTools {
     pub kadpeer: String,
 }
 
+/// `$KADNODE_GETH_BIN`, else `target/geth-bin` of the repository (the first ancestor of this
+/// package holding `tests/geth/go.mod`), where `tests/geth/build.sh` puts the tools.
 fn bin_dir() -> PathBuf {
-    std::env::var_os("KADNODE_GETH_BIN")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-                .join("target")
-                .join("geth-bin")
-        })
+    if let Some(dir) = std::env::var_os("KADNODE_GETH_BIN") {
+        return PathBuf::from(dir);
+    }
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let root = manifest
+        .ancestors()
+        .find(|dir| dir.join("tests/geth/go.mod").is_file())
+        .unwrap_or(manifest);
+    root.join("target").join("geth-bin")
 }
 
 /// The built tools, or `None` (after printing a skip message) when they are missing.
