@@ -5,6 +5,12 @@
 //! socket: each verifies what it receives, answers PINGs itself (a PONG depends only on the
 //! PING, our key and our ENR seq), and forwards the verified packet to the service for the
 //! bookkeeping (bonds, table, replies).
+//!
+//! Packets reach the service in the order they arrived: each worker takes a ticket when it
+//! receives and hands its packet over only when every earlier ticket has been handed over.
+//! Without this, a FINDNODE verified faster than the PONG sent just before it (the order in
+//! which a peer completes an endpoint proof and then asks) would find the sender unbonded
+//! and be dropped — go-ethereum's conformance suite caught it in ~3% of runs.
 
 use std::{
     net::SocketAddr,
@@ -12,7 +18,10 @@ use std::{
     time::Duration,
 };
 
-use tokio::{sync::mpsc, time::Instant};
+use tokio::{
+    sync::{mpsc, watch, Mutex as AsyncMutex},
+    time::Instant,
+};
 use tracing::{debug, trace};
 
 use crate::{
@@ -49,6 +58,10 @@ pub(crate) struct IngressContext {
     pub(crate) skew: Arc<SkewDetector>,
     pub(crate) packet_expiration: Duration,
     pub(crate) to_service: mpsc::Sender<Ingress>,
+    /// The next arrival ticket; held while receiving, so tickets follow arrival order.
+    pub(crate) next_ticket: AsyncMutex<u64>,
+    /// The ticket whose packet goes to the service next.
+    pub(crate) next_handover: watch::Sender<u64>,
 }
 
 /// One worker: runs until the service is gone.
@@ -56,26 +69,37 @@ pub(crate) async fn run_worker(ctx: Arc<IngressContext>) {
     // One byte more than we accept, so an oversized datagram is seen as such, not truncated
     // into something that might parse.
     let mut buf = vec![0u8; MAX_DATAGRAM_SIZE + 1];
+    let mut turn = ctx.next_handover.subscribe();
     loop {
-        let received = proto_recv(&ctx, &mut buf).await;
-        if ctx.to_service.is_closed() {
-            return;
-        }
-        let Some((len, src)) = received else { continue };
-        let Some(datagram) = buf.get(..len) else {
-            continue;
+        let (received, ticket) = {
+            let mut next_ticket = ctx.next_ticket.lock().await;
+            let received = proto_recv(&ctx, &mut buf).await;
+            let ticket = *next_ticket;
+            *next_ticket += 1;
+            (received, ticket)
         };
-        if let Some(ingress) = verify(&ctx, datagram, src) {
+        let ingress = received
+            .and_then(|(len, src)| buf.get(..len).map(|datagram| (datagram, src)))
+            .and_then(|(datagram, src)| verify(&ctx, datagram, src));
+        if let Some(ingress) = &ingress {
             if let Packet::Ping(ping) = &ingress.decoded.packet {
                 answer_ping(&ctx, ingress.src, ping, ingress.decoded.hash).await;
             }
-            match ctx.to_service.try_send(ingress) {
-                Ok(()) => {}
-                Err(mpsc::error::TrySendError::Full(_)) => {
-                    ctx.metrics.dropped(DropReason::QueueFull)
-                }
-                Err(mpsc::error::TrySendError::Closed(_)) => return,
-            }
+        }
+        // Every ticket is handed over (a dropped datagram as nothing), in order.
+        if turn.wait_for(|next| *next == ticket).await.is_err() {
+            return;
+        }
+        let rejected = match ingress {
+            Some(ingress) => ctx.to_service.try_send(ingress).err(),
+            None => None,
+        };
+        ctx.next_handover.send_modify(|next| *next += 1);
+        match rejected {
+            Some(mpsc::error::TrySendError::Full(_)) => ctx.metrics.dropped(DropReason::QueueFull),
+            Some(mpsc::error::TrySendError::Closed(_)) => return,
+            None if ctx.to_service.is_closed() => return,
+            None => {}
         }
     }
 }

@@ -95,6 +95,8 @@ pub fn spawn(
         skew: Arc::clone(&skew),
         packet_expiration: config.packet_expiration,
         to_service: ingress_tx,
+        next_ticket: tokio::sync::Mutex::new(0),
+        next_handover: tokio::sync::watch::channel(0).0,
     });
     let workers = (0..config.ingress_workers.max(1))
         .map(|_| tokio::spawn(ingress::run_worker(Arc::clone(&context))))
