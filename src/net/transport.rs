@@ -27,7 +27,7 @@ pub type BoxedListener = Box<dyn StreamListener>;
 
 /// Opens connections and binds listeners: TCP in production
 /// ([`TcpTransport`](super::TcpTransport)), an in-memory network on virtual time in
-/// simulations.
+/// simulations ([`MemoryTransport`](super::MemoryTransport)).
 ///
 /// Object safe: share one as `Arc<dyn StreamTransport>`. All methods take `&self`, so any
 /// number of dials may run at once.
