@@ -315,7 +315,9 @@ impl MemoryNetwork {
     }
 
     fn notify_change(&self) {
-        self.inner.changed.send_modify(|version| *version = version.wrapping_add(1));
+        self.inner
+            .changed
+            .send_modify(|version| *version = version.wrapping_add(1));
     }
 
     /// Dials `to` from host `from`, without a timeout (the caller bounds it).
