@@ -26,6 +26,7 @@
 mod config;
 pub mod datadir;
 mod error;
+pub mod net;
 mod node;
 mod peer;
 mod protocol;
