@@ -65,7 +65,11 @@ fn arg(name: &str) -> Option<String> {
 
 /// Seconds per "both sides of one handshake" of elliptic-curve work, on one core.
 fn ec_floor_seconds() -> f64 {
-    let peer = PublicKey::from_secret_key(SECP256K1, &SecretKey::from_slice(&[0x22; 32]).unwrap_or(SecretKey::from_slice(&[1; 32]).expect("valid")));
+    let peer = PublicKey::from_secret_key(
+        SECP256K1,
+        &SecretKey::from_slice(&[0x22; 32])
+            .unwrap_or(SecretKey::from_slice(&[1; 32]).expect("valid")),
+    );
     let secret = SecretKey::from_slice(&[0x11; 32]).expect("valid key");
     let digest = Message::from_digest([0x5a; 32]);
     let signature = SECP256K1.sign_ecdsa_recoverable(&digest, &secret);
@@ -169,7 +173,13 @@ async fn server(peers: usize, handshakes: usize) {
     if peers > 0 {
         let mut events = handle.subscribe();
         let mut child = tokio::process::Command::new(&exe)
-            .args(["--client", &target.enode_url(), "--count", &peers.to_string(), "--hold"])
+            .args([
+                "--client",
+                &target.enode_url(),
+                "--count",
+                &peers.to_string(),
+                "--hold",
+            ])
             .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::null())
             .spawn()
@@ -198,7 +208,12 @@ async fn server(peers: usize, handshakes: usize) {
         let mut events = handle.subscribe();
         let start = Instant::now();
         let mut child = tokio::process::Command::new(&exe)
-            .args(["--client", &target.enode_url(), "--count", &handshakes.to_string()])
+            .args([
+                "--client",
+                &target.enode_url(),
+                "--count",
+                &handshakes.to_string(),
+            ])
             .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::null())
             .spawn()
@@ -235,10 +250,15 @@ fn main() {
         runtime.block_on(client(target, count, hold));
         return;
     }
-    if std::env::args().any(|a| a == "--bench") && arg("--peers").is_none() && arg("--handshakes").is_none() {
+    if std::env::args().any(|a| a == "--bench")
+        && arg("--peers").is_none()
+        && arg("--handshakes").is_none()
+    {
         // `cargo bench` passes --bench: run the defaults.
     }
     let peers = arg("--peers").and_then(|c| c.parse().ok()).unwrap_or(1000);
-    let handshakes = arg("--handshakes").and_then(|c| c.parse().ok()).unwrap_or(2000);
+    let handshakes = arg("--handshakes")
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(2000);
     runtime.block_on(server(peers, handshakes));
 }

@@ -11,7 +11,12 @@ use std::{
 use discv4::service::Discv4Config;
 use enode::{NodeKey, NodeRecord, PeerId};
 
-use crate::{datadir, error::NodeError, protocol::Protocol};
+use crate::{
+    datadir,
+    error::NodeError,
+    net::{InboundConfig, StreamTransport, TcpTransport},
+    protocol::Protocol,
+};
 
 /// The listen address without configuration: every interface, port 30303 (geth's).
 pub const DEFAULT_LISTEN_ADDR: SocketAddr =
@@ -60,7 +65,7 @@ impl KeySource {
 }
 
 /// A node's configuration.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct NodeConfig {
     /// UDP address of discovery. Default [`DEFAULT_LISTEN_ADDR`].
     pub listen_addr: SocketAddr,
@@ -74,6 +79,9 @@ pub struct NodeConfig {
     /// The devp2p server and dialer (TCP on the same port number as discovery); `None` runs
     /// discovery only, as a bootnode does. Default `None`.
     pub p2p: Option<P2pConfig>,
+    /// Discovery's datagram socket; `None` binds UDP on `listen_addr`. Simulations pass a
+    /// socket of discv4's simulated network.
+    pub discovery_transport: Option<Arc<dyn discv4::transport::DatagramTransport>>,
 }
 
 /// The default number of peers (geth's `--maxpeers`).
@@ -116,6 +124,13 @@ pub struct P2pConfig {
     pub dial_timeout: Duration,
     /// How long a failed or ended peer is not redialed (geth's dial history). Default 35 s.
     pub dial_history: Duration,
+    /// Admission of inbound connections before any handshake: netrestrict, the per-IP
+    /// throttle (30 s, LAN exempt), pending caps per IP and per /24. Its `max_pending` is
+    /// replaced by [`Self::max_pending`].
+    pub inbound: InboundConfig,
+    /// How connections are made and accepted. Default TCP; an in-memory network
+    /// (`kadnode::net::MemoryNetwork`) runs whole nodes in simulations.
+    pub transport: Arc<dyn StreamTransport>,
 }
 
 impl std::fmt::Debug for P2pConfig {
@@ -155,6 +170,8 @@ impl Default for P2pConfig {
             handshake_timeout: Duration::from_secs(5),
             dial_timeout: Duration::from_secs(15),
             dial_history: Duration::from_secs(35),
+            inbound: InboundConfig::default(),
+            transport: Arc::new(TcpTransport::new()),
         }
     }
 }
@@ -174,6 +191,18 @@ impl P2pConfig {
     }
 }
 
+impl std::fmt::Debug for NodeConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NodeConfig")
+            .field("listen_addr", &self.listen_addr)
+            .field("storage", &self.storage)
+            .field("discovery", &self.discovery.is_some())
+            .field("p2p", &self.p2p)
+            .field("discovery_transport", &self.discovery_transport.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
 impl Default for NodeConfig {
     fn default() -> Self {
         Self {
@@ -182,6 +211,7 @@ impl Default for NodeConfig {
             key: KeySource::FromStorage,
             discovery: Some(Discv4Config::default()),
             p2p: None,
+            discovery_transport: None,
         }
     }
 }

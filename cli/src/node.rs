@@ -192,6 +192,7 @@ pub async fn start_with_p2p(
         key: key_source(opts),
         discovery: Some(discovery),
         p2p,
+        discovery_transport: None,
     };
     let node = Node::start(config).await.map_err(node_error)?;
     if let Some(warning) = node.storage_warning() {

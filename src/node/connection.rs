@@ -13,11 +13,10 @@ use rlpx::{
 };
 use tokio::{
     io::{AsyncRead, AsyncWrite},
-    net::TcpStream,
     sync::{mpsc, oneshot},
 };
 
-use crate::protocol::Direction;
+use crate::{net::StreamTransport, protocol::Direction};
 
 /// A connection's number, unique for the node's lifetime.
 pub(crate) type ConnId = u64;
@@ -56,6 +55,7 @@ pub(crate) struct ConnContext {
     pub(crate) key: Arc<NodeKey>,
     pub(crate) session: Arc<SessionConfig>,
     pub(crate) events: mpsc::Sender<ConnEvent>,
+    pub(crate) transport: Arc<dyn StreamTransport>,
 }
 
 /// Dials `node` and runs the outbound side.
@@ -78,20 +78,16 @@ pub(crate) async fn dial(ctx: ConnContext, conn: ConnId, node: NodeRecord) {
             return;
         }
     };
-    let tcp = match tokio::time::timeout(ctx.session.dial_timeout, TcpStream::connect(addr)).await {
-        Ok(Ok(tcp)) => tcp,
-        Ok(Err(source)) => {
-            let error = SessionError::Connect { addr, source };
-            let _ = ctx
-                .events
-                .send(fail(error.verdict(), error.to_string()))
-                .await;
-            return;
-        }
-        Err(_) => {
-            let error = SessionError::ConnectTimeout {
-                addr,
-                timeout: ctx.session.dial_timeout,
+    let stream = match ctx.transport.dial(addr, ctx.session.dial_timeout).await {
+        Ok(stream) => stream,
+        Err(source) => {
+            let error = if source.kind() == std::io::ErrorKind::TimedOut {
+                SessionError::ConnectTimeout {
+                    addr,
+                    timeout: ctx.session.dial_timeout,
+                }
+            } else {
+                SessionError::Connect { addr, source }
             };
             let _ = ctx
                 .events
@@ -100,8 +96,7 @@ pub(crate) async fn dial(ctx: ConnContext, conn: ConnId, node: NodeRecord) {
             return;
         }
     };
-    let _ = tcp.set_nodelay(true);
-    let authenticated = authenticate_outbound(tcp, &ctx.key, remote, &ctx.session).await;
+    let authenticated = authenticate_outbound(stream, &ctx.key, remote, &ctx.session).await;
     finish(
         ctx,
         conn,

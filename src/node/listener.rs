@@ -1,27 +1,42 @@
-//! The TCP accept loop: every accepted connection becomes a connection task, within the cap
-//! on concurrent inbound handshakes; past it, connections are closed at once.
+//! The accept loop: like geth's, it waits for a free pending slot before accepting (the
+//! kernel's backlog holds the rest), then applies the inbound limits (netrestrict, the per-IP
+//! throttle, per-IP and per-subnet pending caps) before any handshake work. Each admitted
+//! connection becomes a connection task that holds its permits until its handshake is over.
 
 use std::sync::{
     atomic::{AtomicU64, Ordering},
     Arc,
 };
 
-use tokio::{net::TcpListener, sync::Semaphore};
+use tokio::{sync::Semaphore, time::Instant};
 use tracing::debug;
 
-use super::connection::{self, ConnContext};
+use super::{
+    connection::{self, ConnContext},
+    metrics::NodeMetrics,
+};
+use crate::net::{BoxedListener, InboundConfig, InboundLimits};
 
-/// Accepts until aborted.
+/// Accepts until aborted, or until the listener is gone for good.
 pub(crate) async fn accept_loop(
-    listener: TcpListener,
+    mut listener: BoxedListener,
     ctx: ConnContext,
     next_conn: Arc<AtomicU64>,
-    max_pending: usize,
+    limits: InboundConfig,
+    metrics: Arc<NodeMetrics>,
 ) {
-    let pending = Arc::new(Semaphore::new(max_pending));
+    let slots = Arc::new(Semaphore::new(limits.max_pending.max(1)));
+    let mut limits = InboundLimits::new(limits);
     loop {
-        let (tcp, remote) = match listener.accept().await {
+        let Ok(slot) = Arc::clone(&slots).acquire_owned().await else {
+            return;
+        };
+        let (stream, remote) = match listener.accept().await {
             Ok(accepted) => accepted,
+            Err(error) if error.kind() == std::io::ErrorKind::NotConnected => {
+                // The listener was closed under us (a killed simulated node).
+                return;
+            }
             Err(error) => {
                 // Out of file descriptors and similar: back off instead of spinning.
                 debug!(target: "kadnode::node", %error, "accept failed");
@@ -29,16 +44,22 @@ pub(crate) async fn accept_loop(
                 continue;
             }
         };
-        let Ok(permit) = Arc::clone(&pending).try_acquire_owned() else {
-            debug!(target: "kadnode::node", %remote, "too many pending handshakes, closing");
-            continue;
+        let now = Instant::now();
+        limits.prune(now);
+        let permit = match limits.try_admit(remote.ip(), now) {
+            Ok(permit) => permit,
+            Err(refusal) => {
+                debug!(target: "kadnode::node", %remote, %refusal, "inbound connection refused");
+                metrics.count_inbound_refused(refusal.label());
+                continue;
+            }
         };
-        let _ = tcp.set_nodelay(true);
         let conn = next_conn.fetch_add(1, Ordering::Relaxed);
         let ctx = ctx.clone();
         tokio::spawn(async move {
-            connection::accept(ctx, conn, tcp, remote).await;
+            connection::accept(ctx, conn, stream, remote).await;
             drop(permit);
+            drop(slot);
         });
     }
 }

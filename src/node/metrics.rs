@@ -62,6 +62,8 @@ pub struct NodeMetrics {
     dialed_slots: AtomicU64,
     /// Payload bytes of peers that already left, per capability: (in, out).
     finished_traffic: Mutex<BTreeMap<String, (u64, u64)>>,
+    /// Inbound connections refused before any handshake, by refusal label.
+    inbound_refused: Mutex<BTreeMap<&'static str, u64>>,
 }
 
 impl NodeMetrics {
@@ -167,6 +169,21 @@ impl NodeMetrics {
                 entry.0 += traffic.bytes_in();
                 entry.1 += traffic.bytes_out();
             }
+        }
+    }
+
+    /// Inbound connections refused before any handshake (throttle, pending caps,
+    /// netrestrict), by reason label.
+    pub fn inbound_refused(&self) -> BTreeMap<&'static str, u64> {
+        self.inbound_refused
+            .lock()
+            .map(|map| map.clone())
+            .unwrap_or_default()
+    }
+
+    pub(crate) fn count_inbound_refused(&self, label: &'static str) {
+        if let Ok(mut map) = self.inbound_refused.lock() {
+            *map.entry(label).or_default() += 1;
         }
     }
 

@@ -21,10 +21,9 @@ use std::{
 };
 
 use rlpx::session::SessionConfig;
-use tokio::{
-    net::TcpListener,
-    sync::{broadcast, mpsc},
-};
+use tokio::sync::{broadcast, mpsc};
+
+use crate::net::{BoxedListener, StreamTransport};
 
 use discv4::{
     db::NodeDb,
@@ -68,7 +67,9 @@ impl Node {
         let key = config.key.load(datadir.as_deref())?;
         // TCP first, so that with port 0 discovery can take the same port number (as geth).
         let tcp_listener = match &config.p2p {
-            Some(p2p) if p2p.listen => Some(bind_tcp(config.listen_addr).await?),
+            Some(p2p) if p2p.listen => {
+                Some(bind_tcp(p2p.transport.as_ref(), config.listen_addr).await?)
+            }
             _ => None,
         };
         let tcp_addr = match &tcp_listener {
@@ -227,8 +228,12 @@ fn printable_ip(ip: IpAddr) -> IpAddr {
     }
 }
 
-async fn bind_tcp(addr: SocketAddr) -> Result<TcpListener, NodeError> {
-    TcpListener::bind(addr)
+async fn bind_tcp(
+    transport: &dyn StreamTransport,
+    addr: SocketAddr,
+) -> Result<BoxedListener, NodeError> {
+    transport
+        .bind(addr)
         .await
         .map_err(|source| NodeError::Bind {
             protocol: "TCP",
@@ -245,7 +250,7 @@ const CONN_EVENT_QUEUE: usize = 256;
 fn start_p2p(
     key: &NodeKey,
     config: crate::config::P2pConfig,
-    listener: Option<TcpListener>,
+    listener: Option<BoxedListener>,
     discv4: Option<&Discv4Handle>,
 ) -> NodeHandle {
     let mut session = SessionConfig::new(
@@ -262,14 +267,19 @@ fn start_p2p(
         key: Arc::new(key.clone()),
         session: Arc::new(session),
         events: conn_tx,
+        transport: Arc::clone(&config.transport),
     };
     let next_conn = Arc::new(AtomicU64::new(1));
+    let metrics = Arc::new(metrics::NodeMetrics::default());
     let listener = listener.map(|listener| {
+        let mut inbound = config.inbound.clone();
+        inbound.max_pending = config.max_pending;
         tokio::spawn(listener::accept_loop(
             listener,
             ctx.clone(),
             Arc::clone(&next_conn),
-            config.max_pending,
+            inbound,
+            Arc::clone(&metrics),
         ))
     });
     let candidates: Option<service::Candidates> = match discv4 {
@@ -280,7 +290,6 @@ fn start_p2p(
     };
     let (command_tx, commands) = mpsc::channel(COMMAND_QUEUE);
     let (events, _) = broadcast::channel(EVENT_CAPACITY);
-    let metrics = Arc::new(metrics::NodeMetrics::default());
     let handle = NodeHandle::new(
         key.peer_id(),
         command_tx,
