@@ -98,8 +98,9 @@ fn entries(list: Option<&str>, file: Option<&PathBuf>) -> Result<Vec<String>, Cl
 async fn resolve_all(entries: &[String], what: &str) -> Result<Vec<NodeRecord>, CliError> {
     let mut nodes = Vec::with_capacity(entries.len());
     for entry in entries {
-        let (record, _) = parse::node(entry)
-            .map_err(|e| CliError::usage(format!("{what} {}: {e}", parse::abbreviate(entry))))?;
+        let record = parse::tcp_node(entry)
+            .await
+            .map_err(|e| CliError::usage(format!("{what}: {e}")))?;
         nodes.push(record);
     }
     Ok(nodes)
@@ -110,11 +111,9 @@ fn trusted_ids(entries: &[String]) -> Result<Vec<PeerId>, CliError> {
         .iter()
         .map(|entry| match entry.parse::<PeerId>() {
             Ok(id) => Ok(id),
-            Err(_) => parse::node(entry)
-                .map(|(record, _)| record.id)
-                .map_err(|e| {
-                    CliError::usage(format!("trusted node {}: {e}", parse::abbreviate(entry)))
-                }),
+            Err(_) => {
+                parse::node_id(entry).map_err(|e| CliError::usage(format!("trusted node: {e}")))
+            }
         })
         .collect()
 }

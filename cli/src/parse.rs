@@ -96,22 +96,64 @@ pub async fn node_resolving(text: &str) -> Result<(NodeRecord, Option<Enr>), Str
 }
 
 /// Parses a node to dial over TCP (RLPx): like [`node_resolving`] but only the TCP
-/// endpoint has to be usable.
+/// endpoint has to be usable (a UDP port of 0, `?discport=0`, is fine: static peers and
+/// `admin_addPeer` take such nodes in go-ethereum too).
 pub async fn tcp_node(text: &str) -> Result<NodeRecord, String> {
-    let bad = |e: &dyn std::fmt::Display| format!("invalid node {}: {e}", abbreviate(text));
-    let record = match text.trim().parse::<NodeArg>().map_err(|e| bad(&e))? {
-        NodeArg::Enode(url) => url.resolve().await.map_err(|e| bad(&e))?,
-        NodeArg::Enr(enr) => enode::enr_to_node_record(&enr).map_err(|e| bad(&e))?,
+    let record = match text
+        .trim()
+        .parse::<NodeArg>()
+        .map_err(|e| bad_node(text, &e))?
+    {
+        NodeArg::Enode(url) => url.resolve().await.map_err(|e| bad_node(text, &e))?,
+        NodeArg::Enr(enr) => enode::enr_to_node_record(&enr).map_err(|e| bad_node(text, &e))?,
     };
+    dialable(text, record)
+}
+
+/// [`tcp_node`] without DNS: the `enode://` URL must name an IP.
+pub fn tcp_node_ip(text: &str) -> Result<NodeRecord, String> {
+    let record = match text
+        .trim()
+        .parse::<NodeArg>()
+        .map_err(|e| bad_node(text, &e))?
+    {
+        NodeArg::Enode(url) => NodeRecord::try_from(url).map_err(|e| bad_node(text, &e))?,
+        NodeArg::Enr(enr) => enode::enr_to_node_record(&enr).map_err(|e| bad_node(text, &e))?,
+    };
+    dialable(text, record)
+}
+
+/// The public key a node argument names (an `enode://` URL, with any host or none, or a
+/// record), for lists where only the identity matters (trusted peers).
+pub fn node_id(text: &str) -> Result<enode::PeerId, String> {
+    match text
+        .trim()
+        .parse::<NodeArg>()
+        .map_err(|e| bad_node(text, &e))?
+    {
+        NodeArg::Enode(url) => Ok(url.id),
+        NodeArg::Enr(enr) => enode::enr_peer_id(&enr).map_err(|e| bad_node(text, &e)),
+    }
+}
+
+fn bad_node(text: &str, error: &dyn std::fmt::Display) -> String {
+    format!("invalid node {}: {error}", abbreviate(text))
+}
+
+fn dialable(text: &str, record: NodeRecord) -> Result<NodeRecord, String> {
     if record.tcp_port == 0 {
-        return Err(bad(
+        return Err(bad_node(
+            text,
             &"no TCP port (a discovery-only node cannot be dialled)",
         ));
     }
     if record.address.is_unspecified() || record.address.is_multicast() {
-        return Err(bad(&format!("IP {} cannot be dialled", record.address)));
+        return Err(bad_node(
+            text,
+            &format!("IP {} cannot be dialled", record.address),
+        ));
     }
-    record.id.to_public_key().map_err(|e| bad(&e))?;
+    record.id.to_public_key().map_err(|e| bad_node(text, &e))?;
     Ok(record)
 }
 
@@ -168,6 +210,18 @@ mod tests {
         assert!(netrestrict("10.0.0.0/8,192.168.0.0/16").is_ok());
         assert!(netrestrict("10.0.0.0/33").is_err());
         assert!(netrestrict("").is_err());
+    }
+
+    #[test]
+    fn peers_need_a_tcp_port_only() {
+        let key = "a979fb575495b8d6db44f750317d0f4622bf4c2aa3365d6af7c284339968eef29b69ad0dce72a4d8db5ebb4968de0e3bec910127f134779fbcb0cb6d3331163c";
+        let no_discovery = format!("enode://{key}@127.0.0.1:30303?discport=0");
+        assert!(node(&no_discovery).is_err());
+        let record = tcp_node_ip(&no_discovery).unwrap();
+        assert_eq!((record.tcp_port, record.udp_port), (30303, 0));
+        assert_eq!(node_id(&no_discovery).unwrap(), record.id);
+        assert!(tcp_node_ip(&format!("enode://{key}@127.0.0.1:0?discport=30301")).is_err());
+        assert!(tcp_node_ip(&format!("enode://{key}@0.0.0.0:30303")).is_err());
     }
 
     #[test]
