@@ -166,6 +166,54 @@ pub fn node_list(text: &str) -> Result<Vec<NodeRecord>, String> {
         .collect()
 }
 
+/// An EIP-2124 fork id for the `eth` entry of our ENR (`--enr-eth-forkid`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EthForkId {
+    /// CRC32 of the genesis hash and the passed fork blocks/times.
+    pub hash: [u8; 4],
+    /// The next fork's block number or time (0: none known).
+    pub next: u64,
+}
+
+impl EthForkId {
+    /// The `eth` entry's value as go-ethereum writes it (`eth/protocols/eth/discovery.go`,
+    /// `enrEntry{ForkID}` with an empty tail): the RLP list `[[fork hash, fork next]]`.
+    pub fn enr_value(&self) -> Vec<u8> {
+        use alloy_rlp::{Encodable, Header};
+        let fork_id_len = self.hash.length() + self.next.length();
+        let fork_id = Header {
+            list: true,
+            payload_length: fork_id_len,
+        };
+        let entry = Header {
+            list: true,
+            payload_length: fork_id.length() + fork_id_len,
+        };
+        let mut out = Vec::with_capacity(entry.length() + entry.payload_length);
+        entry.encode(&mut out);
+        fork_id.encode(&mut out);
+        self.hash.encode(&mut out);
+        self.next.encode(&mut out);
+        out
+    }
+}
+
+/// Parses a fork id `<fork hash, 8 hex digits>[:<fork next, decimal>]`, e.g. `9f3d2254:0`.
+pub fn eth_fork_id(text: &str) -> Result<EthForkId, String> {
+    let text = text.trim();
+    let (hash_hex, next) = text.split_once(':').unwrap_or((text, "0"));
+    let hash_hex = hash_hex.strip_prefix("0x").unwrap_or(hash_hex);
+    let mut hash = [0u8; 4];
+    hex::decode_to_slice(hash_hex, &mut hash).map_err(|_| {
+        format!("invalid fork hash {hash_hex:?}: want 8 hex digits, e.g. 9f3d2254:0")
+    })?;
+    let next = next
+        .trim()
+        .parse()
+        .map_err(|_| format!("invalid fork next {next:?}: want a decimal block number or time"))?;
+    Ok(EthForkId { hash, next })
+}
+
 /// Shortens a long argument for an error message.
 pub fn abbreviate(text: &str) -> String {
     let text = text.trim();
@@ -210,6 +258,28 @@ mod tests {
         assert!(netrestrict("10.0.0.0/8,192.168.0.0/16").is_ok());
         assert!(netrestrict("10.0.0.0/33").is_err());
         assert!(netrestrict("").is_err());
+    }
+
+    #[test]
+    fn eth_fork_ids_encode_as_geth_enr_entries() {
+        // go-ethereum's enrEntry{ForkID{0x01020304, 5}}: [[01020304, 5]].
+        let id = eth_fork_id("01020304:5").unwrap();
+        assert_eq!(hex::encode(id.enr_value()), "c7c6840102030405");
+        // Next 0 is the empty string; the hash stays 4 bytes even when it starts with zeros.
+        let id = eth_fork_id("0x00000001").unwrap();
+        assert_eq!(
+            id,
+            EthForkId {
+                hash: [0, 0, 0, 1],
+                next: 0
+            }
+        );
+        assert_eq!(hex::encode(id.enr_value()), "c7c6840000000180");
+        let big = eth_fork_id("9f3d2254:1746612311").unwrap();
+        assert_eq!(hex::encode(big.enr_value()), "cbca849f3d225484681b3057");
+        assert!(eth_fork_id("9f3d22").is_err());
+        assert!(eth_fork_id("9f3d2254:x").is_err());
+        assert!(eth_fork_id("zz3d2254:1").is_err());
     }
 
     #[test]
