@@ -177,9 +177,10 @@ impl Default for P2pConfig {
 }
 
 impl P2pConfig {
-    /// Slots for peers we dial (at least one when any peer is allowed).
+    /// Slots for peers we dial: none with `no_dial` (every slot is then for inbound peers),
+    /// else at least one when any peer is allowed (geth's `MaxDialedConns`).
     pub fn max_dialed(&self) -> usize {
-        if self.max_peers == 0 {
+        if self.max_peers == 0 || self.no_dial {
             return 0;
         }
         (self.max_peers / self.dial_ratio.max(1)).max(1)
@@ -213,5 +214,30 @@ impl Default for NodeConfig {
             p2p: None,
             discovery_transport: None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// (dialed, inbound) slots.
+    fn split(max_peers: usize, no_dial: bool) -> (usize, usize) {
+        let config = P2pConfig {
+            max_peers,
+            no_dial,
+            ..P2pConfig::default()
+        };
+        (config.max_dialed(), config.max_inbound())
+    }
+
+    #[test]
+    fn slots_split_as_in_geth() {
+        assert_eq!(split(50, false), (16, 34));
+        assert_eq!(split(1, false), (1, 0));
+        assert_eq!(split(0, false), (0, 0));
+        // A node that never dials keeps no dial slots: all are for inbound peers.
+        assert_eq!(split(1, true), (0, 1));
+        assert_eq!(split(50, true), (0, 50));
     }
 }

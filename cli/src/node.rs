@@ -51,6 +51,11 @@ pub struct NodeOptions {
     /// TCP port to announce in the record (0: none, a discovery-only node).
     #[arg(long, value_name = "PORT", default_value_t = 0)]
     pub tcp_port: u16,
+    /// Put an `eth` entry (EIP-2124 fork id) in our ENR, as go-ethereum's eth protocol does:
+    /// <fork hash, 8 hex digits>[:<fork next>], e.g. 9f3d2254:0. Nodes that filter on the
+    /// fork id (go-ethereum's dialer) then consider us.
+    #[arg(long, value_name = "HASH:NEXT", value_parser = parse::eth_fork_id)]
+    pub enr_eth_forkid: Option<parse::EthForkId>,
     /// Peer-exchange seed (not available yet: exits with an error).
     #[arg(long, value_name = "NODES")]
     pub pex_seed: Option<String>,
@@ -170,6 +175,11 @@ pub async fn start_with_p2p(
             Nat::None => None,
             Nat::ExtIp(ip) => Some(ip),
         },
+        enr_entries: opts
+            .enr_eth_forkid
+            .iter()
+            .map(|id| ("eth".to_owned(), id.enr_value()))
+            .collect(),
         ..Discv4Config::default()
     };
     discovery.bootnodes = resolve_bootnodes(opts, defaults).await?;

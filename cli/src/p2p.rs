@@ -1,9 +1,11 @@
 //! `kadnode node`: a full devp2p node — discovery, dialer and server — that holds the
-//! capabilities given with `--caps` open on every peer (a no-op run loop) and prints peer
-//! events. Useful to test clients: they see a real peer that stays connected.
+//! capabilities given with `--caps` open on every peer (a no-op run loop, or with `--echo` a
+//! greet-and-echo test protocol) and prints peer events. Useful to test clients: they see a
+//! real peer that stays connected.
 
 use std::{net::SocketAddr, path::PathBuf, sync::Arc};
 
+use alloy_rlp::Bytes;
 use clap::Args;
 use enode::{NodeRecord, PeerId};
 use kadnode::{
@@ -52,23 +54,87 @@ pub struct P2pNodeArgs {
     /// A file with one trusted peer per line (# comments allowed).
     #[arg(long, value_name = "FILE")]
     pub trusted_file: Option<PathBuf>,
+    /// Test behaviour on every --caps capability (e.g. kadtest/1/2, as go-ethereum's
+    /// kadpeer harness speaks it): send message code 0 carrying the RLP string "hello from
+    /// <client id>" when a session starts, answer every code 0 with a code 1 carrying the
+    /// same payload, and print every message received (event `message`).
+    #[arg(long)]
+    pub echo: bool,
     /// Client name sent in the Hello.
     #[arg(long, value_name = "NAME", default_value = concat!("kadnode/v", env!("CARGO_PKG_VERSION")))]
     pub client_id: String,
 }
 
-/// Holds a capability open: reads and drops its messages until the session ends.
-struct HoldOpen(ProtocolSpec);
+/// Holds a capability open: reads its messages until the session ends, dropping them, or
+/// with `--echo` greeting, echoing and printing them.
+struct HoldOpen {
+    spec: ProtocolSpec,
+    echo: Option<Echo>,
+}
+
+/// What `--echo` needs: the greeting's payload and how to print.
+#[derive(Clone)]
+struct Echo {
+    greeting: Bytes,
+    json: bool,
+}
+
+impl Echo {
+    fn new(client_id: &str, json: bool) -> Self {
+        let mut greeting = Vec::new();
+        alloy_rlp::Encodable::encode(format!("hello from {client_id}").as_bytes(), &mut greeting);
+        Self {
+            greeting: greeting.into(),
+            json,
+        }
+    }
+
+    fn print(&self, peer: &PeerInfo, cap: &str, code: u64, payload: &[u8]) {
+        // The payload as text when it is one RLP string of UTF-8 (kadtest/1's messages).
+        let text = <Bytes as alloy_rlp::Decodable>::decode(&mut &payload[..])
+            .ok()
+            .and_then(|b| String::from_utf8(b.to_vec()).ok());
+        let shown = &payload[..payload.len().min(MAX_PRINTED_PAYLOAD)];
+        output::emit(
+            self.json,
+            &format!(
+                "message from {}: {cap} code {code:#04x}, {} bytes{}",
+                peer.id,
+                payload.len(),
+                text.as_deref()
+                    .map(|t| format!(" {t:?}"))
+                    .unwrap_or_default()
+            ),
+            &json!({"event": "message", "id": peer.id.to_string(), "cap": cap, "code": code,
+                "size": payload.len(), "payload": hex::encode(shown), "text": text}),
+        );
+    }
+}
+
+/// `--echo` prints at most this many bytes of a payload (in hex).
+const MAX_PRINTED_PAYLOAD: usize = 1024;
 
 impl Protocol for HoldOpen {
     fn spec(&self) -> ProtocolSpec {
-        self.0.clone()
+        self.spec.clone()
     }
 
-    fn run(&self, _peer: PeerInfo, mut conn: ProtocolConn) -> ProtocolFuture {
+    fn run(&self, peer: PeerInfo, mut conn: ProtocolConn) -> ProtocolFuture {
+        let echo = self.echo.clone();
+        let cap = self.spec.capability().to_string();
         Box::pin(async move {
+            let Some(echo) = echo else {
+                loop {
+                    conn.recv().await?;
+                }
+            };
+            conn.send(0, echo.greeting.clone()).await?;
             loop {
-                conn.recv().await?;
+                let (code, payload) = conn.recv().await?;
+                echo.print(&peer, &cap, code, &payload);
+                if code == 0 {
+                    conn.send(1, payload).await?;
+                }
             }
         })
     }
@@ -98,8 +164,9 @@ fn entries(list: Option<&str>, file: Option<&PathBuf>) -> Result<Vec<String>, Cl
 async fn resolve_all(entries: &[String], what: &str) -> Result<Vec<NodeRecord>, CliError> {
     let mut nodes = Vec::with_capacity(entries.len());
     for entry in entries {
-        let (record, _) = parse::node(entry)
-            .map_err(|e| CliError::usage(format!("{what} {}: {e}", parse::abbreviate(entry))))?;
+        let record = parse::tcp_node(entry)
+            .await
+            .map_err(|e| CliError::usage(format!("{what}: {e}")))?;
         nodes.push(record);
     }
     Ok(nodes)
@@ -110,11 +177,9 @@ fn trusted_ids(entries: &[String]) -> Result<Vec<PeerId>, CliError> {
         .iter()
         .map(|entry| match entry.parse::<PeerId>() {
             Ok(id) => Ok(id),
-            Err(_) => parse::node(entry)
-                .map(|(record, _)| record.id)
-                .map_err(|e| {
-                    CliError::usage(format!("trusted node {}: {e}", parse::abbreviate(entry)))
-                }),
+            Err(_) => {
+                parse::node_id(entry).map_err(|e| CliError::usage(format!("trusted node: {e}")))
+            }
         })
         .collect()
 }
@@ -140,7 +205,12 @@ async fn run(args: P2pNodeArgs, json: bool) -> Result<(), CliError> {
         .caps
         .0
         .iter()
-        .map(|spec| Arc::new(HoldOpen(spec.clone())) as Arc<dyn Protocol>)
+        .map(|spec| {
+            Arc::new(HoldOpen {
+                spec: spec.clone(),
+                echo: args.echo.then(|| Echo::new(&args.client_id, json)),
+            }) as Arc<dyn Protocol>
+        })
         .collect();
     let p2p = P2pConfig {
         client_id: args.client_id.clone(),

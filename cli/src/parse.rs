@@ -96,22 +96,64 @@ pub async fn node_resolving(text: &str) -> Result<(NodeRecord, Option<Enr>), Str
 }
 
 /// Parses a node to dial over TCP (RLPx): like [`node_resolving`] but only the TCP
-/// endpoint has to be usable.
+/// endpoint has to be usable (a UDP port of 0, `?discport=0`, is fine: static peers and
+/// `admin_addPeer` take such nodes in go-ethereum too).
 pub async fn tcp_node(text: &str) -> Result<NodeRecord, String> {
-    let bad = |e: &dyn std::fmt::Display| format!("invalid node {}: {e}", abbreviate(text));
-    let record = match text.trim().parse::<NodeArg>().map_err(|e| bad(&e))? {
-        NodeArg::Enode(url) => url.resolve().await.map_err(|e| bad(&e))?,
-        NodeArg::Enr(enr) => enode::enr_to_node_record(&enr).map_err(|e| bad(&e))?,
+    let record = match text
+        .trim()
+        .parse::<NodeArg>()
+        .map_err(|e| bad_node(text, &e))?
+    {
+        NodeArg::Enode(url) => url.resolve().await.map_err(|e| bad_node(text, &e))?,
+        NodeArg::Enr(enr) => enode::enr_to_node_record(&enr).map_err(|e| bad_node(text, &e))?,
     };
+    dialable(text, record)
+}
+
+/// [`tcp_node`] without DNS: the `enode://` URL must name an IP.
+pub fn tcp_node_ip(text: &str) -> Result<NodeRecord, String> {
+    let record = match text
+        .trim()
+        .parse::<NodeArg>()
+        .map_err(|e| bad_node(text, &e))?
+    {
+        NodeArg::Enode(url) => NodeRecord::try_from(url).map_err(|e| bad_node(text, &e))?,
+        NodeArg::Enr(enr) => enode::enr_to_node_record(&enr).map_err(|e| bad_node(text, &e))?,
+    };
+    dialable(text, record)
+}
+
+/// The public key a node argument names (an `enode://` URL, with any host or none, or a
+/// record), for lists where only the identity matters (trusted peers).
+pub fn node_id(text: &str) -> Result<enode::PeerId, String> {
+    match text
+        .trim()
+        .parse::<NodeArg>()
+        .map_err(|e| bad_node(text, &e))?
+    {
+        NodeArg::Enode(url) => Ok(url.id),
+        NodeArg::Enr(enr) => enode::enr_peer_id(&enr).map_err(|e| bad_node(text, &e)),
+    }
+}
+
+fn bad_node(text: &str, error: &dyn std::fmt::Display) -> String {
+    format!("invalid node {}: {error}", abbreviate(text))
+}
+
+fn dialable(text: &str, record: NodeRecord) -> Result<NodeRecord, String> {
     if record.tcp_port == 0 {
-        return Err(bad(
+        return Err(bad_node(
+            text,
             &"no TCP port (a discovery-only node cannot be dialled)",
         ));
     }
     if record.address.is_unspecified() || record.address.is_multicast() {
-        return Err(bad(&format!("IP {} cannot be dialled", record.address)));
+        return Err(bad_node(
+            text,
+            &format!("IP {} cannot be dialled", record.address),
+        ));
     }
-    record.id.to_public_key().map_err(|e| bad(&e))?;
+    record.id.to_public_key().map_err(|e| bad_node(text, &e))?;
     Ok(record)
 }
 
@@ -122,6 +164,54 @@ pub fn node_list(text: &str) -> Result<Vec<NodeRecord>, String> {
         .filter(|entry| !entry.is_empty())
         .map(|entry| node(entry).map(|(record, _)| record))
         .collect()
+}
+
+/// An EIP-2124 fork id for the `eth` entry of our ENR (`--enr-eth-forkid`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EthForkId {
+    /// CRC32 of the genesis hash and the passed fork blocks/times.
+    pub hash: [u8; 4],
+    /// The next fork's block number or time (0: none known).
+    pub next: u64,
+}
+
+impl EthForkId {
+    /// The `eth` entry's value as go-ethereum writes it (`eth/protocols/eth/discovery.go`,
+    /// `enrEntry{ForkID}` with an empty tail): the RLP list `[[fork hash, fork next]]`.
+    pub fn enr_value(&self) -> Vec<u8> {
+        use alloy_rlp::{Encodable, Header};
+        let fork_id_len = self.hash.length() + self.next.length();
+        let fork_id = Header {
+            list: true,
+            payload_length: fork_id_len,
+        };
+        let entry = Header {
+            list: true,
+            payload_length: fork_id.length() + fork_id_len,
+        };
+        let mut out = Vec::with_capacity(entry.length() + entry.payload_length);
+        entry.encode(&mut out);
+        fork_id.encode(&mut out);
+        self.hash.encode(&mut out);
+        self.next.encode(&mut out);
+        out
+    }
+}
+
+/// Parses a fork id `<fork hash, 8 hex digits>[:<fork next, decimal>]`, e.g. `9f3d2254:0`.
+pub fn eth_fork_id(text: &str) -> Result<EthForkId, String> {
+    let text = text.trim();
+    let (hash_hex, next) = text.split_once(':').unwrap_or((text, "0"));
+    let hash_hex = hash_hex.strip_prefix("0x").unwrap_or(hash_hex);
+    let mut hash = [0u8; 4];
+    hex::decode_to_slice(hash_hex, &mut hash).map_err(|_| {
+        format!("invalid fork hash {hash_hex:?}: want 8 hex digits, e.g. 9f3d2254:0")
+    })?;
+    let next = next
+        .trim()
+        .parse()
+        .map_err(|_| format!("invalid fork next {next:?}: want a decimal block number or time"))?;
+    Ok(EthForkId { hash, next })
 }
 
 /// Shortens a long argument for an error message.
@@ -168,6 +258,40 @@ mod tests {
         assert!(netrestrict("10.0.0.0/8,192.168.0.0/16").is_ok());
         assert!(netrestrict("10.0.0.0/33").is_err());
         assert!(netrestrict("").is_err());
+    }
+
+    #[test]
+    fn eth_fork_ids_encode_as_geth_enr_entries() {
+        // go-ethereum's enrEntry{ForkID{0x01020304, 5}}: [[01020304, 5]].
+        let id = eth_fork_id("01020304:5").unwrap();
+        assert_eq!(hex::encode(id.enr_value()), "c7c6840102030405");
+        // Next 0 is the empty string; the hash stays 4 bytes even when it starts with zeros.
+        let id = eth_fork_id("0x00000001").unwrap();
+        assert_eq!(
+            id,
+            EthForkId {
+                hash: [0, 0, 0, 1],
+                next: 0
+            }
+        );
+        assert_eq!(hex::encode(id.enr_value()), "c7c6840000000180");
+        let big = eth_fork_id("9f3d2254:1746612311").unwrap();
+        assert_eq!(hex::encode(big.enr_value()), "cbca849f3d225484681b3057");
+        assert!(eth_fork_id("9f3d22").is_err());
+        assert!(eth_fork_id("9f3d2254:x").is_err());
+        assert!(eth_fork_id("zz3d2254:1").is_err());
+    }
+
+    #[test]
+    fn peers_need_a_tcp_port_only() {
+        let key = "a979fb575495b8d6db44f750317d0f4622bf4c2aa3365d6af7c284339968eef29b69ad0dce72a4d8db5ebb4968de0e3bec910127f134779fbcb0cb6d3331163c";
+        let no_discovery = format!("enode://{key}@127.0.0.1:30303?discport=0");
+        assert!(node(&no_discovery).is_err());
+        let record = tcp_node_ip(&no_discovery).unwrap();
+        assert_eq!((record.tcp_port, record.udp_port), (30303, 0));
+        assert_eq!(node_id(&no_discovery).unwrap(), record.id);
+        assert!(tcp_node_ip(&format!("enode://{key}@127.0.0.1:0?discport=30301")).is_err());
+        assert!(tcp_node_ip(&format!("enode://{key}@0.0.0.0:30303")).is_err());
     }
 
     #[test]

@@ -22,9 +22,7 @@ fn node_param(params: &[Value]) -> Result<NodeRecord, (i64, String)> {
         .first()
         .and_then(Value::as_str)
         .ok_or_else(|| (INVALID_PARAMS, "expected one enode URL or ENR".to_owned()))?;
-    enode::parse_node(text)
-        .map(|(record, _)| record)
-        .map_err(|e| (INVALID_PARAMS, format!("invalid enode: {e}")))
+    crate::parse::tcp_node_ip(text).map_err(|e| (INVALID_PARAMS, e))
 }
 
 fn id_param(params: &[Value]) -> Result<PeerId, (i64, String)> {

@@ -6,7 +6,7 @@ use std::{
     io::{BufRead, BufReader, Read, Write},
     net::TcpStream,
     path::{Path, PathBuf},
-    process::{Child, Command, ExitStatus, Stdio},
+    process::{Child, ChildStdin, Command, ExitStatus, Stdio},
     sync::mpsc::{self, Receiver, RecvTimeoutError},
     time::{Duration, Instant, SystemTime, UNIX_EPOCH},
 };
@@ -70,6 +70,7 @@ enum Line {
 pub struct Proc {
     pub name: String,
     child: Child,
+    stdin: Option<ChildStdin>,
     lines: Receiver<Line>,
     open_streams: usize,
     pub stdout: Vec<String>,
@@ -117,18 +118,28 @@ impl Proc {
     }
 
     pub fn spawn_env(bin: &str, args: &[&str], env: &[(&str, &str)]) -> Self {
+        Self::spawn_full(bin, args, env, false)
+    }
+
+    /// Like [`Proc::spawn`], with a pipe to the child's stdin for [`Proc::send_line`].
+    pub fn spawn_with_stdin(bin: &str, args: &[&str]) -> Self {
+        Self::spawn_full(bin, args, &[], true)
+    }
+
+    fn spawn_full(bin: &str, args: &[&str], env: &[(&str, &str)], stdin: bool) -> Self {
         let mut command = Command::new(bin);
         command
             .args(args)
             .env_remove("RUST_LOG")
             .env_remove("XDG_DATA_HOME")
-            .stdin(Stdio::null())
+            .stdin(if stdin { Stdio::piped() } else { Stdio::null() })
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         for (key, value) in env {
             command.env(key, value);
         }
         let mut child = command.spawn().unwrap();
+        let stdin = child.stdin.take();
         let (tx, lines) = mpsc::channel();
         reader(child.stdout.take().unwrap(), Source::Stdout, tx.clone());
         reader(child.stderr.take().unwrap(), Source::Stderr, tx);
@@ -140,11 +151,19 @@ impl Proc {
         Self {
             name,
             child,
+            stdin,
             lines,
             open_streams: 2,
             stdout: Vec::new(),
             stderr: Vec::new(),
         }
+    }
+
+    /// Writes one line to the child's stdin (needs [`Proc::spawn_with_stdin`]).
+    pub fn send_line(&mut self, line: &str) {
+        let stdin = self.stdin.as_mut().expect("spawned without a stdin pipe");
+        writeln!(stdin, "{line}").unwrap();
+        stdin.flush().unwrap();
     }
 
     pub fn pid(&self) -> u32 {

@@ -65,9 +65,9 @@ pub struct KadPeer {
 
 impl KadPeer {
     /// Starts `kadpeer` with `args` (on 127.0.0.1 port 0 unless `--addr` is given) and waits
-    /// for its `self` event.
+    /// for its `self` event. Its stdin takes commands ([`KadPeer::command`]).
     pub fn start(tools: &GethTools, args: &[&str]) -> Self {
-        let mut proc = Proc::spawn(&tools.kadpeer, args);
+        let mut proc = Proc::spawn_with_stdin(&tools.kadpeer, args);
         let line = proc.wait_stdout(|l| event(l, "self").is_some());
         let me = event(&line, "self").unwrap();
         Self { proc, me }
@@ -86,6 +86,23 @@ impl KadPeer {
     /// Its public key, 128 hex characters.
     pub fn pubkey(&self) -> String {
         self.me["pubkey"].as_str().unwrap().to_owned()
+    }
+
+    /// Its node id, 64 hex characters (what its events call `id`).
+    pub fn id(&self) -> String {
+        self.me["id"].as_str().unwrap().to_owned()
+    }
+
+    /// Sends one command line (`check-enr <enr>`, `drop <id>`, …).
+    pub fn command(&mut self, line: &str) {
+        self.proc.send_line(line);
+    }
+
+    /// Sends `check-enr <enr>` and returns its `enr` answer.
+    pub fn check_enr(&mut self, enr: &str) -> Value {
+        self.command(&format!("check-enr {enr}"));
+        let input = enr.to_owned();
+        self.wait_event("enr", move |e| e["input"] == input.as_str())
     }
 
     /// Waits for the first event named `name` that satisfies `pred`.

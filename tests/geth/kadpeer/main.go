@@ -323,9 +323,13 @@ func main() {
 	)
 	flag.Parse()
 
+	// The server logs through connLog, which reports refused and failed connections as
+	// events; go-ethereum's own log lines go to stderr at --verbosity 1..5.
+	serverLog := &connLog{}
 	if *verbosity > 0 {
 		handler := log.NewTerminalHandlerWithLevel(os.Stderr, log.FromLegacyLevel(*verbosity), false)
 		log.SetDefault(log.NewLogger(handler))
+		serverLog.next = handler
 	}
 	var key *ecdsa.PrivateKey
 	var err error
@@ -370,6 +374,7 @@ func main() {
 		StaticNodes:    parseNodes(*static),
 		NoDial:         *noDial,
 		Protocols:      []p2p.Protocol{proto},
+		Logger:         log.NewLogger(serverLog),
 	}}
 	events := make(chan *p2p.PeerEvent, 64)
 	sub := srv.SubscribeEvents(events)
