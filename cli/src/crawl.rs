@@ -20,9 +20,11 @@ use serde_json::json;
 use tracing::{debug, info};
 
 use super::{
-    discv4::{client_node, parse_duration, ClientOptions},
     nodes_json::{self, NodeEntry, NodeSet},
-    output, CliError,
+    output,
+    parse::parse_duration,
+    probe::{client_node, ClientOptions},
+    CliError,
 };
 
 /// A node checked more recently than this is not checked again.

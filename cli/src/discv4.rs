@@ -1,28 +1,20 @@
 //! `kadnode discv4 …`: discovery v4 probes, a listening node, a crawler and the conformance
 //! suite (geth's `devp2p discv4`).
 
-use std::{net::IpAddr, net::SocketAddr, str::FromStr, time::Duration};
+use std::{net::IpAddr, net::SocketAddr, str::FromStr};
 
 use clap::{Args, Subcommand};
-use discv4::{
-    conformance::{self, SuiteConfig},
-    db::NodeDb,
-    service::{self, Discv4Config, Discv4Handle},
-};
-use enode::{
-    NodeRecord, PeerId, {Enr, NodeKey},
-};
+use discv4::conformance::{self, SuiteConfig};
+use enode::{Enr, NodeRecord, PeerId};
 use serde_json::{json, Value};
 
 use super::{
     crawl, logging,
     node::{self, Defaults, NodeOptions},
-    output, parse, CliError,
+    output, parse,
+    probe::{client_node, ClientOptions, MAINNET_BOOTNODES},
+    CliError,
 };
-
-/// Ethereum mainnet's bootnodes (go-ethereum v1.17.10 `params.MainnetBootnodes`), the default
-/// of `--bootnodes` for `resolve`, `crawl` and `listen`.
-pub use enode::bootnodes::MAINNET as MAINNET_BOOTNODES;
 
 /// `kadnode discv4` subcommands.
 #[derive(Debug, Subcommand)]
@@ -74,28 +66,6 @@ pub enum Discv4Command {
     Test(TestArgs),
 }
 
-/// Flags of the short-lived local node the probes run.
-#[derive(Debug, Clone, Args)]
-pub struct ClientOptions {
-    /// Local UDP address.
-    #[arg(long, value_name = "ADDR", default_value = "0.0.0.0:0", value_parser = parse::listen_addr)]
-    pub addr: SocketAddr,
-    /// Local node key as 64 hex characters (default: a random key).
-    #[arg(long, value_name = "HEX")]
-    pub nodekeyhex: Option<String>,
-    /// Bootnodes for lookups (comma-separated; empty: none). Default: Ethereum mainnet's
-    /// (used by resolve and crawl only).
-    #[arg(long, value_name = "NODES", value_parser = parse::node_list)]
-    pub bootnodes: Option<NodeList>,
-    /// Log level 0..5 (RUST_LOG overrides it).
-    #[arg(long, value_name = "N", default_value_t = 2,
-          value_parser = clap::value_parser!(u8).range(0..=5))]
-    pub verbosity: u8,
-}
-
-/// A parsed node list flag.
-pub type NodeList = Vec<NodeRecord>;
-
 /// Flags of `discv4 test`.
 #[derive(Debug, Args)]
 pub struct TestArgs {
@@ -142,36 +112,6 @@ pub fn run(command: Discv4Command, json_mode: bool) -> Result<(), CliError> {
         Discv4Command::Crawl(args) => runtime.block_on(crawl::run(args, json_mode)),
         Discv4Command::Test(args) => runtime.block_on(test(args, json_mode)),
     }
-}
-
-/// Starts a short-lived node for a probe.
-pub async fn client_node(
-    client: &ClientOptions,
-    use_bootnodes: bool,
-) -> Result<Discv4Handle, CliError> {
-    logging::init(client.verbosity);
-    let key = match &client.nodekeyhex {
-        Some(hex) => NodeKey::from_hex(hex.trim()).map_err(CliError::usage)?,
-        None => NodeKey::generate(),
-    };
-    let bootnodes = match (&client.bootnodes, use_bootnodes) {
-        (_, false) => Vec::new(),
-        (Some(list), true) => list.clone(),
-        (None, true) => MAINNET_BOOTNODES
-            .iter()
-            .filter_map(|url| parse::node(url).ok().map(|(record, _)| record))
-            .collect(),
-    };
-    let config = Discv4Config {
-        bootnodes,
-        ..Discv4Config::default()
-    };
-    let transport = service::bind_udp(client.addr)
-        .await
-        .map_err(|e| CliError::usage(format!("cannot listen on UDP {}: {e}", client.addr)))?;
-    let db = NodeDb::in_memory().map_err(CliError::failed)?;
-    service::spawn(config, *key.secret_key(), transport, db)
-        .map_err(|e| CliError::failed(format!("cannot start discovery: {e}")))
 }
 
 async fn target_node(text: &str) -> Result<(NodeRecord, Option<Enr>), CliError> {
@@ -370,31 +310,6 @@ async fn test(args: TestArgs, json_mode: bool) -> Result<(), CliError> {
     }
 }
 
-/// Parses a duration such as `30m`, `90s`, `1h` or `500ms` (a bare number is seconds).
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let text = text.trim();
-    let split = text
-        .find(|c: char| !c.is_ascii_digit() && c != '.')
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let value: f64 = number
-        .parse()
-        .map_err(|_| format!("invalid duration {text:?}; want e.g. 30s, 10m or 1h"))?;
-    let scale = match unit {
-        "" | "s" => 1.0,
-        "ms" => 0.001,
-        "m" => 60.0,
-        "h" => 3600.0,
-        _ => {
-            return Err(format!(
-                "invalid duration unit in {text:?}; use ms, s, m or h"
-            ))
-        }
-    };
-    Duration::try_from_secs_f64(value * scale)
-        .map_err(|_| format!("duration {text:?} out of range"))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -404,15 +319,6 @@ mod tests {
         for url in MAINNET_BOOTNODES {
             parse::node(url).unwrap();
         }
-    }
-
-    #[test]
-    fn durations() {
-        assert_eq!(parse_duration("30m"), Ok(Duration::from_secs(1800)));
-        assert_eq!(parse_duration("5"), Ok(Duration::from_secs(5)));
-        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
-        assert!(parse_duration("5x").is_err());
-        assert!(parse_duration("").is_err());
     }
 
     #[test]

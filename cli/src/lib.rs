@@ -17,6 +17,7 @@ pub mod nodes_json;
 pub mod output;
 pub mod p2p;
 pub mod parse;
+pub mod probe;
 pub mod rlpx;
 pub mod timefmt;
 pub mod tool;
