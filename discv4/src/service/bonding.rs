@@ -71,7 +71,6 @@ impl Bonds {
     }
 
     /// True when a bond with this node is in progress.
-    #[cfg(test)]
     pub(crate) fn contains(&self, peer: &PeerId, ip: IpAddr) -> bool {
         self.bonds.contains_key(&(*peer, ip))
     }
@@ -135,7 +134,6 @@ impl Bonds {
     }
 
     /// Bonds in progress.
-    #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
         self.bonds.len()
     }

@@ -474,8 +474,14 @@ impl Service {
     }
 
     /// Holds `after` until a bond with `node` is done, PINGing the node when no bond with it
-    /// is in progress yet.
+    /// is in progress yet. New bonds are bounded like outstanding requests.
     async fn bond_then(&mut self, node: NodeRecord, after: AfterBond) {
+        if !self.bonds.contains(&node.id, node.address)
+            && self.bonds.len() >= self.config.max_pending_requests
+        {
+            self.fail_held(after, RequestError::TooManyRequests);
+            return;
+        }
         if self.bonds.queue(&node, after) {
             self.send_ping(node, PongWaiter::Bond).await;
         }

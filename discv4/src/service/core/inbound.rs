@@ -20,6 +20,7 @@ use enode::{
 
 use super::{
     super::{
+        bonding::AfterBond,
         command::{PongInfo, RequestError},
         ingress::Ingress,
         metrics::DropReason,
@@ -336,6 +337,19 @@ impl Service {
                 NeighborsWaiter::Lookup(id) => self.lookups.failed(id, &sent.peer.node_id()),
             },
             Expect::Enr { waiter, .. } => Self::fail_enr(waiter, error),
+        }
+    }
+
+    /// Tells whoever waits for a request that never went out that it failed.
+    pub(super) fn fail_held(&mut self, held: AfterBond, error: RequestError) {
+        match held {
+            AfterBond::FindNode { node, waiter, .. } => match waiter {
+                NeighborsWaiter::Client(reply) => {
+                    let _ = reply.send(Err(error));
+                }
+                NeighborsWaiter::Lookup(id) => self.lookups.failed(id, &node.id.node_id()),
+            },
+            AfterBond::EnrRequest { waiter, .. } => Self::fail_enr(waiter, error),
         }
     }
 
