@@ -233,3 +233,110 @@ impl Lookups {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::{
+        net::{IpAddr, Ipv4Addr},
+        time::Duration,
+    };
+    use tokio::sync::oneshot;
+
+    fn record(i: u8) -> NodeRecord {
+        NodeRecord {
+            address: IpAddr::V4(Ipv4Addr::new(10, 0, 0, i)),
+            udp_port: 30303,
+            tcp_port: 0,
+            id: PeerId([i; 64]),
+        }
+    }
+
+    fn client() -> (
+        Owner,
+        oneshot::Receiver<Result<LookupOutcome, super::super::command::RequestError>>,
+    ) {
+        let (reply, rx) = oneshot::channel();
+        (Owner::Client { reply, found: None }, rx)
+    }
+
+    #[tokio::test]
+    async fn a_slow_walk_keeps_a_bounded_backlog_in_order() {
+        let (tx, mut rx) = mpsc::channel(2);
+        let mut sink = FoundSink::new(tx);
+        let nodes: Vec<NodeRecord> = (1..=5).map(record).collect();
+        assert!(sink.offer(&nodes[..3]));
+        assert!(sink.offer(&nodes[3..]));
+        assert_eq!(rx.recv().await, Some(record(1)));
+        assert_eq!(rx.recv().await, Some(record(2)));
+        // The rest waits in the backlog; when the lookup ends, what fits goes into the channel
+        // and the remainder comes back, in order.
+        assert_eq!(sink.into_undelivered(), vec![record(5)]);
+        assert_eq!(rx.recv().await, Some(record(3)));
+        assert_eq!(rx.recv().await, Some(record(4)));
+
+        let (tx, rx) = mpsc::channel(2);
+        let mut sink = FoundSink::new(tx);
+        let many: Vec<NodeRecord> = (0..=255u8)
+            .cycle()
+            .take(FOUND_BACKLOG * 2)
+            .map(record)
+            .collect();
+        assert!(sink.offer(&many));
+        assert_eq!(sink.backlog.len(), FOUND_BACKLOG - 2, "bounded");
+        drop(rx);
+        assert!(!sink.offer(&nodes), "the walk is gone");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn lookups_report_queries_answers_and_their_end() {
+        let mut lookups = Lookups::default();
+        let (owner, mut done) = client();
+        let seeds = vec![record(1), record(2)];
+        let id = lookups.start(PeerId([9; 64]), NodeId([0; 32]), seeds, owner);
+        assert_eq!(lookups.pop_dirty(), Some(id));
+        let (_, queries) = lookups.next_queries(id).unwrap();
+        assert_eq!(queries.len(), 2);
+        assert!(lookups.take_if_done(id).is_none(), "queries in flight");
+        lookups.answered(id, &record(1).id.node_id(), vec![]);
+        lookups.failed(id, &record(2).id.node_id());
+        assert_eq!(lookups.pop_dirty(), Some(id));
+        assert_eq!(lookups.next_queries(id).unwrap().1, vec![]);
+        let finished = lookups.take_if_done(id).unwrap();
+        assert_eq!(
+            finished.closest.len(),
+            2,
+            "a node that failed stays in the result"
+        );
+        assert!(
+            done.try_recv().is_err(),
+            "the service sends the answer, not the registry"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_lookup_nobody_waits_for_is_dropped() {
+        let mut lookups = Lookups::default();
+        let (owner, done) = client();
+        let id = lookups.start(PeerId([9; 64]), NodeId([0; 32]), vec![record(1)], owner);
+        drop(done);
+        assert!(lookups.next_queries(id).is_none());
+        assert_eq!(lookups.client_count(), 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn parked_lookups_go_when_ready_or_when_their_wait_ends() {
+        let mut lookups = Lookups::default();
+        let now = Instant::now();
+        lookups.park(PeerId([1; 64]), client().0, now + Duration::from_secs(60));
+        lookups.park(PeerId([2; 64]), client().0, now + Duration::from_secs(30));
+        assert_eq!(lookups.client_count(), 2);
+        assert_eq!(lookups.next_unpark(), Some(now + Duration::from_secs(30)));
+        assert!(lookups.unpark(false, now).is_empty());
+        let go = lookups.unpark(false, now + Duration::from_secs(30));
+        assert_eq!(go.len(), 1);
+        assert_eq!(go[0].0, PeerId([2; 64]));
+        assert_eq!(lookups.unpark(true, now).len(), 1);
+        assert_eq!(lookups.next_unpark(), None);
+    }
+}
