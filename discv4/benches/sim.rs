@@ -1,7 +1,8 @@
 //! The many-node simulation as a benchmark: N discv4 services on a simulated network on
 //! tokio's paused clock, all bootstrapping from one node, then random lookups from random nodes.
-//! Prints wall time, peak memory (VmHWM), FINDNODE queries and messages per lookup, and recall
-//! against the true 16 closest nodes.
+//! Prints wall time, peak memory (VmHWM), FINDNODE queries, messages and PINGs per lookup,
+//! lookup time on the virtual clock (mean, median, p90), and recall against the true 16 closest
+//! nodes.
 //!
 //! ```text
 //! cargo bench -p discv4 --bench sim                       # 1,000 nodes
@@ -62,12 +63,17 @@ fn main() {
         println!(
             "sim/{nodes}: wall {:.1}s, peak memory (VmHWM, whole process so far) {} MiB, \
              FINDNODE queries per lookup mean {:.1} median {:.1}, messages per lookup {:.1}, \
-             recall {:.3}",
+             PINGs per lookup {:.2}, lookup time mean {:.0} ms median {:.0} ms p90 {:.0} ms \
+             (virtual), recall {:.3}",
             wall.as_secs_f64(),
             peak_memory_kib().map_or("?".to_owned(), |k| (k / 1024).to_string()),
             report.mean_findnodes(),
             report.median_findnodes(),
             report.mean_messages(),
+            report.mean_pings(),
+            report.mean_duration().as_secs_f64() * 1e3,
+            report.duration_quantile(0.5).as_secs_f64() * 1e3,
+            report.duration_quantile(0.9).as_secs_f64() * 1e3,
             report.mean_recall(),
         );
     }

@@ -4,6 +4,10 @@
 //! next ([`Lookup::next_query`]), reports each reply ([`Lookup::on_reply`]) or failure
 //! ([`Lookup::on_failure`]), and stops when [`Lookup::is_done`]. At most `alpha` queries are in
 //! flight at once; the result list holds the `k` closest nodes seen so far.
+//!
+//! The discv4 service task drives one of these per running lookup (handles and the random
+//! walk only submit a target and await the result), so each FINDNODE goes out the moment a
+//! slot frees, to a bonded node without any PING.
 
 use std::collections::HashSet;
 

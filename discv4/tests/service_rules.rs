@@ -74,8 +74,18 @@ fn silent_nodes(
 #[tokio::test(start_paused = true)]
 async fn findnode_from_an_expired_proof_is_dropped() {
     let net = SimNetwork::new(SimConfig::default());
-    // A bonds with b; after 24 h, a raw FINDNODE (no re-bond) must be dropped silently.
-    let (a, _) = start(&net, "10.0.1.1:30303", config()).await;
+    // A bonds with b; after 24 h, a raw FINDNODE (no re-bond) must be dropped silently. A's
+    // refresh stays out of it: its lookup would re-bond with b at once, and b's answer to that
+    // FINDNODE would also count for ours (a NEIGHBORS answers every FINDNODE outstanding to
+    // its sender, as in geth).
+    let a_config = Discv4Config {
+        refresh_interval: (
+            Duration::from_secs(48 * 3600),
+            Duration::from_secs(48 * 3600),
+        ),
+        ..config()
+    };
+    let (a, _) = start(&net, "10.0.1.1:30303", a_config).await;
     let (b, b_record) = start(&net, "10.0.1.2:30303", config()).await;
     a.ping(b_record).await.unwrap();
     // Let b's ping-back complete.

@@ -21,8 +21,10 @@ pub struct Discv4Config {
     pub packet_expiration: Duration,
     /// How long an endpoint proof (a valid PONG from an id and IP) counts: 24 h.
     pub bond_expiration: Duration,
-    /// After bonding, wait this long before FINDNODE so the remote can finish its own proof
-    /// of our endpoint (geth sleeps 500 ms).
+    /// Bonding before a request: once our PING has ended, the request waits for the node's own
+    /// PING (its proof of our endpoint, answered by our PONG) and goes out as soon as it
+    /// arrives — or after this long when the node does not PING back (it may still hold a proof
+    /// from earlier). geth always sleeps this long: 500 ms.
     pub bond_settle_delay: Duration,
     /// Refresh interval bounds: the timer is drawn uniformly from `[min, max)`.
     pub refresh_interval: (Duration, Duration),

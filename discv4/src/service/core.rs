@@ -1,40 +1,59 @@
-//! The service task: the loop over commands, verified packets and timers, and what it owns:
-//! the table, the node database, our record and the outstanding requests. Packet handling is
-//! in `inbound.rs`.
+//! The service task: what it owns — the table, the node database, our record, the outstanding
+//! requests, the bonds and lookups in progress — and its loop over commands, verified packets
+//! and timers.
+//!
+//! Every step (a command, a packet, a timer) changes the state and sends what it must; work
+//! that follows from it — a request a bond was holding back, the next FINDNODEs of a lookup
+//! that got an answer, an ENR fetch after a liveness check — is queued and done right after
+//! the step, before the loop waits again ([`Service::settle`]). So no handler calls back into
+//! another, and nothing waits on a timer it does not need.
+//!
+//! The task's methods are split over this file and two children that add to it: `inbound.rs`
+//! (packets and the outcomes of requests) and `drive.rs` (lookups and the refresh). The state
+//! they work on that is not the task's own — bonds, lookups, outstanding requests — is plain
+//! data in sibling modules (`bonding`, `lookups`, `pending`); this file imports nothing from
+//! its children.
+
+mod drive;
+mod inbound;
 
 use std::{
+    collections::VecDeque,
     net::{IpAddr, SocketAddr},
-    sync::Arc,
+    sync::{Arc, Mutex},
     time::Duration,
 };
 
-use rand::Rng;
+use rand::{rngs::StdRng, SeedableRng};
+use secp256k1::SecretKey;
 use tokio::{
-    sync::{broadcast, mpsc},
+    sync::{broadcast, mpsc, watch, Mutex as AsyncMutex},
     task::JoinHandle,
     time::{sleep_until, Instant},
 };
-use tracing::{debug, info, warn};
+use tracing::{debug, warn};
 
 use crate::{
+    db::NodeDb,
     proto::{expiration_after, Endpoint, EnrRequest, FindNode, Packet, PacketKind, Ping},
-    table::{NodeInfo, RevalidationResult, Table, TableEvent},
+    table::{RevalidationResult, Table, TableEvent},
     transport::DatagramTransport,
 };
 
 use enode::{NodeRecord, PeerId};
 
 use super::{
+    bonding::{AfterBond, Bonds},
     clock::UnixClock,
-    command::Command,
+    command::{BucketDump, Command, EntryDump, RequestError},
     config::Discv4Config,
-    handle::{BucketDump, Discv4Handle, EntryDump, RequestError},
-    ingress::{send_packet, Ingress},
+    ingress::{self, send_packet, Ingress, IngressContext},
     local::LocalNode,
+    lookups::{FoundSink, Lookups, Owner},
     metrics::Metrics,
-    pending::{Expect, Pending, PendingRequests, Waiter},
+    pending::{EnrWaiter, Expect, NeighborsWaiter, Pending, PendingRequests, PongWaiter, Sent},
     predictor::EndpointPredictor,
-    ratelimit::TokenBucket,
+    ratelimit::{IpRateLimiter, TokenBucket},
     skew::SkewDetector,
     store::Store,
 };
@@ -44,40 +63,161 @@ const SKEW_CHECK_INTERVAL: Duration = Duration::from_secs(60);
 /// At most one clock-skew warning per this interval.
 const SKEW_WARNING_INTERVAL: Duration = Duration::from_secs(10 * 60);
 
-pub(crate) struct Service {
-    pub(crate) config: Discv4Config,
-    pub(crate) transport: Arc<dyn DatagramTransport>,
-    pub(crate) local: LocalNode,
-    pub(crate) table: Table,
-    pub(crate) db: Store,
-    /// Set on the first valid PONG: database expiry waits for it, so a node that cannot reach
-    /// the network does not delete its own seeds (geth does the same).
-    pub(crate) seen_pong: bool,
-    /// Caps the ping-backs to unknown pingers (`None`: no cap).
-    pub(crate) ping_backs: Option<TokenBucket>,
-    pub(crate) clock: UnixClock,
-    pub(crate) pending: PendingRequests,
-    pub(crate) predictor: EndpointPredictor,
-    pub(crate) metrics: Arc<Metrics>,
-    pub(crate) skew: Arc<SkewDetector>,
-    pub(crate) events: broadcast::Sender<TableEvent>,
-    pub(crate) commands: mpsc::Receiver<Command>,
-    pub(crate) self_commands: mpsc::WeakSender<Command>,
-    pub(crate) ingress: mpsc::Receiver<Ingress>,
-    pub(crate) workers: Vec<JoinHandle<()>>,
-    pub(crate) handle_template: HandleTemplate,
-    pub(crate) refreshing: bool,
-    pub(crate) last_refresh_start: Option<Instant>,
-    pub(crate) next_refresh: Instant,
-    pub(crate) last_skew_warning: Option<Instant>,
+/// Why the service could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum Discv4Error {
+    /// The transport has no local address.
+    #[error("cannot read the socket's local address: {0}")]
+    LocalAddr(#[source] std::io::Error),
+    /// Our record could not be built.
+    #[error("cannot build the local node record: {0}")]
+    LocalRecord(#[from] enode::EnrError),
 }
 
-/// What a handle needs besides the command sender (to build handles for internal tasks).
-#[derive(Debug, Clone)]
-pub(crate) struct HandleTemplate {
+/// What handles to a started service are built from.
+#[derive(Debug)]
+pub(crate) struct Started {
+    /// Our identity.
     pub(crate) local_id: PeerId,
-    pub(crate) bond_settle_delay: Duration,
-    pub(crate) walk_lookup_spacing: Duration,
+    /// The table-event channel (handles subscribe to it).
+    pub(crate) events: broadcast::Sender<TableEvent>,
+    /// The counters shared with the ingress workers.
+    pub(crate) metrics: Arc<Metrics>,
+}
+
+/// A refresh in progress.
+#[derive(Debug)]
+struct Refresh {
+    /// Random lookups still to run after the current one.
+    random_lookups_left: usize,
+}
+
+/// Work that follows from a step, done before the loop waits again.
+#[derive(Debug)]
+enum Followup {
+    /// A request a finished bond was holding back.
+    AfterBond(AfterBond),
+    /// Fetch the record of a node whose liveness check announced a newer ENR seq.
+    FetchEnr(NodeRecord),
+}
+
+/// The service task's state. Built and spawned by [`start`]; nothing outside this module
+/// touches its fields.
+pub(crate) struct Service {
+    config: Discv4Config,
+    transport: Arc<dyn DatagramTransport>,
+    local: LocalNode,
+    table: Table,
+    db: Store,
+    /// Set on the first valid PONG: database expiry waits for it, so a node that cannot reach
+    /// the network does not delete its own seeds (geth does the same).
+    seen_pong: bool,
+    /// Caps the ping-backs to unknown pingers (`None`: no cap).
+    ping_backs: Option<TokenBucket>,
+    clock: UnixClock,
+    pending: PendingRequests,
+    bonds: Bonds,
+    lookups: Lookups,
+    /// The refresh in progress, if any.
+    refresh: Option<Refresh>,
+    followups: VecDeque<Followup>,
+    predictor: EndpointPredictor,
+    metrics: Arc<Metrics>,
+    skew: Arc<SkewDetector>,
+    events: broadcast::Sender<TableEvent>,
+    commands: mpsc::Receiver<Command>,
+    ingress: mpsc::Receiver<Ingress>,
+    workers: Vec<JoinHandle<()>>,
+    last_refresh_start: Option<Instant>,
+    next_refresh: Instant,
+    last_skew_warning: Option<Instant>,
+}
+
+/// Builds the service on `transport` — our record, the node database view, the table, the
+/// ingress workers — and spawns its task, which serves `commands` until every sender is
+/// dropped or a shutdown command arrives. It begins with a refresh.
+pub(crate) fn start(
+    config: Discv4Config,
+    key: SecretKey,
+    transport: Arc<dyn DatagramTransport>,
+    db: NodeDb,
+    commands: mpsc::Receiver<Command>,
+) -> Result<Started, Discv4Error> {
+    let listen = transport.local_addr().map_err(Discv4Error::LocalAddr)?;
+    let local_id = PeerId::from_secret_key(&key);
+    let mut db = Store::new(db, local_id.node_id());
+    let local = LocalNode::new(
+        key,
+        listen,
+        config.external_ip,
+        config.tcp_port,
+        db.local_seq(),
+        config.enr_entries.clone(),
+    )?;
+    db.set_local_seq(local.seq());
+
+    let (ingress_tx, ingress_rx) = mpsc::channel(config.ingress_queue.max(1));
+    let (events, _) = broadcast::channel(config.event_capacity.max(1));
+    let metrics = Arc::new(Metrics::default());
+    let skew = Arc::new(SkewDetector::default());
+
+    let context = Arc::new(IngressContext {
+        transport: Arc::clone(&transport),
+        local: local.shared(),
+        rate_limit: config.rate_limit,
+        limiter: Mutex::new(IpRateLimiter::new(config.rate_limit)),
+        metrics: Arc::clone(&metrics),
+        skew: Arc::clone(&skew),
+        packet_expiration: config.packet_expiration,
+        to_service: ingress_tx,
+        next_ticket: AsyncMutex::new(0),
+        next_handover: watch::channel(0).0,
+    });
+    let workers = (0..config.ingress_workers.max(1))
+        .map(|_| tokio::spawn(ingress::run_worker(Arc::clone(&context))))
+        .collect();
+    drop(context);
+
+    let table = Table::new(
+        local_id.node_id(),
+        config.table.clone(),
+        StdRng::from_entropy(),
+    );
+    let ping_back_cap = config.max_ping_backs_per_second;
+    let ping_backs =
+        (ping_back_cap > 0).then(|| TokenBucket::new(ping_back_cap, ping_back_cap, Instant::now()));
+    let started = Started {
+        local_id,
+        events: events.clone(),
+        metrics: Arc::clone(&metrics),
+    };
+    let service = Service {
+        predictor: EndpointPredictor::default(),
+        pending: PendingRequests::new(config.max_pending_requests),
+        bonds: Bonds::default(),
+        lookups: Lookups::default(),
+        refresh: None,
+        followups: VecDeque::new(),
+        config,
+        transport,
+        local,
+        table,
+        db,
+        seen_pong: false,
+        ping_backs,
+        clock: UnixClock::start(),
+        metrics,
+        skew,
+        events,
+        commands,
+        ingress: ingress_rx,
+        workers,
+        last_refresh_start: None,
+        next_refresh: Instant::now(),
+        last_skew_warning: None,
+    };
+    tokio::spawn(service.run());
+    Ok(started)
 }
 
 async fn sleep_until_opt(at: Option<Instant>) {
@@ -87,16 +227,26 @@ async fn sleep_until_opt(at: Option<Instant>) {
     }
 }
 
+fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, None) => a,
+        (None, b) => b,
+    }
+}
+
 impl Service {
-    pub(crate) async fn run(mut self) {
+    async fn run(mut self) {
         let mut db_expiry = tokio::time::interval(self.config.db_expiry_interval);
         db_expiry.tick().await;
         let mut skew_check = tokio::time::interval(SKEW_CHECK_INTERVAL);
         skew_check.tick().await;
         self.start_refresh();
+        self.after_step().await;
         loop {
             let request_deadline = self.pending.next_deadline();
             let revalidation_at = self.table.next_revalidation_at();
+            let waits_end = earliest(self.bonds.next_deadline(), self.lookups.next_unpark());
             tokio::select! {
                 command = self.commands.recv() => match command {
                     None => break,
@@ -108,63 +258,127 @@ impl Service {
                     Some(command) => self.on_command(command).await,
                 },
                 Some(ingress) = self.ingress.recv() => self.on_packet(ingress).await,
-                () = sleep_until_opt(request_deadline) => self.expire_requests().await,
+                () = sleep_until_opt(request_deadline) => self.expire_requests(),
                 () = sleep_until_opt(revalidation_at) => self.revalidate().await,
+                () = sleep_until_opt(waits_end) => self.end_waits(),
                 () = sleep_until(self.next_refresh) => self.start_refresh(),
                 _ = db_expiry.tick() => self.expire_db(),
                 _ = skew_check.tick() => self.check_skew(),
             }
-            self.after_step();
+            self.after_step().await;
         }
         self.stop();
     }
 
-    pub(super) fn stop(&mut self) {
+    fn stop(&mut self) {
         for worker in &self.workers {
             worker.abort();
         }
-        // Dropping the waiters tells every caller the service stopped.
+        // Dropping the waiters (and the lookups) tells every caller the service stopped.
         drop(self.pending.drain());
+        self.lookups = Lookups::default();
+        self.bonds = Bonds::default();
         self.db.flush();
         debug!(target: "discv4", "discovery service stopped");
     }
 
-    /// Broadcasts table events and re-bootstraps an empty table.
-    pub(super) fn after_step(&mut self) {
+    /// Finishes a step: does the queued follow-up work, then broadcasts table events.
+    async fn after_step(&mut self) {
+        self.settle().await;
         for event in self.table.take_events() {
             // No subscribers is fine; lagging subscribers see `Lagged`.
             let _ = self.events.send(event);
         }
         self.db.flush_if_due();
-        if self.table.is_empty() && !self.refreshing {
-            let spacing_ok = self
-                .last_refresh_start
-                .is_none_or(|at| at.elapsed() >= self.config.empty_table_refresh_spacing);
-            if spacing_ok {
-                debug!(target: "discv4", "table is empty, refreshing");
-                self.start_refresh();
+    }
+
+    /// Does the work that follows from a step until none is left: requests released by bonds,
+    /// ENR fetches, lookups with answers to act on, parked lookups that may start, and a
+    /// re-bootstrap of an empty table. Each item may queue more; every one of them either
+    /// sends a packet or ends something, so this ends.
+    async fn settle(&mut self) {
+        loop {
+            if let Some(followup) = self.followups.pop_front() {
+                match followup {
+                    Followup::AfterBond(AfterBond::FindNode {
+                        node,
+                        target,
+                        waiter,
+                    }) => self.send_findnode(node, target, waiter).await,
+                    Followup::AfterBond(AfterBond::EnrRequest { node, waiter }) => {
+                        self.send_enr_request(node, waiter).await;
+                    }
+                    Followup::FetchEnr(record) => {
+                        if !self
+                            .pending
+                            .has(&record.id, record.address, PacketKind::EnrResponse)
+                        {
+                            self.send_enr_request(record, EnrWaiter::Refresh { record })
+                                .await;
+                        }
+                    }
+                }
+                continue;
             }
+            if let Some(id) = self.lookups.pop_dirty() {
+                self.drive_lookup(id).await;
+                continue;
+            }
+            if self.unpark_lookups() {
+                continue;
+            }
+            if self.table.is_empty() && !self.is_refreshing() {
+                let spacing_ok = self
+                    .last_refresh_start
+                    .is_none_or(|at| at.elapsed() >= self.config.empty_table_refresh_spacing);
+                if spacing_ok {
+                    debug!(target: "discv4", "table is empty, refreshing");
+                    self.start_refresh();
+                    continue;
+                }
+            }
+            break;
         }
+    }
+
+    /// Bonds whose settle wait ended, and parked lookups whose wait for a node ended.
+    fn end_waits(&mut self) {
+        let due = self.bonds.take_due(Instant::now());
+        self.followups
+            .extend(due.into_iter().map(Followup::AfterBond));
+        // Parked lookups are started by `settle`.
     }
 
     // ---------------------------------------------------------------- commands
 
-    pub(super) async fn on_command(&mut self, command: Command) {
+    async fn on_command(&mut self, command: Command) {
         match command {
-            Command::Ping { node, reply } => self.send_ping(node, Waiter::Client(reply)).await,
+            Command::Ping { node, reply } => self.send_ping(node, PongWaiter::Client(reply)).await,
             Command::FindNode {
                 node,
                 target,
+                bond,
                 reply,
             } => {
-                self.send_findnode(node, target, Waiter::Client(reply))
-                    .await
+                self.findnode(node, target, NeighborsWaiter::Client(reply), bond)
+                    .await;
             }
             Command::EnrRequest { node, reply } => {
-                self.send_enr_request(node, Waiter::Client(reply)).await
+                let waiter = EnrWaiter::Client(reply);
+                if self.needs_bond(&node) {
+                    self.bond_then(node, AfterBond::EnrRequest { node, waiter })
+                        .await;
+                } else {
+                    self.send_enr_request(node, waiter).await;
+                }
             }
-            Command::NeedsBond { node, reply } => {
-                let _ = reply.send(self.needs_bond(&node));
+            Command::Lookup {
+                target,
+                found,
+                reply,
+            } => {
+                let found = found.map(FoundSink::new);
+                self.submit_lookup(target, Owner::Client { reply, found });
             }
             Command::Closest {
                 target,
@@ -195,9 +409,6 @@ impl Service {
             Command::TableState { reply } => {
                 let _ = reply.send((self.table.len(), self.table.is_init_done()));
             }
-            Command::Refreshing { reply } => {
-                let _ = reply.send(self.refreshing);
-            }
             Command::AddNodes { nodes } => {
                 let now = Instant::now();
                 for node in nodes {
@@ -207,20 +418,12 @@ impl Service {
                 }
             }
             Command::Refresh => self.start_refresh(),
-            Command::RefreshDone => {
-                self.refreshing = false;
-                if !self.table.is_init_done() {
-                    info!(target: "discv4", nodes = self.table.len(), "initial table refresh done");
-                }
-                self.table.set_init_done();
-                self.schedule_refresh();
-            }
             // `run` handles Shutdown before dispatching.
             Command::Shutdown { .. } => {}
         }
     }
 
-    pub(super) fn bucket_dump(&self) -> Vec<BucketDump> {
+    fn bucket_dump(&self) -> Vec<BucketDump> {
         let now = Instant::now();
         self.table
             .buckets()
@@ -246,7 +449,7 @@ impl Service {
 
     /// An endpoint proof from `peer` at `ip`: a PONG matching our PING within the bond
     /// expiration. FINDNODE and ENRRequest are answered only then.
-    pub(super) fn is_bonded(&self, peer: &PeerId, ip: IpAddr) -> bool {
+    fn is_bonded(&self, peer: &PeerId, ip: IpAddr) -> bool {
         let max_age = self.config.bond_expiration.as_secs();
         self.db
             .last_pong(&peer.node_id(), ip)
@@ -259,7 +462,7 @@ impl Service {
     /// often means the remote never got our PONG (a lost datagram) and drops our requests as
     /// unproven, so waiting for 5 failures strands a node for a whole refresh. One PING is
     /// cheap insurance.
-    pub(super) fn needs_bond(&self, node: &NodeRecord) -> bool {
+    fn needs_bond(&self, node: &NodeRecord) -> bool {
         let id = node.id.node_id();
         let max_age = self.config.bond_expiration.as_secs();
         let recent_ping = self
@@ -270,7 +473,29 @@ impl Service {
         !recent_ping || failures > 0
     }
 
-    pub(super) fn allowed_by_netrestrict(&self, ip: IpAddr) -> bool {
+    /// Holds `after` until a bond with `node` is done, PINGing the node when no bond with it
+    /// is in progress yet. New bonds are bounded like outstanding requests.
+    async fn bond_then(&mut self, node: NodeRecord, after: AfterBond) {
+        if !self.bonds.contains(&node.id, node.address)
+            && self.bonds.len() >= self.config.max_pending_requests
+        {
+            self.fail_held(after, RequestError::TooManyRequests);
+            return;
+        }
+        if self.bonds.queue(&node, after) {
+            self.send_ping(node, PongWaiter::Bond).await;
+        }
+    }
+
+    /// Our bonding PING to `peer` ended, answered or not.
+    fn bond_ping_ended(&mut self, peer: &PeerId, ip: IpAddr) {
+        let settle_until = Instant::now() + self.config.bond_settle_delay;
+        let released = self.bonds.ping_ended(peer, ip, settle_until);
+        self.followups
+            .extend(released.into_iter().map(Followup::AfterBond));
+    }
+
+    fn allowed_by_netrestrict(&self, ip: IpAddr) -> bool {
         self.config
             .netrestrict
             .as_ref()
@@ -279,22 +504,47 @@ impl Service {
 
     // ---------------------------------------------------------------- sending
 
-    pub(super) fn expiration(&self) -> u64 {
+    fn expiration(&self) -> u64 {
         expiration_after(self.config.packet_expiration)
     }
 
-    /// Registers the request, then sends the packet; on failure the waiter is told.
-    pub(super) async fn send_request(
+    /// A FINDNODE to `node`: behind a bond when `bond` is set and the node needs one, else
+    /// right away.
+    async fn findnode(
         &mut self,
         node: NodeRecord,
-        packet: Packet,
-        expect: impl FnOnce([u8; 32]) -> Expect,
-        waiter: Waiter,
+        target: PeerId,
+        waiter: NeighborsWaiter,
+        bond: bool,
     ) {
+        if bond && self.needs_bond(&node) {
+            self.bond_then(
+                node,
+                AfterBond::FindNode {
+                    node,
+                    target,
+                    waiter,
+                },
+            )
+            .await;
+        } else {
+            self.send_findnode(node, target, waiter).await;
+        }
+    }
+
+    /// Registers the request, then sends the packet; on failure the waiter is told. The
+    /// expectation's reply token is filled in with the sent packet's hash.
+    async fn send_request(&mut self, node: NodeRecord, packet: Packet, mut expect: Expect) {
+        let now = Instant::now();
+        let sent = Sent {
+            peer: node.id,
+            ip: node.address,
+            at: now,
+        };
         // Check the bound before signing: under a flood of unknown pingers the signature
         // is the expensive part, and a request we cannot track is not worth sending.
         if self.pending.is_full() {
-            self.fail(node, waiter, RequestError::TooManyRequests).await;
+            self.fail(Pending { sent, expect }, RequestError::TooManyRequests);
             return;
         }
         let to = SocketAddr::new(node.address, node.udp_port);
@@ -307,32 +557,25 @@ impl Service {
         )
         .await
         else {
-            self.fail(
-                node,
-                waiter,
-                RequestError::Send(format!("could not send {} to {to}", packet.kind().name())),
-            )
-            .await;
+            let error =
+                RequestError::Send(format!("could not send {} to {to}", packet.kind().name()));
+            self.fail(Pending { sent, expect }, error);
             return;
         };
-        let now = Instant::now();
-        let pending = Pending {
-            peer: node.id,
-            ip: node.address,
-            expect: expect(hash),
-            sent_at: now,
-            waiter,
-        };
+        match &mut expect {
+            Expect::Pong { ping_hash, .. } => *ping_hash = hash,
+            Expect::Enr { request_hash, .. } => *request_hash = hash,
+            Expect::Neighbors { .. } => {}
+        }
         if let Err(pending) = self
             .pending
-            .insert(pending, now + self.config.request_timeout)
+            .insert(Pending { sent, expect }, now + self.config.request_timeout)
         {
-            self.fail(node, pending.waiter, RequestError::TooManyRequests)
-                .await;
+            self.fail(*pending, RequestError::TooManyRequests);
         }
     }
 
-    pub(super) async fn send_ping(&mut self, node: NodeRecord, waiter: Waiter) {
+    async fn send_ping(&mut self, node: NodeRecord, waiter: PongWaiter) {
         let ping = Packet::Ping(Ping {
             version: Ping::VERSION,
             from: self.local.ping_endpoint(),
@@ -340,41 +583,38 @@ impl Service {
             expiration: self.expiration(),
             enr_seq: Some(self.local.seq()),
         });
-        self.send_request(node, ping, |ping_hash| Expect::Pong { ping_hash }, waiter)
-            .await;
+        let expect = Expect::Pong {
+            ping_hash: [0; 32],
+            waiter,
+        };
+        self.send_request(node, ping, expect).await;
     }
 
-    pub(super) async fn send_findnode(&mut self, node: NodeRecord, target: PeerId, waiter: Waiter) {
+    async fn send_findnode(&mut self, node: NodeRecord, target: PeerId, waiter: NeighborsWaiter) {
         let packet = Packet::FindNode(FindNode {
             target,
             expiration: self.expiration(),
         });
-        self.send_request(
-            node,
-            packet,
-            |_| Expect::Neighbors {
-                nodes: Vec::new(),
-                received: 0,
-            },
+        let expect = Expect::Neighbors {
+            nodes: Vec::new(),
+            received: 0,
             waiter,
-        )
-        .await;
+        };
+        self.send_request(node, packet, expect).await;
     }
 
-    pub(super) async fn send_enr_request(&mut self, node: NodeRecord, waiter: Waiter) {
+    async fn send_enr_request(&mut self, node: NodeRecord, waiter: EnrWaiter) {
         let packet = Packet::EnrRequest(EnrRequest {
             expiration: self.expiration(),
         });
-        self.send_request(
-            node,
-            packet,
-            |request_hash| Expect::Enr { request_hash },
+        let expect = Expect::Enr {
+            request_hash: [0; 32],
             waiter,
-        )
-        .await;
+        };
+        self.send_request(node, packet, expect).await;
     }
 
-    pub(super) async fn reply(&self, packet: &Packet, to: SocketAddr) {
+    async fn reply(&self, packet: &Packet, to: SocketAddr) {
         send_packet(
             self.transport.as_ref(),
             &self.metrics,
@@ -387,13 +627,14 @@ impl Service {
 
     // ---------------------------------------------------------------- timers
 
-    pub(super) async fn revalidate(&mut self) {
+    async fn revalidate(&mut self) {
         while let Some(request) = self.table.poll_revalidation(Instant::now()) {
-            self.send_ping(request.record, Waiter::Revalidation).await;
+            self.send_ping(request.record, PongWaiter::Revalidation)
+                .await;
         }
     }
 
-    pub(super) async fn after_revalidation(&mut self, result: RevalidationResult) {
+    fn after_revalidation(&mut self, result: RevalidationResult) {
         match result {
             RevalidationResult::Alive {
                 record,
@@ -408,13 +649,8 @@ impl Service {
                         .and_then(|e| e.enr.clone());
                     self.db.update_node(&record, enr.as_ref());
                 }
-                if fetch_enr
-                    && !self
-                        .pending
-                        .has(&record.id, record.address, PacketKind::EnrResponse)
-                {
-                    // Boxed: this path recurses through `fail` → `after_revalidation`.
-                    Box::pin(self.send_enr_request(record, Waiter::EnrRefresh { record })).await;
+                if fetch_enr {
+                    self.followups.push_back(Followup::FetchEnr(record));
                 }
             }
             RevalidationResult::Removed {
@@ -429,63 +665,7 @@ impl Service {
         }
     }
 
-    pub(super) fn schedule_refresh(&mut self) {
-        let (min, max) = self.config.refresh_interval;
-        let wait = if max > min {
-            rand::thread_rng().gen_range(min..max)
-        } else {
-            min
-        };
-        self.next_refresh = Instant::now() + wait;
-    }
-
-    /// Seeds the table from the database and the bootnodes, then runs a self-lookup and a few
-    /// random lookups in a task; `RefreshDone` marks the table initialised.
-    pub(super) fn start_refresh(&mut self) {
-        if self.refreshing {
-            return;
-        }
-        let Some(commands) = self.self_commands.upgrade() else {
-            return;
-        };
-        self.refreshing = true;
-        self.last_refresh_start = Some(Instant::now());
-        // Far in the future until RefreshDone schedules the next one.
-        self.next_refresh = Instant::now() + self.config.refresh_interval.1;
-        let now = Instant::now();
-        let seeds = self.db.seeds(
-            self.config.seed_count,
-            self.config.seed_max_age,
-            self.clock.now_secs(),
-        );
-        let seed_count = seeds.len();
-        for seed in seeds {
-            let _ = self.table.add_found(seed, now);
-        }
-        for bootnode in self.config.bootnodes.clone() {
-            if self.allowed_by_netrestrict(bootnode.address) {
-                let _ = self.table.add_found(NodeInfo::new(bootnode), now);
-            } else {
-                warn!(target: "discv4", node = %bootnode.enode_url(), "bootnode outside --netrestrict ignored");
-            }
-        }
-        debug!(target: "discv4", seeds = seed_count, bootnodes = self.config.bootnodes.len(), "refreshing table");
-        let handle = self.handle_template.handle(
-            commands.clone(),
-            self.events.clone(),
-            Arc::clone(&self.metrics),
-        );
-        let random_lookups = self.config.refresh_random_lookups;
-        tokio::spawn(async move {
-            let _ = handle.run_lookup(handle.local_id(), |_| {}).await;
-            for _ in 0..random_lookups {
-                let _ = handle.run_lookup(PeerId::random(), |_| {}).await;
-            }
-            let _ = commands.send(Command::RefreshDone).await;
-        });
-    }
-
-    pub(super) fn expire_db(&mut self) {
+    fn expire_db(&mut self) {
         if !self.seen_pong {
             return;
         }
@@ -495,7 +675,7 @@ impl Service {
         }
     }
 
-    pub(super) fn check_skew(&mut self) {
+    fn check_skew(&mut self) {
         let Some(report) = self.skew.take_report(self.config.skew_warning_ratio) else {
             return;
         };
@@ -511,24 +691,6 @@ impl Service {
                 estimated_drift_secs = report.estimated_drift_secs,
                 "most discovery packets arrive expired: the system clock is probably off; discovery needs it within ~20 s (check NTP)"
             );
-        }
-    }
-}
-
-impl HandleTemplate {
-    pub(crate) fn handle(
-        &self,
-        commands: mpsc::Sender<Command>,
-        events: broadcast::Sender<TableEvent>,
-        metrics: Arc<Metrics>,
-    ) -> Discv4Handle {
-        Discv4Handle {
-            commands,
-            events,
-            metrics,
-            local_id: self.local_id,
-            bond_settle_delay: self.bond_settle_delay,
-            walk_lookup_spacing: self.walk_lookup_spacing,
         }
     }
 }

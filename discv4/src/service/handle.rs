@@ -1,88 +1,51 @@
-//! The cloneable front-end of the discv4 service.
+//! The cloneable front-end of the discv4 service: every method sends one [`Command`] and
+//! awaits its typed answer. Requests, lookups and bonding all run in the service task; the
+//! handle holds no state of its own besides what it was built with.
 
 use std::{sync::Arc, time::Duration};
 
-use futures::{stream::FuturesUnordered, StreamExt};
 use tokio::sync::{broadcast, mpsc, oneshot};
 
-use crate::{
-    lookup::{Lookup, RESULT_SIZE},
-    table::{NodeInfo, TableEvent},
+use crate::table::{NodeInfo, TableEvent};
+
+use enode::{Enr, NodeId, NodeRecord, PeerId};
+
+pub use super::command::{BucketDump, EntryDump, PongInfo, RequestError};
+use super::{
+    command::{Answer, Command},
+    metrics::Metrics,
+    walk::RandomWalk,
 };
 
-use enode::{
-    NodeRecord, {NodeId, PeerId},
-};
-
-use super::{command::Command, local::Enr, metrics::Metrics, pending::Reply, walk::RandomWalk};
-
-/// Why a request to a remote node failed.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum RequestError {
-    /// No valid reply arrived within the request timeout.
-    #[error("no reply within the request timeout")]
-    Timeout,
-    /// The discovery service has stopped.
-    #[error("the discovery service has stopped")]
-    ServiceStopped,
-    /// Too many requests are outstanding; try again later.
-    #[error("too many outstanding requests")]
-    TooManyRequests,
-    /// The packet could not be sent.
-    #[error("failed to send the packet: {0}")]
-    Send(String),
-    /// The reply was not what the request expected.
-    #[error("unexpected reply: {0}")]
-    UnexpectedReply(&'static str),
-}
-
-/// What a PONG told us.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PongInfo {
-    /// The node's ENR seq (EIP-868), when it sent one.
-    pub enr_seq: Option<u64>,
-    /// Round-trip time of the PING.
-    pub rtt: Duration,
-}
-
-/// One table entry as shown by `discv4_buckets`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct EntryDump {
-    /// The node.
-    pub record: NodeRecord,
-    /// Its ENR seq (0 when no ENR is known).
-    pub seq: u64,
-    /// How long ago it entered the bucket.
-    pub in_bucket_for: Duration,
-    /// Successful liveness checks.
-    pub liveness_checks: u32,
-    /// Answered its last liveness check.
-    pub is_live: bool,
-}
-
-/// One bucket as shown by `discv4_buckets`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BucketDump {
-    /// Bucket index (0 = log-distance ≤ 240, 16 = log-distance 256).
-    pub index: usize,
-    /// Bucket entries.
-    pub entries: Vec<EntryDump>,
-    /// Nodes waiting on the replacement list.
-    pub replacements: usize,
-}
-
-/// Cloneable handle to a running discv4 service. Dropping every handle stops the service.
+/// Cloneable handle to a running discv4 service. Dropping every handle (and every
+/// [`RandomWalk`]) stops the service.
 #[derive(Debug, Clone)]
 pub struct Discv4Handle {
-    pub(crate) commands: mpsc::Sender<Command>,
-    pub(crate) events: broadcast::Sender<TableEvent>,
-    pub(crate) metrics: Arc<Metrics>,
-    pub(crate) local_id: PeerId,
-    pub(crate) bond_settle_delay: Duration,
-    pub(crate) walk_lookup_spacing: Duration,
+    commands: mpsc::Sender<Command>,
+    events: broadcast::Sender<TableEvent>,
+    metrics: Arc<Metrics>,
+    local_id: PeerId,
+    walk_lookup_spacing: Duration,
 }
 
 impl Discv4Handle {
+    /// A handle talking to the service behind `commands`.
+    pub(crate) const fn new(
+        commands: mpsc::Sender<Command>,
+        events: broadcast::Sender<TableEvent>,
+        metrics: Arc<Metrics>,
+        local_id: PeerId,
+        walk_lookup_spacing: Duration,
+    ) -> Self {
+        Self {
+            commands,
+            events,
+            metrics,
+            local_id,
+            walk_lookup_spacing,
+        }
+    }
+
     /// Our node's public key.
     pub const fn local_id(&self) -> PeerId {
         self.local_id
@@ -106,20 +69,24 @@ impl Discv4Handle {
 
     /// PINGs a node and waits for its PONG.
     pub async fn ping(&self, node: NodeRecord) -> Result<PongInfo, RequestError> {
-        match self.request(|reply| Command::Ping { node, reply }).await? {
-            Reply::Pong { enr_seq, rtt } => Ok(PongInfo { enr_seq, rtt }),
-            _ => Err(RequestError::UnexpectedReply("expected PONG")),
-        }
+        self.request(|reply| Command::Ping { node, reply }).await
     }
 
-    /// Asks a node for its closest nodes to `target`, bonding first when needed.
+    /// Asks a node for its closest nodes to `target`, bonding first when needed: when the node
+    /// has not PINGed us within the bond expiration (or left a FINDNODE unanswered), the
+    /// service PINGs it and sends the FINDNODE once the node has PINGed back.
     pub async fn findnode(
         &self,
         node: NodeRecord,
         target: PeerId,
     ) -> Result<Vec<NodeRecord>, RequestError> {
-        self.ensure_bond(node).await?;
-        self.findnode_unbonded(node, target).await
+        self.request(|reply| Command::FindNode {
+            node,
+            target,
+            bond: true,
+            reply,
+        })
+        .await
     }
 
     /// Sends FINDNODE without bonding first. Meant for testing how a remote node treats
@@ -129,38 +96,33 @@ impl Discv4Handle {
         node: NodeRecord,
         target: PeerId,
     ) -> Result<Vec<NodeRecord>, RequestError> {
-        match self
-            .request(|reply| Command::FindNode {
-                node,
-                target,
-                reply,
-            })
-            .await?
-        {
-            Reply::Neighbors(nodes) => Ok(nodes),
-            _ => Err(RequestError::UnexpectedReply("expected NEIGHBORS")),
-        }
+        self.request(|reply| Command::FindNode {
+            node,
+            target,
+            bond: false,
+            reply,
+        })
+        .await
     }
 
     /// Asks a node for its ENR (EIP-868), bonding first when needed.
     pub async fn request_enr(&self, node: NodeRecord) -> Result<Enr, RequestError> {
-        self.ensure_bond(node).await?;
-        match self
-            .request(|reply| Command::EnrRequest { node, reply })
-            .await?
-        {
-            Reply::Enr(enr) => Ok(*enr),
-            _ => Err(RequestError::UnexpectedReply("expected ENRResponse")),
-        }
+        self.request(|reply| Command::EnrRequest { node, reply })
+            .await
     }
 
     /// Runs an iterative lookup and returns the (up to 16) closest nodes to `target` found.
+    /// With an empty table the lookup first starts a refresh and waits (up to a minute) until
+    /// a node arrives or the refresh ends without any.
     pub async fn lookup(&self, target: PeerId) -> Result<Vec<NodeRecord>, RequestError> {
-        let (count, _) = self.table_state().await?;
-        if count == 0 {
-            self.wait_for_nodes(Duration::from_secs(60)).await?;
-        }
-        self.run_lookup(target, |_| {}).await
+        let outcome = self
+            .request(|reply| Command::Lookup {
+                target,
+                found: None,
+                reply,
+            })
+            .await?;
+        Ok(outcome.closest)
     }
 
     /// Looks up our own id (fills the buckets close to us).
@@ -210,7 +172,7 @@ impl Discv4Handle {
     /// An endless stream of nodes discovered by random-walk lookups (at least
     /// `walk_lookup_spacing` between lookup starts). Dropping it stops the walk.
     pub fn random_walk(&self) -> RandomWalk {
-        RandomWalk::start(self.clone())
+        RandomWalk::start(self.commands.clone(), self.walk_lookup_spacing)
     }
 
     /// The table, bucket by bucket.
@@ -239,117 +201,38 @@ impl Discv4Handle {
 
     /// Offers nodes to the table (as if found by a lookup).
     pub async fn add_nodes(&self, nodes: Vec<NodeInfo>) -> Result<(), RequestError> {
-        self.commands
-            .send(Command::AddNodes { nodes })
-            .await
-            .map_err(|_| RequestError::ServiceStopped)
+        self.send(Command::AddNodes { nodes }).await
     }
 
     /// Starts a table refresh (seeds, bootnodes, self-lookup, random lookups).
     pub async fn refresh(&self) -> Result<(), RequestError> {
-        self.commands
-            .send(Command::Refresh)
-            .await
-            .map_err(|_| RequestError::ServiceStopped)
+        self.send(Command::Refresh).await
     }
 
     /// Stops the service and flushes the node database.
     pub async fn shutdown(&self) {
-        let (reply, rx) = oneshot::channel();
-        if self
-            .commands
-            .send(Command::Shutdown { reply })
-            .await
-            .is_ok()
-        {
-            let _ = rx.await;
-        }
+        let _ = self.query(|reply| Command::Shutdown { reply }).await;
     }
 
-    /// Starts a refresh and waits until the table holds at least one node, the refresh ends
-    /// without finding any (no bootnodes, no seeds: nothing more will come by waiting), or
-    /// `timeout` passes.
-    pub(crate) async fn wait_for_nodes(&self, timeout: Duration) -> Result<(), RequestError> {
-        let mut events = self.subscribe();
-        // Commands are handled in order, so the `Refreshing` query below sees this refresh.
-        self.refresh().await?;
-        let wait = async {
-            loop {
-                if self.table_state().await?.0 > 0 {
-                    return Ok(());
-                }
-                if !self.query(|reply| Command::Refreshing { reply }).await? {
-                    return Ok(());
-                }
-                // A node arriving wakes us at once; a refresh ending produces no event, so
-                // look again after a short while.
-                let woke = tokio::time::timeout(Duration::from_millis(100), events.recv()).await;
-                if let Ok(Err(broadcast::error::RecvError::Closed)) = woke {
-                    return Err(RequestError::ServiceStopped);
-                }
-            }
-        };
-        tokio::time::timeout(timeout, wait).await.unwrap_or(Ok(()))
-    }
-
-    /// The lookup itself, reporting every newly seen node to `on_new`.
-    pub(crate) async fn run_lookup(
-        &self,
-        target: PeerId,
-        mut on_new: impl FnMut(&[NodeRecord]),
-    ) -> Result<Vec<NodeRecord>, RequestError> {
-        self.metrics.lookup_started();
-        let target_id = target.node_id();
-        let seeds = self.closest(target_id, RESULT_SIZE).await?;
-        let mut lookup = Lookup::new(target_id, self.local_id.node_id(), seeds);
-        let mut queries = FuturesUnordered::new();
-        loop {
-            while let Some(node) = lookup.next_query() {
-                queries.push(async move { (node, self.findnode(node, target).await) });
-            }
-            match queries.next().await {
-                None => break,
-                Some((node, Ok(nodes))) => {
-                    let fresh = lookup.on_reply(&node.id.node_id(), nodes);
-                    on_new(&fresh);
-                }
-                Some((_, Err(RequestError::ServiceStopped))) => {
-                    return Err(RequestError::ServiceStopped)
-                }
-                Some((node, Err(_))) => lookup.on_failure(&node.id.node_id()),
-            }
-        }
-        Ok(lookup.result())
-    }
-
-    async fn ensure_bond(&self, node: NodeRecord) -> Result<(), RequestError> {
-        if self
-            .query(|reply| Command::NeedsBond { node, reply })
-            .await?
-        {
-            // A failed ping is not fatal: the node may still answer (geth goes on as well).
-            let _ = self.ping(node).await;
-            tokio::time::sleep(self.bond_settle_delay).await;
-        }
-        Ok(())
-    }
-
-    async fn request(
-        &self,
-        make: impl FnOnce(oneshot::Sender<Result<Reply, RequestError>>) -> Command,
-    ) -> Result<Reply, RequestError> {
+    /// Sends a command that has a fallible answer and waits for it.
+    async fn request<T>(&self, make: impl FnOnce(Answer<T>) -> Command) -> Result<T, RequestError> {
         self.query(make).await?
     }
 
+    /// Sends a command and waits for its answer.
     async fn query<T>(
         &self,
         make: impl FnOnce(oneshot::Sender<T>) -> Command,
     ) -> Result<T, RequestError> {
         let (tx, rx) = oneshot::channel();
-        self.commands
-            .send(make(tx))
-            .await
-            .map_err(|_| RequestError::ServiceStopped)?;
+        self.send(make(tx)).await?;
         rx.await.map_err(|_| RequestError::ServiceStopped)
+    }
+
+    async fn send(&self, command: Command) -> Result<(), RequestError> {
+        self.commands
+            .send(command)
+            .await
+            .map_err(|_| RequestError::ServiceStopped)
     }
 }

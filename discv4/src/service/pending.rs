@@ -3,6 +3,9 @@
 //! A reply counts only if it comes from the same node id *and* IP the request went to, has the
 //! expected type, and (for PONG and ENRResponse) carries the request's hash as reply token.
 //! Everything else is unsolicited and changes nothing.
+//!
+//! Each expectation carries its own kind of waiter, so a PONG can only ever reach someone
+//! waiting for a PONG: a handle's [`PongInfo`] oneshot, a liveness check, a ping-back or a bond.
 
 use std::{
     collections::{BTreeSet, HashMap},
@@ -13,22 +16,64 @@ use tokio::{sync::oneshot, time::Instant};
 
 use crate::{lookup::RESULT_SIZE, proto::PacketKind};
 
-use enode::{NodeRecord, PeerId};
+use enode::{Enr, NodeRecord, PeerId};
 
-use super::{handle::RequestError, local::Enr};
+use super::command::{PongInfo, RequestError};
 
-/// What a request waits for.
+/// Names one lookup driven by the service, so its FINDNODEs can report back to it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub(crate) struct LookupId(pub(crate) u64);
+
+/// Who gets told when a PING ends.
+#[derive(Debug)]
+pub(crate) enum PongWaiter {
+    /// A handle's `ping`.
+    Client(oneshot::Sender<Result<PongInfo, RequestError>>),
+    /// A table liveness check.
+    Revalidation,
+    /// We pinged back an unknown pinger; add it (as inbound) when it answers.
+    PingBack { record: NodeRecord },
+    /// We are bonding with the node before sending it requests.
+    Bond,
+}
+
+/// Who gets told when a FINDNODE ends.
+#[derive(Debug)]
+pub(crate) enum NeighborsWaiter {
+    /// A handle's `findnode`.
+    Client(oneshot::Sender<Result<Vec<NodeRecord>, RequestError>>),
+    /// A lookup running in the service.
+    Lookup(LookupId),
+}
+
+/// Who gets told when an ENRRequest ends.
+#[derive(Debug)]
+pub(crate) enum EnrWaiter {
+    /// A handle's `request_enr`.
+    Client(oneshot::Sender<Result<Enr, RequestError>>),
+    /// The node advertised a newer ENR seq; offer the fetched record to the table.
+    Refresh { record: NodeRecord },
+}
+
+/// What a request waits for, and who is told.
 #[derive(Debug)]
 pub(crate) enum Expect {
     /// A PONG echoing the PING's hash.
-    Pong { ping_hash: [u8; 32] },
+    Pong {
+        ping_hash: [u8; 32],
+        waiter: PongWaiter,
+    },
     /// NEIGHBORS packets until `RESULT_SIZE` entries arrived or the deadline passed.
     Neighbors {
         nodes: Vec<NodeRecord>,
         received: usize,
+        waiter: NeighborsWaiter,
     },
     /// An ENRResponse echoing the request's hash.
-    Enr { request_hash: [u8; 32] },
+    Enr {
+        request_hash: [u8; 32],
+        waiter: EnrWaiter,
+    },
 }
 
 impl Expect {
@@ -41,43 +86,27 @@ impl Expect {
     }
 }
 
-/// A successful answer to a request.
-#[derive(Debug)]
-pub enum Reply {
-    /// The node answered our PING.
-    Pong {
-        /// `enr-seq` from the PONG, when the node supports EIP-868.
-        enr_seq: Option<u64>,
-        /// Round-trip time.
-        rtt: std::time::Duration,
-    },
-    /// Nodes from one or more NEIGHBORS packets (already filtered).
-    Neighbors(Vec<NodeRecord>),
-    /// The node's record from an ENRResponse (verified, same id).
-    Enr(Box<Enr>),
-}
-
-/// Who gets told when the request ends.
-#[derive(Debug)]
-pub(crate) enum Waiter {
-    /// A handle call waiting on a oneshot.
-    Client(oneshot::Sender<Result<Reply, RequestError>>),
-    /// A table liveness check.
-    Revalidation,
-    /// We pinged back an unknown pinger; add it (as inbound) when it answers.
-    PingBack { record: NodeRecord },
-    /// The node advertised a newer ENR seq; offer the fetched record to the table.
-    EnrRefresh { record: NodeRecord },
+/// Where a request went and when.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Sent {
+    pub(crate) peer: PeerId,
+    pub(crate) ip: IpAddr,
+    pub(crate) at: Instant,
 }
 
 /// One outstanding request.
 #[derive(Debug)]
 pub(crate) struct Pending {
-    pub(crate) peer: PeerId,
-    pub(crate) ip: IpAddr,
+    pub(crate) sent: Sent,
     pub(crate) expect: Expect,
-    pub(crate) sent_at: Instant,
-    pub(crate) waiter: Waiter,
+}
+
+/// A FINDNODE that has its answer: the nodes that passed the filters.
+#[derive(Debug)]
+pub(crate) struct Answered {
+    pub(crate) sent: Sent,
+    pub(crate) nodes: Vec<NodeRecord>,
+    pub(crate) waiter: NeighborsWaiter,
 }
 
 /// Outcome of offering NEIGHBORS to the matchers.
@@ -88,7 +117,7 @@ pub(crate) enum NeighborsMatch {
     /// Added to at least one request that wants more.
     Accumulated,
     /// These requests now have enough entries and are finished.
-    Completed(Vec<Pending>),
+    Completed(Vec<Answered>),
 }
 
 type Key = (PeerId, IpAddr, PacketKind);
@@ -135,7 +164,7 @@ impl PendingRequests {
         }
         let id = self.next_id;
         self.next_id = self.next_id.wrapping_add(1);
-        let key = (pending.peer, pending.ip, pending.expect.kind());
+        let key = (pending.sent.peer, pending.sent.ip, pending.expect.kind());
         self.by_key.entry(key).or_default().push(id);
         self.deadlines.insert((deadline, id));
         self.requests.insert(id, (pending, deadline));
@@ -155,13 +184,17 @@ impl PendingRequests {
         peer: &PeerId,
         ip: IpAddr,
         ping_hash: &[u8; 32],
-    ) -> Option<Pending> {
-        self.take_matching(
+    ) -> Option<(Sent, PongWaiter)> {
+        let pending = self.take_matching(
             peer,
             ip,
             PacketKind::Pong,
-            |e| matches!(e, Expect::Pong { ping_hash: h } if h == ping_hash),
-        )
+            |e| matches!(e, Expect::Pong { ping_hash: h, .. } if h == ping_hash),
+        )?;
+        match pending.expect {
+            Expect::Pong { waiter, .. } => Some((pending.sent, waiter)),
+            Expect::Neighbors { .. } | Expect::Enr { .. } => None,
+        }
     }
 
     /// Takes the ENR request answered by this ENRResponse, if any.
@@ -170,13 +203,17 @@ impl PendingRequests {
         peer: &PeerId,
         ip: IpAddr,
         request_hash: &[u8; 32],
-    ) -> Option<Pending> {
-        self.take_matching(
+    ) -> Option<(Sent, EnrWaiter)> {
+        let pending = self.take_matching(
             peer,
             ip,
             PacketKind::EnrResponse,
-            |e| matches!(e, Expect::Enr { request_hash: h } if h == request_hash),
-        )
+            |e| matches!(e, Expect::Enr { request_hash: h, .. } if h == request_hash),
+        )?;
+        match pending.expect {
+            Expect::Enr { waiter, .. } => Some((pending.sent, waiter)),
+            Expect::Pong { .. } | Expect::Neighbors { .. } => None,
+        }
     }
 
     /// Feeds one NEIGHBORS packet (`received` entries on the wire, of which `nodes` passed the
@@ -203,6 +240,7 @@ impl PendingRequests {
                         Expect::Neighbors {
                             nodes: acc,
                             received: count,
+                            ..
                         },
                     ..
                 },
@@ -224,7 +262,19 @@ impl PendingRequests {
         if done.is_empty() {
             return NeighborsMatch::Accumulated;
         }
-        NeighborsMatch::Completed(done.into_iter().filter_map(|id| self.remove(id)).collect())
+        NeighborsMatch::Completed(
+            done.into_iter()
+                .filter_map(|id| self.remove(id))
+                .filter_map(|pending| match pending.expect {
+                    Expect::Neighbors { nodes, waiter, .. } => Some(Answered {
+                        sent: pending.sent,
+                        nodes,
+                        waiter,
+                    }),
+                    Expect::Pong { .. } | Expect::Enr { .. } => None,
+                })
+                .collect(),
+        )
     }
 
     /// When the earliest deadline falls.
@@ -272,7 +322,7 @@ impl PendingRequests {
     fn remove(&mut self, id: u64) -> Option<Pending> {
         let (pending, deadline) = self.requests.remove(&id)?;
         self.deadlines.remove(&(deadline, id));
-        let key = (pending.peer, pending.ip, pending.expect.kind());
+        let key = (pending.sent.peer, pending.sent.ip, pending.expect.kind());
         if let Some(ids) = self.by_key.get_mut(&key) {
             ids.retain(|x| *x != id);
             if ids.is_empty() {
@@ -293,11 +343,26 @@ mod tests {
 
     fn pending(peer: u8, expect: Expect) -> Pending {
         Pending {
-            peer: PeerId([peer; 64]),
-            ip: IP,
+            sent: Sent {
+                peer: PeerId([peer; 64]),
+                ip: IP,
+                at: Instant::now(),
+            },
             expect,
-            sent_at: Instant::now(),
-            waiter: Waiter::Revalidation,
+        }
+    }
+
+    fn pong(ping_hash: [u8; 32]) -> Expect {
+        Expect::Pong {
+            ping_hash,
+            waiter: PongWaiter::Revalidation,
+        }
+    }
+
+    fn enr(request_hash: [u8; 32]) -> Expect {
+        Expect::Enr {
+            request_hash,
+            waiter: EnrWaiter::Refresh { record: record(0) },
         }
     }
 
@@ -314,8 +379,7 @@ mod tests {
     async fn pong_needs_the_right_token_id_and_ip() {
         let mut reqs = PendingRequests::new(10);
         let deadline = Instant::now() + Duration::from_millis(500);
-        reqs.insert(pending(1, Expect::Pong { ping_hash: [9; 32] }), deadline)
-            .unwrap();
+        reqs.insert(pending(1, pong([9; 32])), deadline).unwrap();
         assert!(
             reqs.take_pong(&PeerId([1; 64]), IP, &[0; 32]).is_none(),
             "wrong token"
@@ -347,6 +411,7 @@ mod tests {
                 Expect::Neighbors {
                     nodes: vec![],
                     received: 0,
+                    waiter: NeighborsWaiter::Lookup(LookupId(7)),
                 },
             ),
             deadline,
@@ -360,13 +425,14 @@ mod tests {
         ));
         let four: Vec<NodeRecord> = (12..16).map(record).collect();
         match reqs.offer_neighbors(&peer, IP, 4, &four) {
-            NeighborsMatch::Completed(done) => match &done[0].expect {
-                Expect::Neighbors { nodes, received } => {
-                    assert_eq!(nodes.len(), 16);
-                    assert_eq!(*received, 16);
-                }
-                other => panic!("unexpected {other:?}"),
-            },
+            NeighborsMatch::Completed(done) => {
+                assert_eq!(done.len(), 1);
+                assert_eq!(done[0].nodes.len(), 16);
+                assert!(matches!(
+                    done[0].waiter,
+                    NeighborsWaiter::Lookup(LookupId(7))
+                ));
+            }
             other => panic!("unexpected {other:?}"),
         }
         assert!(matches!(
@@ -379,41 +445,15 @@ mod tests {
     async fn deadlines_expire_in_order_and_bound_holds() {
         let mut reqs = PendingRequests::new(2);
         let now = Instant::now();
-        reqs.insert(
-            pending(
-                1,
-                Expect::Enr {
-                    request_hash: [1; 32],
-                },
-            ),
-            now + Duration::from_millis(300),
-        )
-        .unwrap();
-        reqs.insert(
-            pending(
-                2,
-                Expect::Enr {
-                    request_hash: [2; 32],
-                },
-            ),
-            now + Duration::from_millis(100),
-        )
-        .unwrap();
-        assert!(reqs
-            .insert(
-                pending(
-                    3,
-                    Expect::Enr {
-                        request_hash: [3; 32]
-                    }
-                ),
-                now
-            )
-            .is_err());
+        reqs.insert(pending(1, enr([1; 32])), now + Duration::from_millis(300))
+            .unwrap();
+        reqs.insert(pending(2, enr([2; 32])), now + Duration::from_millis(100))
+            .unwrap();
+        assert!(reqs.insert(pending(3, enr([3; 32])), now).is_err());
         assert_eq!(reqs.next_deadline(), Some(now + Duration::from_millis(100)));
         let expired = reqs.take_expired(now + Duration::from_millis(200));
         assert_eq!(expired.len(), 1);
-        assert_eq!(expired[0].peer, PeerId([2; 64]));
+        assert_eq!(expired[0].sent.peer, PeerId([2; 64]));
         assert_eq!(reqs.len(), 1);
         assert!(reqs.has(&PeerId([1; 64]), IP, PacketKind::EnrResponse));
     }

@@ -1,5 +1,10 @@
 //! The endless random walk: back-to-back random lookups whose newly discovered nodes are
 //! yielded as they arrive (geth's `RandomNodes` iterator). The dial scheduler consumes it.
+//!
+//! The lookups run in the service task; the walk's own task only submits them, one at a time
+//! and at least `walk_lookup_spacing` apart, and hands on what the service could not deliver
+//! while the consumer was slow. A lookup submitted while the table is empty waits in the
+//! service (up to a minute) until a node arrives or the refresh it started ends.
 
 use std::{
     pin::Pin,
@@ -9,22 +14,21 @@ use std::{
 
 use futures::Stream;
 use tokio::{
-    sync::mpsc,
+    sync::{mpsc, oneshot},
     task::JoinHandle,
     time::{sleep_until, Instant},
 };
 
-use enode::NodeRecord;
+use enode::{NodeRecord, PeerId};
 
-use super::handle::{Discv4Handle, RequestError};
-use enode::PeerId;
+use super::command::{Command, RequestError};
 
-/// Nodes buffered ahead of the consumer; the walk pauses when the buffer is full.
+/// Nodes buffered ahead of the consumer; beyond it the service keeps a bounded backlog for the
+/// running lookup, which the walk hands on before it starts the next one.
 const WALK_BUFFER: usize = 32;
-/// How long a walk waits for the table to hold a node before looking up anyway.
-const EMPTY_TABLE_WAIT: Duration = Duration::from_secs(60);
 
-/// A stream of nodes found by random lookups. Dropping it stops the walk.
+/// A stream of nodes found by random lookups. Dropping it stops the walk (and the running
+/// lookup with it).
 #[derive(Debug)]
 pub struct RandomWalk {
     nodes: mpsc::Receiver<NodeRecord>,
@@ -32,9 +36,11 @@ pub struct RandomWalk {
 }
 
 impl RandomWalk {
-    pub(crate) fn start(handle: Discv4Handle) -> Self {
+    /// Starts walking through the service behind `commands`, starting lookups at least
+    /// `spacing` apart.
+    pub(crate) fn start(commands: mpsc::Sender<Command>, spacing: Duration) -> Self {
         let (tx, nodes) = mpsc::channel(WALK_BUFFER);
-        let task = tokio::spawn(walk(handle, tx));
+        let task = tokio::spawn(walk(commands, spacing, tx));
         Self { nodes, task }
     }
 }
@@ -53,48 +59,31 @@ impl Drop for RandomWalk {
     }
 }
 
-async fn walk(handle: Discv4Handle, tx: mpsc::Sender<NodeRecord>) {
+async fn walk(commands: mpsc::Sender<Command>, spacing: Duration, tx: mpsc::Sender<NodeRecord>) {
     let mut next_start = Instant::now();
     loop {
         sleep_until(next_start).await;
-        next_start = Instant::now() + handle.walk_lookup_spacing;
-        match handle.table_state().await {
-            Ok((0, _)) => {
-                if handle.wait_for_nodes(EMPTY_TABLE_WAIT).await.is_err() {
-                    return;
-                }
-            }
-            Ok(_) => {}
-            Err(_) => return,
-        }
-        // Nodes are handed on as the lookup discovers them. The intermediate queue is bounded
-        // by the lookup itself (at most 16 nodes per answered FINDNODE).
-        let (found_tx, mut found_rx) = mpsc::unbounded_channel();
-        let lookup = async {
-            let result = handle
-                .run_lookup(PeerId::random(), |fresh| {
-                    for node in fresh {
-                        let _ = found_tx.send(*node);
-                    }
-                })
-                .await;
-            drop(found_tx);
-            result
+        next_start = Instant::now() + spacing;
+        let (reply, answer) = oneshot::channel();
+        let lookup = Command::Lookup {
+            target: PeerId::random(),
+            found: Some(tx.clone()),
+            reply,
         };
-        let forward = async {
-            while let Some(node) = found_rx.recv().await {
-                if tx.send(node).await.is_err() {
-                    return false;
-                }
-            }
-            true
-        };
-        let (result, consumer_alive) = tokio::join!(lookup, forward);
-        if !consumer_alive {
+        if commands.send(lookup).await.is_err() {
             return;
         }
-        if matches!(result, Err(RequestError::ServiceStopped)) {
-            return;
+        let outcome = match answer.await {
+            Ok(Ok(outcome)) => outcome,
+            // The service stopped, or dropped the lookup because the consumer is gone.
+            Ok(Err(RequestError::ServiceStopped)) | Err(_) => return,
+            // Too many lookups at once: try again after the spacing.
+            Ok(Err(_)) => continue,
+        };
+        for node in outcome.undelivered {
+            if tx.send(node).await.is_err() {
+                return;
+            }
         }
     }
 }

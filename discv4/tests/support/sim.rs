@@ -73,6 +73,9 @@ pub(crate) struct LookupStats {
     /// Packets the looking node sent and received during the lookup (all kinds, so a
     /// revalidation PING or two that happen to fall inside the lookup count too).
     pub(crate) messages: u64,
+    /// PINGs the looking node sent during the lookup (bonding, plus any revalidation PING
+    /// that happens to fall inside it).
+    pub(crate) pings: u64,
     /// Virtual time the lookup took.
     pub(crate) duration: Duration,
 }
@@ -121,8 +124,23 @@ impl SimReport {
         mean(self.lookups.iter().map(|l| l.messages as f64))
     }
 
+    pub(crate) fn mean_pings(&self) -> f64 {
+        mean(self.lookups.iter().map(|l| l.pings as f64))
+    }
+
     pub(crate) fn mean_duration(&self) -> Duration {
         Duration::from_secs_f64(mean(self.lookups.iter().map(|l| l.duration.as_secs_f64())))
+    }
+
+    /// The `q`-quantile (0.0–1.0, nearest rank) of the lookup durations.
+    pub(crate) fn duration_quantile(&self, q: f64) -> Duration {
+        let mut v: Vec<Duration> = self.lookups.iter().map(|l| l.duration).collect();
+        v.sort_unstable();
+        if v.is_empty() {
+            return Duration::ZERO;
+        }
+        let rank = ((v.len() as f64 * q).ceil() as usize).clamp(1, v.len());
+        v[rank - 1]
     }
 
     /// A human-readable summary.
@@ -130,8 +148,9 @@ impl SimReport {
         format!(
             "{} nodes (latency {:?}+[0,{:?}), loss {:.1}%): bootstrap {:.1}s virtual; table size \
              mean {:.1} min {}; {} lookups: recall mean {:.3} (min {:.3}), FINDNODE queries \
-             mean {:.1} median {:.1}, messages mean {:.1}, lookup time mean {:?} virtual; \
-             datagrams sent {} dropped {}; sent by kind {:?}; dropped by services {:?}",
+             mean {:.1} median {:.1}, messages mean {:.1}, PINGs sent mean {:.2}, lookup time \
+             mean {:?} median {:?} p90 {:?} virtual; datagrams sent {} dropped {}; sent by \
+             kind {:?}; dropped by services {:?}",
             self.params.nodes,
             self.params.latency,
             self.params.jitter,
@@ -148,7 +167,10 @@ impl SimReport {
             self.mean_findnodes(),
             self.median_findnodes(),
             self.mean_messages(),
+            self.mean_pings(),
             self.mean_duration(),
+            self.duration_quantile(0.5),
+            self.duration_quantile(0.9),
             self.net.sent,
             self.net.dropped(),
             self.sent_by_kind,
@@ -279,8 +301,9 @@ pub(crate) async fn run(params: SimParams) -> SimReport {
         let node = &nodes[rng.gen_range(0..nodes.len())];
         let target = random_target();
         let metrics = node.handle.metrics();
-        let (findnodes_before, messages_before) = (
+        let (findnodes_before, pings_before, messages_before) = (
             metrics.packets_out_total(PacketKind::FindNode),
+            metrics.packets_out_total(PacketKind::Ping),
             packets_total(&metrics),
         );
         let at = Instant::now();
@@ -294,6 +317,7 @@ pub(crate) async fn run(params: SimParams) -> SimReport {
             recall: recall(&found, &truth),
             findnodes: metrics.packets_out_total(PacketKind::FindNode) - findnodes_before,
             messages: packets_total(&metrics) - messages_before,
+            pings: metrics.packets_out_total(PacketKind::Ping) - pings_before,
             duration,
         });
     }

@@ -1,5 +1,6 @@
 //! How the service reacts to verified packets and to the end of its requests: the
 //! endpoint-proof rules, reply matching, NEIGHBORS filtering and FINDNODE failure tracking.
+//! Replies reach their waiters here: a handle's oneshot, a lookup, a bond, a liveness check.
 
 use std::net::{IpAddr, SocketAddr};
 
@@ -18,11 +19,16 @@ use enode::{
 };
 
 use super::{
-    core::Service,
-    handle::RequestError,
-    ingress::Ingress,
-    metrics::DropReason,
-    pending::{Expect, NeighborsMatch, Pending, Reply, Waiter},
+    super::{
+        bonding::AfterBond,
+        command::{PongInfo, RequestError},
+        ingress::Ingress,
+        metrics::DropReason,
+        pending::{
+            Answered, EnrWaiter, Expect, NeighborsMatch, NeighborsWaiter, Pending, PongWaiter,
+        },
+    },
+    Followup, Service,
 };
 
 impl Service {
@@ -34,19 +40,23 @@ impl Service {
         trace!(target: "discv4", %src, kind = decoded.packet.kind().name(), "packet");
         match decoded.packet {
             Packet::Ping(ping) => self.on_ping(src, sender, &ping).await,
-            Packet::Pong(pong) => self.on_pong(src, sender, &pong).await,
+            Packet::Pong(pong) => self.on_pong(src, sender, &pong),
             Packet::FindNode(findnode) => self.on_findnode(src, sender, &findnode).await,
-            Packet::Neighbors(neighbors) => self.on_neighbors(src, sender, neighbors).await,
+            Packet::Neighbors(neighbors) => self.on_neighbors(src, sender, neighbors),
             Packet::EnrRequest(_) => self.on_enr_request(src, sender, decoded.hash).await,
-            Packet::EnrResponse(response) => self.on_enr_response(src, sender, response).await,
+            Packet::EnrResponse(response) => self.on_enr_response(src, sender, response),
         }
     }
 
     /// The PONG was already sent by the ingress worker; here we remember the PING (the sender
-    /// has now proven our endpoint) and bond back when we have no fresh proof of theirs.
-    pub(super) async fn on_ping(&mut self, src: SocketAddr, sender: PeerId, ping: &Ping) {
+    /// has now proven our endpoint, which releases the requests a bond with it was holding)
+    /// and bond back when we have no fresh proof of theirs.
+    async fn on_ping(&mut self, src: SocketAddr, sender: PeerId, ping: &Ping) {
         let id = sender.node_id();
         self.db.set_last_ping(&id, src.ip(), self.clock.now_secs());
+        let released = self.bonds.remote_pinged(&sender, src.ip());
+        self.followups
+            .extend(released.into_iter().map(Followup::AfterBond));
         let record = NodeRecord {
             address: src.ip(),
             udp_port: src.port(),
@@ -56,7 +66,8 @@ impl Service {
         if self.is_bonded(&sender, src.ip()) {
             self.add_inbound(record);
         } else if !self.pending.has(&sender, src.ip(), PacketKind::Pong) && self.allow_ping_back() {
-            self.send_ping(record, Waiter::PingBack { record }).await;
+            self.send_ping(record, PongWaiter::PingBack { record })
+                .await;
         }
     }
 
@@ -73,7 +84,7 @@ impl Service {
         }
     }
 
-    pub(super) fn add_inbound(&mut self, record: NodeRecord) {
+    fn add_inbound(&mut self, record: NodeRecord) {
         if !self.allowed_by_netrestrict(record.address) {
             return;
         }
@@ -83,8 +94,9 @@ impl Service {
         trace!(target: "discv4", node = %record.id, ?outcome, "inbound node");
     }
 
-    pub(super) async fn on_pong(&mut self, src: SocketAddr, sender: PeerId, pong: &Pong) {
-        let Some(pending) = self.pending.take_pong(&sender, src.ip(), &pong.ping_hash) else {
+    fn on_pong(&mut self, src: SocketAddr, sender: PeerId, pong: &Pong) {
+        let Some((sent, waiter)) = self.pending.take_pong(&sender, src.ip(), &pong.ping_hash)
+        else {
             self.metrics.dropped(DropReason::Unsolicited);
             return;
         };
@@ -95,29 +107,29 @@ impl Service {
         self.predictor
             .add_statement(sender.node_id(), pong.to.udp_addr(), now);
         self.update_predicted_endpoint(now);
-        let rtt = now.saturating_duration_since(pending.sent_at);
-        match pending.waiter {
-            Waiter::Client(reply) => {
-                let _ = reply.send(Ok(Reply::Pong {
+        let rtt = now.saturating_duration_since(sent.at);
+        match waiter {
+            PongWaiter::Client(reply) => {
+                let _ = reply.send(Ok(PongInfo {
                     enr_seq: pong.enr_seq,
                     rtt,
                 }));
             }
-            Waiter::Revalidation => {
+            PongWaiter::Revalidation => {
                 let outcome = CheckOutcome::Responded {
                     enr_seq: pong.enr_seq,
                 };
                 let result = self
                     .table
                     .on_revalidation_result(&sender.node_id(), outcome, now);
-                self.after_revalidation(result).await;
+                self.after_revalidation(result);
             }
-            Waiter::PingBack { record } => self.add_inbound(record),
-            Waiter::EnrRefresh { .. } => {}
+            PongWaiter::PingBack { record } => self.add_inbound(record),
+            PongWaiter::Bond => self.bond_ping_ended(&sender, src.ip()),
         }
     }
 
-    pub(super) fn update_predicted_endpoint(&mut self, now: Instant) {
+    fn update_predicted_endpoint(&mut self, now: Instant) {
         let predicted = self.predictor.predict(now);
         match self.local.set_predicted(predicted) {
             Ok(Some(seq)) => {
@@ -129,12 +141,7 @@ impl Service {
         }
     }
 
-    pub(super) async fn on_findnode(
-        &mut self,
-        src: SocketAddr,
-        sender: PeerId,
-        findnode: &FindNode,
-    ) {
+    async fn on_findnode(&mut self, src: SocketAddr, sender: PeerId, findnode: &FindNode) {
         if !self.is_bonded(&sender, src.ip()) {
             // Silently: answering would make us an amplifier for spoofed sources.
             self.metrics.dropped(DropReason::NotBonded);
@@ -153,12 +160,7 @@ impl Service {
         }
     }
 
-    pub(super) async fn on_neighbors(
-        &mut self,
-        src: SocketAddr,
-        sender: PeerId,
-        neighbors: Neighbors,
-    ) {
+    fn on_neighbors(&mut self, src: SocketAddr, sender: PeerId, neighbors: Neighbors) {
         let received = neighbors.nodes.len();
         let valid: Vec<NodeRecord> = neighbors
             .nodes
@@ -172,8 +174,8 @@ impl Service {
             NeighborsMatch::Unsolicited => self.metrics.dropped(DropReason::Unsolicited),
             NeighborsMatch::Accumulated => {}
             NeighborsMatch::Completed(done) => {
-                for pending in done {
-                    self.finish_findnode(pending).await;
+                for answered in done {
+                    self.finish_findnode(answered);
                 }
             }
         }
@@ -181,7 +183,7 @@ impl Service {
 
     /// geth's checks on NEIGHBORS entries: a port above 1024, an address the sender may
     /// relay, inside netrestrict, a key on the curve, and never ourselves.
-    pub(super) fn valid_neighbor(&self, sender_ip: IpAddr, node: &NodeRecord) -> bool {
+    fn valid_neighbor(&self, sender_ip: IpAddr, node: &NodeRecord) -> bool {
         node.udp_port > 1024
             && check_relay(sender_ip, node.address).is_ok()
             && self.allowed_by_netrestrict(node.address)
@@ -189,7 +191,7 @@ impl Service {
             && node.id.is_on_curve()
     }
 
-    pub(super) async fn on_enr_request(&mut self, src: SocketAddr, sender: PeerId, hash: [u8; 32]) {
+    async fn on_enr_request(&mut self, src: SocketAddr, sender: PeerId, hash: [u8; 32]) {
         if !self.is_bonded(&sender, src.ip()) {
             self.metrics.dropped(DropReason::NotBonded);
             return;
@@ -201,13 +203,8 @@ impl Service {
         self.reply(&response, src).await;
     }
 
-    pub(super) async fn on_enr_response(
-        &mut self,
-        src: SocketAddr,
-        sender: PeerId,
-        response: EnrResponse,
-    ) {
-        let Some(pending) = self
+    fn on_enr_response(&mut self, src: SocketAddr, sender: PeerId, response: EnrResponse) {
+        let Some((_, waiter)) = self
             .pending
             .take_enr(&sender, src.ip(), &response.request_hash)
         else {
@@ -218,99 +215,93 @@ impl Service {
         let endpoint = enr_to_node_record(&enr).ok();
         let valid = enr_peer_id(&enr).ok() == Some(sender)
             && endpoint.is_none_or(|r| check_relay(src.ip(), r.address).is_ok());
-        let node = NodeRecord {
-            address: src.ip(),
-            udp_port: src.port(),
-            tcp_port: 0,
-            id: sender,
-        };
         if !valid {
-            self.fail(
-                node,
-                pending.waiter,
+            Self::fail_enr(
+                waiter,
                 RequestError::UnexpectedReply("ENR of another node or unrelayable address"),
-            )
-            .await;
+            );
             return;
         }
-        match pending.waiter {
-            Waiter::Client(reply) => {
-                let _ = reply.send(Ok(Reply::Enr(Box::new(enr))));
+        match waiter {
+            EnrWaiter::Client(reply) => {
+                let _ = reply.send(Ok(enr));
             }
-            Waiter::EnrRefresh { record } => {
+            EnrWaiter::Refresh { record } => {
                 let record = endpoint.unwrap_or(record);
                 self.db.update_node(&record, Some(&enr));
                 let _ = self
                     .table
                     .add_found(NodeInfo::with_enr(record, enr), Instant::now());
             }
-            Waiter::Revalidation | Waiter::PingBack { .. } => {}
         }
     }
 
     // ---------------------------------------------------------------- request outcomes
 
-    pub(super) async fn expire_requests(&mut self) {
+    pub(super) fn expire_requests(&mut self) {
         for pending in self.pending.take_expired(Instant::now()) {
             match pending.expect {
                 // NEIGHBORS that did not reach 16 entries: what arrived is the answer.
-                Expect::Neighbors { received, .. } if received > 0 => {
-                    self.finish_findnode(pending).await
-                }
-                _ => {
-                    let node = NodeRecord {
-                        address: pending.ip,
-                        udp_port: 0,
-                        tcp_port: 0,
-                        id: pending.peer,
-                    };
-                    let is_findnode = matches!(pending.expect, Expect::Neighbors { .. });
-                    if is_findnode {
-                        self.track_findnode(&node, &[]);
+                Expect::Neighbors {
+                    nodes,
+                    received,
+                    waiter,
+                } if received > 0 => self.finish_findnode(Answered {
+                    sent: pending.sent,
+                    nodes,
+                    waiter,
+                }),
+                expect => {
+                    if matches!(expect, Expect::Neighbors { .. }) {
+                        self.track_findnode(&pending.sent.peer, pending.sent.ip, &[]);
                     }
-                    self.fail(node, pending.waiter, RequestError::Timeout).await;
+                    self.fail(
+                        Pending {
+                            sent: pending.sent,
+                            expect,
+                        },
+                        RequestError::Timeout,
+                    );
                 }
             }
         }
     }
 
-    pub(super) async fn finish_findnode(&mut self, pending: Pending) {
-        let Expect::Neighbors { nodes, .. } = pending.expect else {
-            return;
-        };
-        let node = NodeRecord {
-            address: pending.ip,
-            udp_port: 0,
-            tcp_port: 0,
-            id: pending.peer,
-        };
-        self.track_findnode(&node, &nodes);
-        if let Waiter::Client(reply) = pending.waiter {
-            let _ = reply.send(Ok(Reply::Neighbors(nodes)));
+    fn finish_findnode(&mut self, answered: Answered) {
+        let Answered {
+            sent,
+            nodes,
+            waiter,
+        } = answered;
+        self.track_findnode(&sent.peer, sent.ip, &nodes);
+        match waiter {
+            NeighborsWaiter::Client(reply) => {
+                let _ = reply.send(Ok(nodes));
+            }
+            NeighborsWaiter::Lookup(id) => {
+                self.lookups.answered(id, &sent.peer.node_id(), nodes);
+            }
         }
     }
 
     /// geth's `trackRequest`: an answer with nodes resets the failure count and offers the
     /// nodes to the table; none counts a failure, and a node failing too often is dropped
     /// when its bucket can spare it.
-    pub(super) fn track_findnode(&mut self, node: &NodeRecord, found: &[NodeRecord]) {
-        let id = node.id.node_id();
+    fn track_findnode(&mut self, peer: &PeerId, ip: IpAddr, found: &[NodeRecord]) {
+        let id = peer.node_id();
         if found.is_empty() {
-            let failures = self
-                .db
-                .findnode_failures(&id, node.address)
-                .saturating_add(1);
-            self.db.set_findnode_failures(&id, node.address, failures);
+            let failures = self.db.findnode_failures(&id, ip).saturating_add(1);
+            self.db.set_findnode_failures(&id, ip, failures);
             if failures >= self.config.max_findnode_failures
                 && self.table.bucket_len_for(&id) >= self.config.min_bucket_for_failure_drop
             {
-                debug!(target: "discv4", node = %node.id, failures, "dropping node after FINDNODE failures");
+                debug!(target: "discv4", node = %peer, failures, "dropping node after FINDNODE failures");
                 let _ = self.table.remove(&id, Instant::now());
             }
             return;
         }
-        if self.db.findnode_failures(&id, node.address) != 0 {
-            self.db.set_findnode_failures(&id, node.address, 0);
+        if self.db.findnode_failures(&id, ip) != 0 {
+            self.db.set_findnode_failures(&id, ip, 0);
         }
         let now = Instant::now();
         for found in found {
@@ -318,20 +309,56 @@ impl Service {
         }
     }
 
-    pub(super) async fn fail(&mut self, node: NodeRecord, waiter: Waiter, error: RequestError) {
+    /// Tells whoever waits for a request that it failed.
+    pub(super) fn fail(&mut self, pending: Pending, error: RequestError) {
+        let Pending { sent, expect } = pending;
+        match expect {
+            Expect::Pong { waiter, .. } => match waiter {
+                PongWaiter::Client(reply) => {
+                    let _ = reply.send(Err(error));
+                }
+                PongWaiter::Revalidation => {
+                    let result = self.table.on_revalidation_result(
+                        &sent.peer.node_id(),
+                        CheckOutcome::Timeout,
+                        Instant::now(),
+                    );
+                    self.after_revalidation(result);
+                }
+                // A failed PING does not stop the requests behind it: the node may still
+                // answer them (geth goes on as well).
+                PongWaiter::Bond => self.bond_ping_ended(&sent.peer, sent.ip),
+                PongWaiter::PingBack { .. } => {}
+            },
+            Expect::Neighbors { waiter, .. } => match waiter {
+                NeighborsWaiter::Client(reply) => {
+                    let _ = reply.send(Err(error));
+                }
+                NeighborsWaiter::Lookup(id) => self.lookups.failed(id, &sent.peer.node_id()),
+            },
+            Expect::Enr { waiter, .. } => Self::fail_enr(waiter, error),
+        }
+    }
+
+    /// Tells whoever waits for a request that never went out that it failed.
+    pub(super) fn fail_held(&mut self, held: AfterBond, error: RequestError) {
+        match held {
+            AfterBond::FindNode { node, waiter, .. } => match waiter {
+                NeighborsWaiter::Client(reply) => {
+                    let _ = reply.send(Err(error));
+                }
+                NeighborsWaiter::Lookup(id) => self.lookups.failed(id, &node.id.node_id()),
+            },
+            AfterBond::EnrRequest { waiter, .. } => Self::fail_enr(waiter, error),
+        }
+    }
+
+    fn fail_enr(waiter: EnrWaiter, error: RequestError) {
         match waiter {
-            Waiter::Client(reply) => {
+            EnrWaiter::Client(reply) => {
                 let _ = reply.send(Err(error));
             }
-            Waiter::Revalidation => {
-                let result = self.table.on_revalidation_result(
-                    &node.id.node_id(),
-                    CheckOutcome::Timeout,
-                    Instant::now(),
-                );
-                self.after_revalidation(result).await;
-            }
-            Waiter::PingBack { .. } | Waiter::EnrRefresh { .. } => {}
+            EnrWaiter::Refresh { .. } => {}
         }
     }
 }
