@@ -28,6 +28,7 @@ pub mod datadir;
 mod error;
 mod node;
 mod peer;
+pub mod peers;
 mod protocol;
 
 pub use config::{
