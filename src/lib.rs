@@ -25,6 +25,7 @@
 
 mod config;
 pub mod datadir;
+pub mod dial;
 pub mod discovery;
 mod error;
 mod node;
