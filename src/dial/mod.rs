@@ -2,7 +2,10 @@
 
 mod config;
 mod history;
+mod memory;
 mod refusal;
+mod snapshot;
+mod statics;
 
 pub use config::{
     DialConfig, DialPolicy, DEFAULT_CANDIDATE_TTL, DEFAULT_DIAL_DEADLINE, DEFAULT_DIAL_HISTORY,
@@ -14,3 +17,6 @@ pub use config::{
 };
 pub use history::DialHistory;
 pub use refusal::{DialRefusal, RefusalCounts};
+pub use memory::{DialMemory, DialRecord};
+pub use snapshot::{DialMemorySnapshot, SnapshotEntry, SnapshotError, MAX_SNAPSHOT_ENTRIES};
+pub use statics::{StaticAddress, StaticNode};
