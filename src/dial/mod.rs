@@ -1,12 +1,17 @@
 //! Whom to dial, and when: the dial scheduler (in progress).
 
+mod action;
 mod config;
 mod history;
 mod memory;
+mod ranking;
 mod refusal;
 mod snapshot;
 mod statics;
 
+pub use action::{
+    DialAction, DialKind, DialOutcome, DialTask, PeerClass, PeerConnection, SourceReport,
+};
 pub use config::{
     DialConfig, DialPolicy, DEFAULT_CANDIDATE_TTL, DEFAULT_DIAL_DEADLINE, DEFAULT_DIAL_HISTORY,
     DEFAULT_FRESH_ANSWER, DEFAULT_HISTORY_CAPACITY, DEFAULT_MAX_ACTIVE_DIALS,
@@ -16,7 +21,8 @@ pub use config::{
     DEFAULT_RESOLVE_DELAY_MAX,
 };
 pub use history::DialHistory;
-pub use refusal::{DialRefusal, RefusalCounts};
 pub use memory::{DialMemory, DialRecord};
+pub use ranking::CandidateTier;
+pub use refusal::{DialRefusal, RefusalCounts};
 pub use snapshot::{DialMemorySnapshot, SnapshotEntry, SnapshotError, MAX_SNAPSHOT_ENTRIES};
 pub use statics::{StaticAddress, StaticNode};
