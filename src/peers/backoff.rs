@@ -317,6 +317,40 @@ mod tests {
         assert_eq!(b.back_off_id(t0, id(1), Backoff::Medium, false), MIN);
     }
 
+    proptest::proptest! {
+        /// Whatever the sequence of failures and pauses: each wait lies within its class's
+        /// [base, max] (the privileged cap included), a running backoff is never shortened,
+        /// and the node is backed off exactly until the latest end.
+        #[test]
+        fn waits_stay_within_bounds_and_never_shorten(
+            steps in proptest::collection::vec((0u64..20_000, 0usize..3, proptest::bool::ANY), 1..60)
+        ) {
+            let config = BackoffConfig::default();
+            let mut b = Backoffs::new(config.clone());
+            let mut now = Instant::now();
+            let mut until: Option<Instant> = None;
+            for (pause, class, privileged) in steps {
+                now += Duration::from_secs(pause);
+                let class = [Backoff::Short, Backoff::Medium, Backoff::Long][class];
+                let (base, max) = match class {
+                    Backoff::Short => (config.short, config.short),
+                    Backoff::Medium => (config.medium, config.medium_max),
+                    Backoff::Long => (config.long, config.long_max),
+                };
+                let (base, max) = if privileged {
+                    (base.min(config.privileged_max), max.min(config.privileged_max))
+                } else {
+                    (base, max)
+                };
+                let wait = b.back_off_id(now, id(1), class, privileged);
+                proptest::prop_assert!(wait >= base && wait <= max, "{wait:?} not in [{base:?}, {max:?}]");
+                let end = until.filter(|u| *u > now).map_or(now + wait, |u| u.max(now + wait));
+                until = Some(end);
+                proptest::prop_assert_eq!(b.id_until(now, &id(1)), Some(end));
+            }
+        }
+    }
+
     #[test]
     fn memory_is_bounded() {
         let t0 = Instant::now();

@@ -277,6 +277,31 @@ mod tests {
         );
     }
 
+    proptest::proptest! {
+        /// Whatever the sequence of offences and pauses, a node stays banned for at least
+        /// the first-offence length after each offence, at most the maximum, and is free
+        /// once the last ban ended.
+        #[test]
+        fn every_offence_bans_between_base_and_max(
+            pauses in proptest::collection::vec(0u64..(10 * 24 * 3600), 1..40)
+        ) {
+            let config = BanConfig::default();
+            let mut bans = BanList::new(config.clone());
+            let mut now = Instant::now();
+            let mut end = now;
+            for pause in pauses {
+                now += Duration::from_secs(pause);
+                let length = bans.ban(now, id(1), Some(public(1)));
+                proptest::prop_assert!(length >= config.duration && length <= config.max);
+                end = end.max(now + length);
+                proptest::prop_assert!(bans.is_banned(now + config.duration - Duration::from_secs(1), &id(1), None));
+                proptest::prop_assert!(bans.is_banned(now, &id(2), Some(public(1))));
+            }
+            proptest::prop_assert!(bans.is_banned(end - Duration::from_secs(1), &id(1), None));
+            proptest::prop_assert!(!bans.is_banned(end, &id(1), Some(public(1))));
+        }
+    }
+
     #[test]
     fn memory_is_bounded() {
         let t0 = Instant::now();
