@@ -25,10 +25,13 @@
 
 mod config;
 pub mod datadir;
+pub mod dial;
+pub mod discovery;
 mod error;
 pub mod net;
 mod node;
 mod peer;
+pub mod peers;
 mod protocol;
 
 pub use config::{
