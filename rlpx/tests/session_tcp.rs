@@ -552,3 +552,51 @@ async fn split_phases_compose_into_a_session() {
     assert_eq!(r.remote_hello.client_id, "a");
     within("ping", r.connection.ping()).await.unwrap();
 }
+
+/// A raw TCP initiator: the ECIES handshake from the pure pieces, then the socket and our
+/// frame codec, so the test writes whatever bytes it likes.
+async fn raw_socket_initiator(
+    addr: SocketAddr,
+    ours: &NodeKey,
+    theirs: &NodeKey,
+) -> (TcpStream, rlpx::frame::FrameCodec) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut tcp = TcpStream::connect(addr).await.unwrap();
+    let initiator = rlpx::ecies::Initiator::new(ours, theirs.public_key());
+    tcp.write_all(initiator.auth_message()).await.unwrap();
+    let mut ack = vec![0u8; 2];
+    within("ack prefix", tcp.read_exact(&mut ack)).await.unwrap();
+    let size = usize::from(u16::from_be_bytes([ack[0], ack[1]]));
+    ack.resize(2 + size, 0);
+    within("ack body", tcp.read_exact(&mut ack[2..]))
+        .await
+        .unwrap();
+    let session = initiator.read_ack(ours, &ack).unwrap();
+    (tcp, rlpx::frame::FrameCodec::new(session.secrets))
+}
+
+#[tokio::test]
+async fn first_frame_header_announcing_15_mib_is_refused_before_its_body() {
+    use tokio::io::AsyncWriteExt;
+    let (listener, addr) = listen().await;
+    // A long Hello deadline: if the recipient waited for the body, it would still be waiting
+    // when `within` gives up.
+    let mut cfg = config("b", eth_snap());
+    cfg.handshake_timeout = 3 * STEP;
+    let recipient = tokio::spawn(async move {
+        let tcp = accept_one(listener).await;
+        accept(tcp, &key(2), &cfg).await
+    });
+    let (mut tcp, mut codec) = raw_socket_initiator(addr, &key(1), &key(2)).await;
+    let mut frame = bytes::BytesMut::new();
+    codec
+        .encode_frame(&encode_message(0, &vec![0xc0; 15 << 20]), &mut frame)
+        .unwrap();
+    // Only the 32-byte header (size and MAC); the 15 MiB body never comes.
+    tcp.write_all(&frame[..32]).await.unwrap();
+    let err = within("accept", recipient).await.unwrap().unwrap_err();
+    assert!(err.should_ban(), "{err}");
+    // The recipient hung up: our socket sees EOF, not a Hello it waited to send.
+    let mut rest = Vec::new();
+    let _ = within("eof", tokio::io::AsyncReadExt::read_to_end(&mut tcp, &mut rest)).await;
+}
