@@ -40,8 +40,8 @@ use tokio::{
 pub use error::SessionError;
 
 use crate::{
-    ecies::{HandshakeConfig, UnauthedRlpx, DEFAULT_HANDSHAKE_TIMEOUT},
-    frame::RlpxStream,
+    ecies::{HandshakeConfig, DEFAULT_HANDSHAKE_TIMEOUT},
+    frame::{RlpxStream, UnauthedRlpx},
     p2p::{
         drain_until_closed, send_disconnect_and_close, DisconnectReason, Hello, MessageCodec,
         P2pConnection, Protocol, SharedCapabilities, UnauthedP2p,

@@ -8,11 +8,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures::{SinkExt, StreamExt};
 use rlpx::{
-    ecies::{
-        HandshakeConfig, HandshakeError, ReceivedAck, UnauthedRlpx, WireFormat,
-        DEFAULT_HANDSHAKE_TIMEOUT,
-    },
-    frame::{decode_message_code, encode_message, FrameError},
+    ecies::{HandshakeConfig, HandshakeError, ReceivedAck, WireFormat, DEFAULT_HANDSHAKE_TIMEOUT},
+    frame::{decode_message_code, encode_message, FrameError, UnauthedRlpx},
     SecretKey,
 };
 use tokio::{

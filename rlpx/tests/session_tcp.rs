@@ -8,8 +8,8 @@ use std::{future::Future, net::SocketAddr, time::Duration};
 use bytes::Bytes;
 use futures::SinkExt;
 use rlpx::{
-    ecies::{HandshakeError, UnauthedRlpx},
-    frame::{encode_message, FrameError},
+    ecies::HandshakeError,
+    frame::{encode_message, FrameError, UnauthedRlpx},
     p2p::{
         encode_disconnect, DisconnectReason, Hello, P2pError, Protocol, SessionEnd, UnauthedP2p,
     },
@@ -553,25 +553,21 @@ async fn split_phases_compose_into_a_session() {
     within("ping", r.connection.ping()).await.unwrap();
 }
 
-/// A raw TCP initiator: the ECIES handshake from the pure pieces, then the socket and our
-/// frame codec, so the test writes whatever bytes it likes.
+/// A raw TCP initiator: only the ECIES handshake, then the bare socket and a frame codec keyed
+/// for it, so the test writes whatever bytes it likes.
 async fn raw_socket_initiator(
     addr: SocketAddr,
     ours: &NodeKey,
     theirs: &NodeKey,
 ) -> (TcpStream, rlpx::frame::FrameCodec) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut tcp = TcpStream::connect(addr).await.unwrap();
-    let initiator = rlpx::ecies::Initiator::new(ours, theirs.public_key());
-    tcp.write_all(initiator.auth_message()).await.unwrap();
-    let mut ack = vec![0u8; 2];
-    within("ack prefix", tcp.read_exact(&mut ack)).await.unwrap();
-    let size = usize::from(u16::from_be_bytes([ack[0], ack[1]]));
-    ack.resize(2 + size, 0);
-    within("ack body", tcp.read_exact(&mut ack[2..]))
-        .await
-        .unwrap();
-    let session = initiator.read_ack(ours, &ack).unwrap();
+    let handshake = rlpx::ecies::HandshakeConfig::default();
+    let session = within(
+        "raw handshake",
+        rlpx::ecies::initiate(&mut tcp, ours, theirs.public_key(), &handshake),
+    )
+    .await
+    .unwrap();
     (tcp, rlpx::frame::FrameCodec::new(session.secrets))
 }
 
@@ -598,5 +594,9 @@ async fn first_frame_header_announcing_15_mib_is_refused_before_its_body() {
     assert!(err.should_ban(), "{err}");
     // The recipient hung up: our socket sees EOF, not a Hello it waited to send.
     let mut rest = Vec::new();
-    let _ = within("eof", tokio::io::AsyncReadExt::read_to_end(&mut tcp, &mut rest)).await;
+    let _ = within(
+        "eof",
+        tokio::io::AsyncReadExt::read_to_end(&mut tcp, &mut rest),
+    )
+    .await;
 }
