@@ -179,13 +179,3 @@ fn largest_frame_round_trips_and_one_more_byte_is_refused() {
     assert_eq!(frame.len(), MAX_FRAME_SIZE);
     assert!(frame.iter().all(|b| *b == 3));
 }
-
-#[test]
-fn io_error_conversion_keeps_the_typed_error() {
-    let err: std::io::Error = FrameError::FrameMacMismatch.into();
-    assert_eq!(err.kind(), std::io::ErrorKind::InvalidData);
-    let typed = err.get_ref().and_then(|e| e.downcast_ref::<FrameError>());
-    assert!(matches!(typed, Some(FrameError::FrameMacMismatch)));
-    let io: std::io::Error = FrameError::Io(std::io::ErrorKind::BrokenPipe.into()).into();
-    assert_eq!(io.kind(), std::io::ErrorKind::BrokenPipe);
-}

@@ -4,9 +4,9 @@ use bytes::{Buf, Bytes, BytesMut};
 use tokio_util::codec::{Decoder, Encoder};
 
 use super::{
-    cipher::{padded, FrameCipher, HEADER_LEN, MAC_LEN},
+    cipher::{padded, FrameCipher, HEADER_LEN, MAC_LEN, MAX_FRAME_SIZE},
+    error::FrameError,
     mac::MacKeccak,
-    FrameError, MAX_FRAME_SIZE,
 };
 use crate::ecies::Secrets;
 

@@ -2,8 +2,11 @@
 
 use std::io;
 
-/// Why reading or writing an RLPx frame failed. Every variant except [`FrameError::Io`] means
-/// the session is broken (MAC and keystream state are lost) and must be closed.
+/// Why reading or writing an RLPx frame failed: the error type of [`super::FrameCodec`] and
+/// [`super::RlpxStream`], and what the p2p layer wraps as `P2pError::Frame`.
+///
+/// Every variant except [`FrameError::Io`] and [`FrameError::MessageTooLarge`] means the
+/// session is broken (MAC and keystream state are lost) and must be closed.
 #[derive(Debug, thiserror::Error)]
 pub enum FrameError {
     /// The transport failed.
@@ -37,15 +40,4 @@ pub enum FrameError {
     /// The frame content does not start with a valid RLP message code.
     #[error("invalid message code in frame: {0}")]
     InvalidMessageCode(alloy_rlp::Error),
-}
-
-impl From<FrameError> for io::Error {
-    /// Transport errors pass through; everything else becomes `InvalidData` carrying the
-    /// typed error as its source (recover it with `io::Error::get_ref` + `downcast_ref`).
-    fn from(err: FrameError) -> Self {
-        match err {
-            FrameError::Io(err) => err,
-            other => io::Error::new(io::ErrorKind::InvalidData, other),
-        }
-    }
 }

@@ -18,11 +18,9 @@ mod message;
 mod stream;
 mod unauthed;
 
+pub use cipher::MAX_FRAME_SIZE;
 pub use codec::FrameCodec;
 pub use error::FrameError;
 pub use message::{decode_message_code, encode_message};
 pub use stream::RlpxStream;
 pub use unauthed::UnauthedRlpx;
-
-/// Largest frame content: the header's size field has 24 bits.
-pub const MAX_FRAME_SIZE: usize = (1 << 24) - 1;

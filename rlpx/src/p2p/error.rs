@@ -1,15 +1,17 @@
 //! Errors of the p2p layer and the report of why a session ended.
 
-use std::{fmt, io, sync::Arc};
+use std::{fmt, sync::Arc};
 
 use super::disconnect::DisconnectReason;
+use crate::frame::FrameError;
 
 /// Everything that can go wrong in the p2p layer.
 #[derive(Debug, thiserror::Error)]
 pub enum P2pError {
-    /// The transport failed.
-    #[error("transport error: {0}")]
-    Io(#[from] io::Error),
+    /// The frame layer failed: the transport ([`FrameError::Io`]), a MAC, an oversize frame,
+    /// or a frame whose content does not start with a message code.
+    #[error("{0}")]
+    Frame(#[from] FrameError),
     /// The transport ended (EOF) where a message was expected.
     #[error("connection closed by the remote without a Disconnect")]
     ConnectionClosed,
@@ -48,9 +50,6 @@ pub enum P2pError {
         /// The remote's capabilities, for the log.
         remote: String,
     },
-    /// The frame does not start with a valid RLP message code.
-    #[error("malformed message code prefix: {0}")]
-    InvalidMessageCodePrefix(String),
     /// A message (compressed or announced decompressed size) exceeds 2^24 − 1 bytes.
     #[error("message of {size} bytes exceeds the 16 MiB limit")]
     MessageTooLarge {
@@ -88,13 +87,15 @@ impl P2pError {
     pub fn disconnect_reason(&self) -> Option<DisconnectReason> {
         use DisconnectReason as R;
         Some(match self {
-            Self::Io(_) | Self::ConnectionClosed | Self::UnknownMessageCode(_) => R::NetworkError,
+            Self::Frame(FrameError::InvalidMessageCode(_)) => R::ProtocolBreach,
+            Self::Frame(_) | Self::ConnectionClosed | Self::UnknownMessageCode(_) => {
+                R::NetworkError
+            }
             Self::HelloTimeout(_) | Self::Timeout(_) => R::PingTimeout,
             Self::Disconnected(r) => *r,
             Self::UnexpectedHandshakeMessage(_)
             | Self::HelloTooLarge { .. }
             | Self::InvalidHello(_)
-            | Self::InvalidMessageCodePrefix(_)
             | Self::MessageTooLarge { .. }
             | Self::Snappy(_)
             | Self::InvalidMessageCode { .. } => R::ProtocolBreach,
@@ -115,17 +116,28 @@ impl P2pError {
     }
 
     /// Whether we should tell the remote why with a Disconnect before closing. Like geth, we
-    /// don't for transport failures and unknown inbound codes (the link is assumed broken).
+    /// don't for transport and frame failures (a broken MAC or an oversize frame leaves no
+    /// usable stream), unknown inbound codes, or when the remote already said goodbye.
     pub(crate) fn sends_disconnect(&self) -> bool {
-        !matches!(
-            self,
-            Self::Io(_)
-                | Self::ConnectionClosed
-                | Self::HelloTimeout(_)
-                | Self::Disconnected(_)
-                | Self::UnknownMessageCode(_)
-                | Self::SessionClosed(_)
-        )
+        match self {
+            Self::Frame(FrameError::InvalidMessageCode(_)) => true,
+            Self::Frame(_)
+            | Self::ConnectionClosed
+            | Self::HelloTimeout(_)
+            | Self::Disconnected(_)
+            | Self::UnknownMessageCode(_)
+            | Self::SessionClosed(_) => false,
+            Self::UnexpectedHandshakeMessage(_)
+            | Self::HelloTooLarge { .. }
+            | Self::InvalidHello(_)
+            | Self::InvalidIdentity
+            | Self::UnexpectedIdentity { .. }
+            | Self::UselessPeer { .. }
+            | Self::MessageTooLarge { .. }
+            | Self::Snappy(_)
+            | Self::InvalidMessageCode { .. }
+            | Self::Timeout(_) => true,
+        }
     }
 }
 

@@ -49,11 +49,12 @@ pub mod message_id {
     pub const PONG: u64 = 0x03;
 }
 
-/// Required by RLPx stream types this layer runs over: one item per frame, carrying the
-/// RLP-encoded message code followed by the payload.
+/// What this layer runs over: an authenticated RLPx stream ([`crate::frame::RlpxStream`], or
+/// an in-memory stand-in in tests) with one item per frame, carrying the RLP-encoded message
+/// code followed by the payload, and failing with the frame layer's typed error.
 pub trait MessageStream:
-    futures::Stream<Item = std::io::Result<bytes::BytesMut>>
-    + futures::Sink<bytes::Bytes, Error = std::io::Error>
+    futures::Stream<Item = Result<bytes::BytesMut, crate::frame::FrameError>>
+    + futures::Sink<bytes::Bytes, Error = crate::frame::FrameError>
     + Unpin
     + Send
     + 'static
@@ -61,8 +62,8 @@ pub trait MessageStream:
 }
 
 impl<S> MessageStream for S where
-    S: futures::Stream<Item = std::io::Result<bytes::BytesMut>>
-        + futures::Sink<bytes::Bytes, Error = std::io::Error>
+    S: futures::Stream<Item = Result<bytes::BytesMut, crate::frame::FrameError>>
+        + futures::Sink<bytes::Bytes, Error = crate::frame::FrameError>
         + Unpin
         + Send
         + 'static

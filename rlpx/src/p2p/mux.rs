@@ -9,7 +9,7 @@
 //! [`P2pError::UnknownMessageCode`] and, like geth (which treats it as a read error, reason
 //! 0x01), *no* Disconnect is sent: the peer is not speaking the protocol we negotiated.
 
-use std::{collections::VecDeque, future::poll_fn, io, sync::Arc, task::Poll, time::Duration};
+use std::{collections::VecDeque, future::poll_fn, sync::Arc, task::Poll, time::Duration};
 
 use bytes::Bytes;
 use futures::{
@@ -31,6 +31,7 @@ use super::{
     stream::{drain_until_closed, send_disconnect_and_close, split_message, MessageCodec},
     MessageStream, BASE_PROTOCOL_LENGTH,
 };
+use crate::frame::FrameError;
 
 /// Capacity of the outbound queue shared by all capabilities of one connection.
 pub const OUTBOUND_QUEUE_CAPACITY: usize = 32;
@@ -115,7 +116,8 @@ impl std::fmt::Debug for P2pConnection {
 
 impl P2pConnection {
     pub(crate) fn spawn<S: MessageStream>(
-        stream: S,
+        sink: SplitSink<S, Bytes>,
+        stream: SplitStream<S>,
         codec: MessageCodec,
         shared: SharedCapabilities,
     ) -> Self {
@@ -140,7 +142,6 @@ impl P2pConnection {
                 control: control.clone(),
             }));
         }
-        let (sink, stream) = stream.split();
         let session = Session {
             sink,
             stream,
@@ -351,7 +352,7 @@ impl<S: MessageStream> Session<S> {
                 }
                 written = poll_fn(|cx| poll_write(&mut self.sink, &mut self.write_queue, &mut self.needs_flush, cx)), if can_write => {
                     if let Err(e) = written {
-                        return (SessionEnd::Error(Arc::new(P2pError::Io(e))), None);
+                        return (SessionEnd::Error(Arc::new(P2pError::Frame(e))), None);
                     }
                 }
                 permit = reserve(delivery), if self.pending_inbound.is_some() => {
@@ -424,7 +425,7 @@ impl<S: MessageStream> Session<S> {
         Ok(())
     }
 
-    fn on_inbound(&mut self, item: Option<io::Result<bytes::BytesMut>>) -> Step {
+    fn on_inbound(&mut self, item: Option<Result<bytes::BytesMut, FrameError>>) -> Step {
         let fail = |e: P2pError| {
             let reason = e
                 .sends_disconnect()
@@ -434,7 +435,7 @@ impl<S: MessageStream> Session<S> {
         };
         let frame = match item {
             None => return fail(P2pError::ConnectionClosed),
-            Some(Err(e)) => return fail(P2pError::Io(e)),
+            Some(Err(e)) => return fail(P2pError::Frame(e)),
             Some(Ok(frame)) => frame,
         };
         let (code, payload) = match split_message(frame) {
@@ -497,9 +498,9 @@ fn poll_write<K>(
     queue: &mut VecDeque<Bytes>,
     needs_flush: &mut bool,
     cx: &mut std::task::Context<'_>,
-) -> Poll<io::Result<()>>
+) -> Poll<Result<(), FrameError>>
 where
-    K: Sink<Bytes, Error = io::Error> + Unpin,
+    K: Sink<Bytes, Error = FrameError> + Unpin,
 {
     let mut sink = std::pin::Pin::new(sink);
     while !queue.is_empty() {

@@ -1,6 +1,6 @@
 //! The Hello exchange ([`UnauthedP2p`]) and the per-connection message codec.
 
-use std::{io, time::Duration};
+use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use futures::{Sink, SinkExt, Stream, StreamExt};
@@ -73,14 +73,8 @@ impl MessageCodec {
 /// Splits one frame's content into its message code and payload (the frame layer's code
 /// prefix, kept as `BytesMut` so the payload is not copied).
 pub(crate) fn split_message(mut frame: BytesMut) -> Result<(u64, BytesMut), P2pError> {
-    let (code, payload_len) = decode_message_code(&frame)
-        .map(|(code, payload)| (code, payload.len()))
-        .map_err(|e| {
-            P2pError::InvalidMessageCodePrefix(match e {
-                FrameError::InvalidMessageCode(rlp) => rlp.to_string(),
-                other => other.to_string(),
-            })
-        })?;
+    let (code, payload_len) =
+        decode_message_code(&frame).map(|(code, payload)| (code, payload.len()))?;
     let payload = frame.split_off(frame.len() - payload_len);
     Ok((code, payload))
 }
@@ -92,7 +86,7 @@ pub(crate) async fn send_disconnect_and_close<K>(
     codec: &mut MessageCodec,
     reason: Option<DisconnectReason>,
 ) where
-    K: Sink<Bytes, Error = io::Error> + Unpin,
+    K: Sink<Bytes, Error = FrameError> + Unpin,
 {
     let frame = reason.and_then(|r| {
         codec
@@ -114,7 +108,7 @@ pub(crate) async fn send_disconnect_and_close<K>(
 /// reset can destroy our Disconnect in the peer's receive buffer before it reads it.
 pub(crate) async fn drain_until_closed<St>(stream: &mut St)
 where
-    St: Stream<Item = io::Result<BytesMut>> + Unpin,
+    St: Stream<Item = Result<BytesMut, FrameError>> + Unpin,
 {
     let _ = tokio::time::timeout(DISCONNECT_WRITE_TIMEOUT, async {
         while let Some(Ok(_)) = stream.next().await {}
@@ -184,12 +178,7 @@ impl<S: MessageStream> UnauthedP2p<S> {
         };
         match result {
             Ok((their, shared)) => {
-                let stream = sink.reunite(stream).map_err(|_| {
-                    P2pError::Io(io::Error::other(
-                        "split halves of the RLPx stream do not match",
-                    ))
-                })?;
-                let connection = P2pConnection::spawn(stream, codec, shared.clone());
+                let connection = P2pConnection::spawn(sink, stream, codec, shared.clone());
                 Ok((connection, their, shared))
             }
             Err(err) => {
@@ -215,8 +204,8 @@ async fn exchange_hellos<K, R>(
     our_hello: &Hello,
 ) -> Result<Hello, P2pError>
 where
-    K: Sink<Bytes, Error = io::Error> + Unpin,
-    R: Stream<Item = io::Result<BytesMut>> + Unpin,
+    K: Sink<Bytes, Error = FrameError> + Unpin,
+    R: Stream<Item = Result<BytesMut, FrameError>> + Unpin,
 {
     let frame = encode_message(message_id::HELLO, &our_hello.encode());
     let write = sink.send(frame);
@@ -242,7 +231,7 @@ where
 
 async fn read_hello<R>(stream: &mut R) -> Result<Hello, P2pError>
 where
-    R: Stream<Item = io::Result<BytesMut>> + Unpin,
+    R: Stream<Item = Result<BytesMut, FrameError>> + Unpin,
 {
     let frame = stream.next().await.ok_or(P2pError::ConnectionClosed)??;
     let (code, payload) = split_message(frame)?;
@@ -309,7 +298,7 @@ mod tests {
         ] {
             let err = split_message(BytesMut::from(bad)).unwrap_err();
             assert!(
-                matches!(err, P2pError::InvalidMessageCodePrefix(_)),
+                matches!(err, P2pError::Frame(FrameError::InvalidMessageCode(_))),
                 "{bad:02x?}: {err}"
             );
         }

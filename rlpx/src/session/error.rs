@@ -107,14 +107,13 @@ fn handshake_verdict(err: &HandshakeError) -> Verdict {
 
 fn p2p_verdict(err: &P2pError) -> Verdict {
     match err {
-        P2pError::Io(io) => io_verdict(io),
+        P2pError::Frame(err) => frame_verdict(err),
         P2pError::ConnectionClosed => Verdict::Transient,
         P2pError::HelloTimeout(_) | P2pError::Timeout(_) => Verdict::Timeout,
         P2pError::Disconnected(reason) => remote_reason_verdict(*reason),
         P2pError::UnexpectedHandshakeMessage(_)
         | P2pError::HelloTooLarge { .. }
         | P2pError::InvalidHello(_)
-        | P2pError::InvalidMessageCodePrefix(_)
         | P2pError::MessageTooLarge { .. }
         | P2pError::Snappy(_)
         | P2pError::UnknownMessageCode(_) => Verdict::Misbehaved,
@@ -131,22 +130,15 @@ fn p2p_verdict(err: &P2pError) -> Verdict {
     }
 }
 
-/// Frame-layer failures reach the p2p layer as `InvalidData` i/o errors carrying the typed
-/// [`FrameError`].
-fn io_verdict(err: &io::Error) -> Verdict {
-    let frame = err
-        .get_ref()
-        .and_then(|inner| inner.downcast_ref::<FrameError>());
-    match frame {
-        None | Some(FrameError::Io(_)) => Verdict::Transient,
-        Some(
-            FrameError::HeaderMacMismatch | FrameError::FrameMacMismatch | FrameError::Poisoned,
-        ) => Verdict::Corrupt,
-        Some(FrameError::FrameTooLarge { .. } | FrameError::InvalidMessageCode(_)) => {
-            Verdict::Misbehaved
+fn frame_verdict(err: &FrameError) -> Verdict {
+    match err {
+        FrameError::Io(_) => Verdict::Transient,
+        FrameError::HeaderMacMismatch | FrameError::FrameMacMismatch | FrameError::Poisoned => {
+            Verdict::Corrupt
         }
+        FrameError::FrameTooLarge { .. } | FrameError::InvalidMessageCode(_) => Verdict::Misbehaved,
         // Our own oversize message: nothing to hold against the peer.
-        Some(FrameError::MessageTooLarge { .. }) => Verdict::Transient,
+        FrameError::MessageTooLarge { .. } => Verdict::Transient,
     }
 }
 
@@ -264,7 +256,7 @@ mod tests {
             HandshakeError::Timeout(Duration::from_secs(5)).into(),
             P2pError::ConnectionClosed.into(),
             P2pError::HelloTimeout(Duration::from_secs(5)).into(),
-            P2pError::Io(io::ErrorKind::ConnectionReset.into()).into(),
+            P2pError::Frame(FrameError::Io(io::ErrorKind::ConnectionReset.into())).into(),
         ];
         for err in cases {
             assert_eq!(policy(&err), (false, Backoff::Medium, false), "{err}");
@@ -279,13 +271,10 @@ mod tests {
             HandshakeError::InvalidEphemeralPoint.into(),
             P2pError::InvalidHello("bad".into()).into(),
             P2pError::UnexpectedHandshakeMessage(0x10).into(),
-            P2pError::Io(
-                FrameError::FrameTooLarge {
-                    size: 1 << 20,
-                    max: 2064,
-                }
-                .into(),
-            )
+            P2pError::Frame(FrameError::FrameTooLarge {
+                size: 1 << 20,
+                max: 2064,
+            })
             .into(),
         ];
         for err in cases {
@@ -297,7 +286,7 @@ mod tests {
     fn corruption_backs_off_long_without_a_ban() {
         let cases: [SessionError; 2] = [
             HandshakeError::TagMismatch.into(),
-            P2pError::Io(FrameError::FrameMacMismatch.into()).into(),
+            P2pError::Frame(FrameError::FrameMacMismatch).into(),
         ];
         for err in cases {
             assert_eq!(policy(&err), (false, Backoff::Long, false), "{err}");

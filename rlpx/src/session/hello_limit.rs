@@ -2,7 +2,6 @@
 //! handshake cannot make us buffer a 16 MiB frame per pending connection.
 
 use std::{
-    io,
     pin::Pin,
     task::{Context, Poll},
 };
@@ -12,7 +11,7 @@ use futures::{Sink, Stream};
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use crate::{
-    frame::{RlpxStream, MAX_FRAME_SIZE},
+    frame::{FrameError, RlpxStream, MAX_FRAME_SIZE},
     p2p::MAX_HELLO_SIZE,
 };
 
@@ -39,7 +38,7 @@ impl<Io: AsyncRead + AsyncWrite> HelloFrameLimit<Io> {
 }
 
 impl<Io: AsyncRead + Unpin> Stream for HelloFrameLimit<Io> {
-    type Item = io::Result<BytesMut>;
+    type Item = Result<BytesMut, FrameError>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let item = Pin::new(&mut self.inner).poll_next(cx);
@@ -54,21 +53,21 @@ impl<Io: AsyncRead + Unpin> Stream for HelloFrameLimit<Io> {
 }
 
 impl<Io: AsyncWrite + Unpin> Sink<Bytes> for HelloFrameLimit<Io> {
-    type Error = io::Error;
+    type Error = FrameError;
 
-    fn poll_ready(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+    fn poll_ready(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), FrameError>> {
         Pin::new(&mut self.inner).poll_ready(cx)
     }
 
-    fn start_send(mut self: Pin<&mut Self>, item: Bytes) -> io::Result<()> {
+    fn start_send(mut self: Pin<&mut Self>, item: Bytes) -> Result<(), FrameError> {
         Pin::new(&mut self.inner).start_send(item)
     }
 
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), FrameError>> {
         Pin::new(&mut self.inner).poll_flush(cx)
     }
 
-    fn poll_close(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+    fn poll_close(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), FrameError>> {
         Pin::new(&mut self.inner).poll_close(cx)
     }
 }
