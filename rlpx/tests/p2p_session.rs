@@ -11,8 +11,8 @@ use bytes::Bytes;
 use p2p_support::*;
 use rlpx::p2p::{
     encode_disconnect, DisconnectReason, P2pConnection, P2pError, Protocol, SessionEnd,
-    SharedCapabilities, UnauthedP2p, DISCONNECT_WRITE_TIMEOUT, IDLE_TIMEOUT, PING_INTERVAL,
-    PROTOCOL_INBOUND_CAPACITY,
+    SharedCapabilities, SnappyError, UnauthedP2p, DISCONNECT_WRITE_TIMEOUT, IDLE_TIMEOUT,
+    PING_INTERVAL, PROTOCOL_INBOUND_CAPACITY,
 };
 use tokio::time::Instant;
 
@@ -319,7 +319,7 @@ async fn corrupt_snappy_payload_is_a_protocol_breach() {
     raw.send_raw(0x10, &[0x80, 0x80, 0x80, 0x08]).await; // claims 16 MiB
     let end = conn.closed().await;
     assert!(
-        matches!(&end, SessionEnd::Error(e) if matches!(**e, P2pError::MessageTooLarge { .. })),
+        matches!(&end, SessionEnd::Error(e) if matches!(**e, P2pError::Snappy(SnappyError::TooLarge { .. }))),
         "{end}"
     );
     assert_eq!(

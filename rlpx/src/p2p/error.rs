@@ -2,7 +2,7 @@
 
 use std::{fmt, sync::Arc};
 
-use super::disconnect::DisconnectReason;
+use super::{disconnect::DisconnectReason, ping::IDLE_TIMEOUT, snappy::SnappyError};
 use crate::frame::FrameError;
 
 /// Everything that can go wrong in the p2p layer.
@@ -50,15 +50,16 @@ pub enum P2pError {
         /// The remote's capabilities, for the log.
         remote: String,
     },
-    /// A message (compressed or announced decompressed size) exceeds 2^24 − 1 bytes.
-    #[error("message of {size} bytes exceeds the 16 MiB limit")]
+    /// A message to send exceeds 2^24 − 1 bytes (plain, compressed, or with its code).
+    #[error("message of {size} bytes to send exceeds the 16 MiB limit")]
     MessageTooLarge {
         /// Offending size.
         size: usize,
     },
-    /// Snappy compression or decompression failed.
-    #[error("snappy: {0}")]
-    Snappy(snap::Error),
+    /// A received payload does not decompress: malformed snappy, or a header announcing more
+    /// than 16 MiB (refused before anything is allocated; geth drops such a peer).
+    #[error("received payload: {0}")]
+    Snappy(#[from] SnappyError),
     /// The remote sent a message id outside the base protocol and every shared capability.
     #[error("remote sent message code {0:#x}, outside every negotiated capability")]
     UnknownMessageCode(u64),
@@ -178,7 +179,7 @@ impl fmt::Display for SessionEnd {
         match self {
             Self::Remote(r) => write!(f, "remote disconnected: {r}"),
             Self::Local(r) => write!(f, "disconnected locally: {r}"),
-            Self::Timeout => write!(f, "idle timeout, no message for {:?}", super::IDLE_TIMEOUT),
+            Self::Timeout => write!(f, "idle timeout, no message for {IDLE_TIMEOUT:?}"),
             Self::Error(e) => write!(f, "{e}"),
         }
     }

@@ -22,14 +22,13 @@ use tokio::{
 };
 
 use super::{
-    capability::{SharedCapabilities, SharedCapability},
+    capability::{SharedCapabilities, SharedCapability, BASE_PROTOCOL_LENGTH},
+    codec::{message_id, split_message, MessageCodec},
     disconnect::DisconnectReason,
     error::{P2pError, SessionEnd},
-    message_id,
     ping::{EMPTY_LIST, IDLE_TIMEOUT, PING_INTERVAL},
     snappy::MAX_MESSAGE_SIZE,
-    stream::{drain_until_closed, send_disconnect_and_close, split_message, MessageCodec},
-    MessageStream, BASE_PROTOCOL_LENGTH,
+    transport::{drain_until_closed, send_disconnect_and_close, MessageStream},
 };
 use crate::frame::FrameError;
 
@@ -203,7 +202,7 @@ impl P2pConnection {
         self.control.end_reason()
     }
 
-    /// Sends a Ping now (besides the automatic one every [`super::PING_INTERVAL`]) and returns
+    /// Sends a Ping now (besides the automatic one every [`PING_INTERVAL`]) and returns
     /// the round-trip time once its Pong arrives. Pongs answer pings in order, so the Pong
     /// counted is the one for this Ping even while periodic pings are in flight.
     ///

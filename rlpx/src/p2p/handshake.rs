@@ -1,4 +1,5 @@
-//! The Hello exchange ([`UnauthedP2p`]) and the per-connection message codec.
+//! The Hello exchange ([`UnauthedP2p`]): both Hellos, the identity check, capability
+//! negotiation, then the running session ([`P2pConnection`]).
 
 use std::time::Duration;
 
@@ -7,114 +8,19 @@ use futures::{Sink, SinkExt, Stream, StreamExt};
 
 use enode::PeerId;
 
-use crate::frame::{decode_message_code, encode_message, FrameError};
-
 use super::{
     capability::{Protocol, SharedCapabilities},
-    disconnect::{decode_disconnect, encode_disconnect, DisconnectReason},
+    codec::{message_id, split_message, MessageCodec},
+    disconnect::{decode_disconnect, DisconnectReason},
     error::P2pError,
-    hello::Hello,
-    message_id,
+    hello::{Hello, MAX_HELLO_SIZE, P2P_PROTOCOL_VERSION},
     mux::P2pConnection,
-    snappy::{SnappyCodec, MAX_MESSAGE_SIZE},
-    MessageStream, MAX_HELLO_SIZE,
+    transport::{drain_until_closed, send_disconnect_and_close, MessageStream},
 };
+use crate::frame::{encode_message, FrameError};
 
 /// Deadline for the whole Hello exchange (geth's `handshakeTimeout`).
 pub const HELLO_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// Deadline for writing a Disconnect before the connection is closed (geth's `discWriteTimeout`).
-pub const DISCONNECT_WRITE_TIMEOUT: Duration = Duration::from_secs(1);
-
-/// Turns messages into frames and back: code prefix, and snappy once it is switched on.
-#[derive(Debug, Default)]
-pub(crate) struct MessageCodec {
-    snappy: Option<SnappyCodec>,
-}
-
-impl MessageCodec {
-    pub(crate) fn enable_snappy(&mut self) {
-        self.snappy = Some(SnappyCodec::new());
-    }
-
-    /// Encodes one message into a frame body, compressing the payload if snappy is on.
-    pub(crate) fn encode(&mut self, code: u64, payload: &[u8]) -> Result<Bytes, P2pError> {
-        let frame = match self.snappy.as_mut() {
-            Some(snappy) => encode_message(code, &snappy.compress(payload)?),
-            None => {
-                if payload.len() > MAX_MESSAGE_SIZE {
-                    return Err(P2pError::MessageTooLarge {
-                        size: payload.len(),
-                    });
-                }
-                encode_message(code, payload)
-            }
-        };
-        if frame.len() > MAX_MESSAGE_SIZE {
-            return Err(P2pError::MessageTooLarge { size: frame.len() });
-        }
-        Ok(frame)
-    }
-
-    /// Decompresses a payload if snappy is on.
-    pub(crate) fn decode_payload(&mut self, payload: BytesMut) -> Result<Bytes, P2pError> {
-        match self.snappy.as_mut() {
-            Some(snappy) => snappy.decompress(&payload),
-            None => Ok(payload.freeze()),
-        }
-    }
-
-    /// Decodes a Disconnect payload in any of its forms (see [`decode_disconnect`]).
-    pub(crate) fn decode_disconnect(&mut self, payload: &[u8]) -> DisconnectReason {
-        decode_disconnect(payload, self.snappy.as_mut()).unwrap_or(DisconnectReason::UNDECODABLE)
-    }
-}
-
-/// Splits one frame's content into its message code and payload (the frame layer's code
-/// prefix, kept as `BytesMut` so the payload is not copied).
-pub(crate) fn split_message(mut frame: BytesMut) -> Result<(u64, BytesMut), P2pError> {
-    let (code, payload_len) =
-        decode_message_code(&frame).map(|(code, payload)| (code, payload.len()))?;
-    let payload = frame.split_off(frame.len() - payload_len);
-    Ok((code, payload))
-}
-
-/// Writes a Disconnect and closes the sink, giving up after [`DISCONNECT_WRITE_TIMEOUT`].
-/// Failures are ignored: the connection is going away either way.
-pub(crate) async fn send_disconnect_and_close<K>(
-    sink: &mut K,
-    codec: &mut MessageCodec,
-    reason: Option<DisconnectReason>,
-) where
-    K: Sink<Bytes, Error = FrameError> + Unpin,
-{
-    let frame = reason.and_then(|r| {
-        codec
-            .encode(message_id::DISCONNECT, &encode_disconnect(r))
-            .ok()
-    });
-    let _ = tokio::time::timeout(DISCONNECT_WRITE_TIMEOUT, async {
-        if let Some(frame) = frame {
-            sink.send(frame).await?;
-        }
-        sink.close().await
-    })
-    .await;
-}
-
-/// After we sent a Disconnect: reads and discards until the peer closes, for at most
-/// [`DISCONNECT_WRITE_TIMEOUT`]. The peer may still be sending (its Hello, a Status, a ping);
-/// closing the socket with that data unread makes the kernel reset the connection, and a
-/// reset can destroy our Disconnect in the peer's receive buffer before it reads it.
-pub(crate) async fn drain_until_closed<St>(stream: &mut St)
-where
-    St: Stream<Item = Result<BytesMut, FrameError>> + Unpin,
-{
-    let _ = tokio::time::timeout(DISCONNECT_WRITE_TIMEOUT, async {
-        while let Some(Ok(_)) = stream.next().await {}
-    })
-    .await;
-}
 
 /// An authenticated RLPx message stream before the Hellos are exchanged.
 #[derive(Debug)]
@@ -169,7 +75,7 @@ impl<S: MessageStream> UnauthedP2p<S> {
             Ok(Ok(their)) => {
                 // Like geth, snappy starts only once a well-formed Hello was read, so the
                 // Disconnect for a malformed one goes out uncompressed.
-                if their.protocol_version >= super::P2P_PROTOCOL_VERSION {
+                if their.protocol_version >= P2P_PROTOCOL_VERSION {
                     codec.enable_snappy();
                 }
                 check_hello(&their, &expected_remote_id, &local_protocols)
@@ -270,37 +176,4 @@ fn check_hello(
         });
     }
     Ok(shared)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn split_message_keeps_code_and_payload() {
-        for code in [0u64, 1, 0x0f, 0x7f, 0x80, 0x1234, u64::MAX] {
-            let frame = BytesMut::from(&encode_message(code, b"payload")[..]);
-            let (c, p) = split_message(frame).unwrap();
-            assert_eq!((c, &p[..]), (code, &b"payload"[..]));
-        }
-        let (c, p) = split_message(BytesMut::from(&[0x80u8][..])).unwrap();
-        assert_eq!((c, p.len()), (0, 0));
-    }
-
-    #[test]
-    fn split_message_rejects_bad_prefixes() {
-        for bad in [
-            &[][..],
-            &[0xc0],
-            &[0x00],
-            &[0x81, 0x05],
-            &[0x82, 0x00, 0x01],
-        ] {
-            let err = split_message(BytesMut::from(bad)).unwrap_err();
-            assert!(
-                matches!(err, P2pError::Frame(FrameError::InvalidMessageCode(_))),
-                "{bad:02x?}: {err}"
-            );
-        }
-    }
 }
