@@ -2,6 +2,8 @@
 
 use std::io;
 
+use crate::verdict::{HasVerdict, Verdict};
+
 /// Why reading or writing an RLPx frame failed: the error type of [`super::FrameCodec`] and
 /// [`super::RlpxStream`], and what the p2p layer wraps as `P2pError::Frame`.
 ///
@@ -40,4 +42,56 @@ pub enum FrameError {
     /// The frame content does not start with a valid RLP message code.
     #[error("invalid message code in frame: {0}")]
     InvalidMessageCode(alloy_rlp::Error),
+}
+
+impl HasVerdict for FrameError {
+    /// A broken MAC proves nothing (a third party on the path can cause it): corrupt. An
+    /// oversize frame or a frame without a message code is the peer's doing. Transport
+    /// failures and our own oversize message say nothing about the peer.
+    fn verdict(&self) -> Verdict {
+        match self {
+            Self::Io(_) | Self::MessageTooLarge { .. } => Verdict::Transient,
+            Self::HeaderMacMismatch | Self::FrameMacMismatch | Self::Poisoned => Verdict::Corrupt,
+            Self::FrameTooLarge { .. } | Self::InvalidMessageCode(_) => Verdict::Misbehaved,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_variant_has_its_verdict() {
+        let cases = [
+            (
+                FrameError::Io(io::ErrorKind::ConnectionReset.into()),
+                Verdict::Transient,
+            ),
+            (FrameError::HeaderMacMismatch, Verdict::Corrupt),
+            (FrameError::FrameMacMismatch, Verdict::Corrupt),
+            (FrameError::Poisoned, Verdict::Corrupt),
+            (
+                FrameError::FrameTooLarge {
+                    size: 15 << 20,
+                    max: 2064,
+                },
+                Verdict::Misbehaved,
+            ),
+            (
+                FrameError::InvalidMessageCode(alloy_rlp::Error::UnexpectedList),
+                Verdict::Misbehaved,
+            ),
+            (
+                FrameError::MessageTooLarge {
+                    size: 1 << 24,
+                    max: (1 << 24) - 1,
+                },
+                Verdict::Transient,
+            ),
+        ];
+        for (err, verdict) in cases {
+            assert_eq!(err.verdict(), verdict, "{err}");
+        }
+    }
 }
