@@ -66,6 +66,12 @@ impl<Io> RlpxStream<Io> {
         self.framed.codec_mut().set_max_frame_size(max);
     }
 
+    /// Lowers the limit for the next incoming frame only (e.g. 2 KiB for the Hello): its
+    /// header is refused if it announces more, before its body is read.
+    pub fn limit_next_frame(&mut self, max: usize) {
+        self.framed.codec_mut().limit_next_frame(max);
+    }
+
     /// The largest accepted incoming frame.
     pub fn max_frame_size(&self) -> usize {
         self.framed.codec().max_frame_size()
