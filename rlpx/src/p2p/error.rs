@@ -79,6 +79,9 @@ pub enum P2pError {
     /// No message arrived for the idle timeout (30 s).
     #[error("no message from the remote for {0:?}")]
     Timeout(std::time::Duration),
+    /// Our writes made no progress for this long: the remote does not read.
+    #[error("the remote read nothing we wrote for {0:?}")]
+    WriteTimeout(std::time::Duration),
     /// The session has ended; the cause is attached.
     #[error("session closed: {0}")]
     SessionClosed(SessionEnd),
@@ -92,9 +95,10 @@ impl P2pError {
         use DisconnectReason as R;
         Some(match self {
             Self::Frame(FrameError::InvalidMessageCode(_)) => R::ProtocolBreach,
-            Self::Frame(_) | Self::ConnectionClosed | Self::UnknownMessageCode(_) => {
-                R::NetworkError
-            }
+            Self::Frame(_)
+            | Self::ConnectionClosed
+            | Self::UnknownMessageCode(_)
+            | Self::WriteTimeout(_) => R::NetworkError,
             Self::HelloTimeout(_) | Self::Timeout(_) => R::PingTimeout,
             Self::Disconnected(r) => *r,
             Self::UnexpectedHandshakeMessage(_)
@@ -130,6 +134,7 @@ impl P2pError {
             | Self::HelloTimeout(_)
             | Self::Disconnected(_)
             | Self::UnknownMessageCode(_)
+            | Self::WriteTimeout(_)
             | Self::SessionClosed(_) => false,
             Self::UnexpectedHandshakeMessage(_)
             | Self::HelloTooLarge { .. }
@@ -189,7 +194,7 @@ impl HasVerdict for P2pError {
             Self::ConnectionClosed
             | Self::InvalidMessageCode { .. }
             | Self::MessageTooLarge { .. } => Verdict::Transient,
-            Self::HelloTimeout(_) | Self::Timeout(_) => Verdict::Timeout,
+            Self::HelloTimeout(_) | Self::Timeout(_) | Self::WriteTimeout(_) => Verdict::Timeout,
             Self::Disconnected(reason) => received_reason_verdict(*reason),
             Self::UnexpectedHandshakeMessage(_)
             | Self::HelloTooLarge { .. }
@@ -326,6 +331,10 @@ mod tests {
                 Verdict::Transient,
             ),
             (P2pError::Timeout(Duration::from_secs(30)), Verdict::Timeout),
+            (
+                P2pError::WriteTimeout(Duration::from_secs(20)),
+                Verdict::Timeout,
+            ),
             (
                 P2pError::SessionClosed(SessionEnd::Remote(DisconnectReason::UselessPeer)),
                 Verdict::Incompatible,

@@ -5,12 +5,14 @@
 //! negotiates capabilities. The resulting [`P2pConnection`] runs the session in one tokio task
 //! (reads, writes, pings, idle timeout) and hands each shared capability a [`ProtocolHandle`].
 //!
-//! Files, bottom up (each imports only files before it): `snappy`, `ping` and `capability`
-//! import no sibling; then `disconnect` (uses snappy), `error`, `hello`, `codec` (message ids,
-//! code prefix, snappy on or off), `transport` (what the layer runs over, and the Disconnect
-//! write-and-drain), `mux` (the running session) and `handshake` (the Hello exchange, which
-//! starts the session).
+//! Files, bottom up (each imports only files before it): `snappy`, `ping` (timers, Pong rate),
+//! `budget` (byte budgets of the queues) and `capability` import no sibling; then
+//! `disconnect`, `error`, `hello`, `codec` (message ids, code prefix, snappy on or off),
+//! `transport` (what the layer runs over, the write timeouts, the Disconnect
+//! write-and-drain), `task` (the session task), `mux` (the connection and protocol handles,
+//! which spawn the task) and `handshake` (the Hello exchange, which starts the session).
 
+mod budget;
 mod capability;
 mod codec;
 mod disconnect;
@@ -20,6 +22,7 @@ mod hello;
 mod mux;
 mod ping;
 mod snappy;
+mod task;
 mod transport;
 
 #[cfg(feature = "fuzzing")]
@@ -35,8 +38,11 @@ pub use disconnect::{decode_disconnect, encode_disconnect, DisconnectReason};
 pub use error::{P2pError, SessionEnd};
 pub use handshake::{UnauthedP2p, HELLO_TIMEOUT};
 pub use hello::{Hello, MAX_HELLO_SIZE, P2P_PROTOCOL_VERSION};
-pub use mux::{P2pConnection, ProtocolHandle, OUTBOUND_QUEUE_CAPACITY, PROTOCOL_INBOUND_CAPACITY};
-pub use ping::{IDLE_TIMEOUT, PING_INTERVAL};
+pub use mux::{
+    P2pConnection, ProtocolHandle, INBOUND_BUFFER_LIMIT, OUTBOUND_BUFFER_LIMIT,
+    OUTBOUND_QUEUE_CAPACITY, PROTOCOL_INBOUND_CAPACITY,
+};
+pub use ping::{IDLE_TIMEOUT, PING_INTERVAL, PONG_BURST, PONG_REFILL_INTERVAL};
 pub use snappy::{SnappyCodec, SnappyError, MAX_MESSAGE_SIZE};
 pub(crate) use transport::{drain_until_closed, send_disconnect_and_close};
-pub use transport::{MessageStream, DISCONNECT_WRITE_TIMEOUT};
+pub use transport::{MessageStream, DISCONNECT_WRITE_TIMEOUT, WRITE_TIMEOUT};

@@ -15,6 +15,11 @@ use crate::frame::FrameError;
 /// Deadline for writing a Disconnect before the connection is closed (geth's `discWriteTimeout`).
 pub const DISCONNECT_WRITE_TIMEOUT: Duration = Duration::from_secs(1);
 
+/// A running session whose writes make no progress for this long ends
+/// ([`super::P2pError::WriteTimeout`]), as geth's `frameWriteTimeout`: a peer that does not
+/// read cannot hold the connection, or what is queued for it, forever.
+pub const WRITE_TIMEOUT: Duration = Duration::from_secs(20);
+
 /// What this layer runs over: an authenticated RLPx stream ([`crate::frame::RlpxStream`], or
 /// an in-memory stand-in in tests) with one item per frame, carrying the RLP-encoded message
 /// code followed by the payload, and failing with the frame layer's typed error.

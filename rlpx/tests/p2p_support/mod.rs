@@ -95,6 +95,11 @@ pub fn split_code(frame: &[u8]) -> (u64, Bytes) {
     (code, Bytes::copy_from_slice(view))
 }
 
+/// The sending half of a raw peer's link.
+pub type RawSink = futures::stream::SplitSink<MemStream, Bytes>;
+/// The receiving half of a raw peer's link.
+pub type RawStream = futures::stream::SplitStream<MemStream>;
+
 /// A hand-driven peer that speaks raw frames, for checking what is on the wire.
 pub struct RawPeer {
     pub stream: MemStream,
