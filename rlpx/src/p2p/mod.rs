@@ -5,6 +5,25 @@
 //! negotiates capabilities. The resulting [`P2pConnection`] runs the session in one tokio task
 //! (reads, writes, pings, idle timeout) and hands each shared capability a [`ProtocolHandle`].
 //!
+//! # What one connection may buffer
+//!
+//! Both directions are bounded in messages and in bytes, whatever the peer does:
+//!
+//! - inbound: at most [`PROTOCOL_INBOUND_CAPACITY`] messages per capability and
+//!   [`INBOUND_BUFFER_LIMIT`] bytes of payloads across all capabilities (a single larger
+//!   message passes alone) wait for the protocols; one more message waits for room while the
+//!   task stops reading; the frame being read is at most 16 MiB, and its header is checked
+//!   before its body is buffered (the session layer lowers that to about 2 KiB for the
+//!   first frame, the Hello);
+//! - outbound: at most [`OUTBOUND_QUEUE_CAPACITY`] messages and [`OUTBOUND_BUFFER_LIMIT`]
+//!   bytes of payloads queued by the protocols (a single larger message passes alone;
+//!   [`ProtocolHandle::send`] waits while the budget is used up), plus the message being
+//!   written and one encoded behind it, plus a few small base-protocol frames (pongs, pings):
+//!   reading pauses while those pile up, so a peer that sends but never reads stalls itself,
+//!   and a writer that makes no progress for [`WRITE_TIMEOUT`] ends the session;
+//! - pings: answered at once up to [`PONG_BURST`], then one per
+//!   [`PONG_REFILL_INTERVAL`]; a faster peer is not read from until its Pong is due.
+//!
 //! Files, bottom up (each imports only files before it): `snappy`, `ping` (timers, Pong rate),
 //! `budget` (byte budgets of the queues) and `capability` import no sibling; then
 //! `disconnect`, `error`, `hello`, `codec` (message ids, code prefix, snappy on or off),

@@ -7,23 +7,7 @@
 //! with [`P2pError::UnknownMessageCode`] and, like geth (which treats it as a read error,
 //! reason 0x01), *no* Disconnect is sent: the peer is not speaking the protocol we negotiated.
 //!
-//! # What one connection may buffer
-//!
-//! Both directions are bounded in messages and in bytes, whatever the peer does:
-//!
-//! - inbound: at most [`PROTOCOL_INBOUND_CAPACITY`] messages per capability and
-//!   [`INBOUND_BUFFER_LIMIT`] bytes of payloads across all capabilities (a single larger
-//!   message passes alone) wait for the protocols; one more message waits for room while the
-//!   task stops reading; the frame being read is at most 16 MiB, and its header is checked
-//!   before its body is buffered (the first frame, the Hello, at most 2 KiB);
-//! - outbound: at most [`OUTBOUND_QUEUE_CAPACITY`] messages and [`OUTBOUND_BUFFER_LIMIT`]
-//!   bytes of payloads queued by the protocols (a single larger message passes alone;
-//!   [`ProtocolHandle::send`] waits while the budget is used up), plus the message being
-//!   written and one encoded behind it, plus a few small base-protocol frames (pongs, pings):
-//!   reading pauses while those pile up, so a peer that sends but never reads stalls itself,
-//!   and a writer that makes no progress for [`super::WRITE_TIMEOUT`] ends the session;
-//! - pings: answered at once up to [`super::PONG_BURST`], then one per
-//!   [`super::PONG_REFILL_INTERVAL`]; a faster peer is not read from until its Pong is due.
+//! What one connection may buffer is documented on the [`super`] module.
 
 use std::{sync::Arc, time::Duration};
 
@@ -192,7 +176,7 @@ impl P2pConnection {
         self.control.end_reason()
     }
 
-    /// Sends a Ping now (besides the automatic one every [`PING_INTERVAL`]) and returns
+    /// Sends a Ping now (besides the automatic one every [`super::PING_INTERVAL`]) and returns
     /// the round-trip time once its Pong arrives. Pongs answer pings in order, so the Pong
     /// counted is the one for this Ping even while periodic pings are in flight.
     ///
