@@ -12,7 +12,7 @@ use clap::{Args, Subcommand};
 
 use futures::StreamExt;
 use rlpx::{
-    ecies::UnauthedRlpx,
+    frame::UnauthedRlpx,
     p2p::{decode_disconnect, message_id, Hello, Protocol, HELLO_TIMEOUT, MAX_HELLO_SIZE},
     session::{authenticate_inbound, Session, SessionConfig},
 };

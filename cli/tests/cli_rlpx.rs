@@ -160,7 +160,7 @@ async fn listen_refuses_a_3_kib_first_frame() {
         .await
         .unwrap();
     let mut stream =
-        rlpx::ecies::UnauthedRlpx::new(tcp, enode::SecretKey::new(&mut rand::thread_rng()))
+        rlpx::frame::UnauthedRlpx::new(tcp, enode::SecretKey::new(&mut rand::thread_rng()))
             .connect(record.id.to_public_key().unwrap())
             .await
             .unwrap();

@@ -10,7 +10,10 @@ use enode::NodeKey;
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use rlpx::ecies::{Initiator, ReceivedAuth, UnauthedRlpx};
+use rlpx::{
+    ecies::{Initiator, ReceivedAuth},
+    frame::UnauthedRlpx,
+};
 use secp256k1::{ecdh::shared_secret_point, Message, PublicKey, SecretKey, SECP256K1};
 
 fn keys() -> (NodeKey, NodeKey) {

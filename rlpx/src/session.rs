@@ -26,7 +26,6 @@
 //! ```
 
 mod error;
-mod hello_limit;
 
 use std::{net::SocketAddr, time::Duration};
 
@@ -40,14 +39,18 @@ use tokio::{
 pub use error::SessionError;
 
 use crate::{
-    ecies::{HandshakeConfig, UnauthedRlpx, DEFAULT_HANDSHAKE_TIMEOUT},
-    frame::RlpxStream,
+    ecies::{HandshakeConfig, DEFAULT_HANDSHAKE_TIMEOUT},
+    frame::{RlpxStream, UnauthedRlpx},
     p2p::{
         drain_until_closed, send_disconnect_and_close, DisconnectReason, Hello, MessageCodec,
-        P2pConnection, Protocol, SharedCapabilities, UnauthedP2p,
+        P2pConnection, Protocol, SharedCapabilities, UnauthedP2p, MAX_HELLO_SIZE,
     },
 };
-use hello_limit::HelloFrameLimit;
+
+/// Largest first frame of a session: a Hello payload of [`MAX_HELLO_SIZE`] plus its message
+/// code, with a little slack so that an oversize Hello still reaches the p2p layer's own
+/// check. A peer that has only passed the ECIES handshake cannot make us buffer more.
+const FIRST_FRAME_LIMIT: usize = MAX_HELLO_SIZE + 16;
 
 /// How long [`dial`] waits for the TCP connection (geth's `defaultDialTimeout`).
 pub const DEFAULT_DIAL_TIMEOUT: Duration = Duration::from_secs(15);
@@ -238,23 +241,25 @@ where
 
     /// The second phase: exchanges Hellos (`config.handshake_timeout`); the remote's Hello must
     /// carry the id the handshake proved. The first incoming frame is limited to the Hello
-    /// size (2 KiB) so an unverified peer cannot make us buffer a 16 MiB frame.
+    /// size (2 KiB, refused from its header) so an unverified peer cannot make us buffer a
+    /// 16 MiB frame.
     pub async fn exchange_hellos(
         self,
         key: &NodeKey,
         config: &SessionConfig,
     ) -> Result<Session, SessionError> {
-        let remote_id = self.stream.remote_id();
-        let remote_public_key = self.stream.remote_public_key();
-        let (connection, remote_hello, shared) =
-            UnauthedP2p::new(HelloFrameLimit::new(self.stream))
-                .handshake_with_timeout(
-                    config.hello(key),
-                    remote_id,
-                    config.protocols.clone(),
-                    config.handshake_timeout,
-                )
-                .await?;
+        let mut stream = self.stream;
+        let remote_id = stream.remote_id();
+        let remote_public_key = stream.remote_public_key();
+        stream.limit_next_frame(FIRST_FRAME_LIMIT);
+        let (connection, remote_hello, shared) = UnauthedP2p::new(stream)
+            .handshake_with_timeout(
+                config.hello(key),
+                remote_id,
+                config.protocols.clone(),
+                config.handshake_timeout,
+            )
+            .await?;
         Ok(Session {
             connection,
             remote_hello,
@@ -274,7 +279,7 @@ where
     pub async fn reject(self, reason: DisconnectReason) {
         let mut stream = self.stream;
         // Nothing we read is used: keep the drain cheap against a hostile peer.
-        stream.set_max_frame_size(hello_limit::FIRST_FRAME_LIMIT);
+        stream.set_max_frame_size(FIRST_FRAME_LIMIT);
         // A fresh codec has snappy off, so the Disconnect goes out uncompressed.
         send_disconnect_and_close(&mut stream, &mut MessageCodec::default(), Some(reason)).await;
         drain_until_closed(&mut stream).await;

@@ -132,6 +132,29 @@ fn oversized_header_is_refused_before_any_allocation() {
 }
 
 #[test]
+fn the_next_frame_limit_refuses_a_header_once_then_lifts() {
+    let (mut alice, mut bob) = codec_pair();
+    // A first frame within the one-shot limit, then a larger one: both pass.
+    bob.limit_next_frame(2064);
+    let mut wire = encode_all(&mut alice, &[vec![7u8; 2000], vec![8u8; 64 * 1024]]);
+    assert_eq!(bob.decode(&mut wire).unwrap().unwrap().len(), 2000);
+    assert_eq!(bob.decode(&mut wire).unwrap().unwrap().len(), 64 * 1024);
+
+    // A first frame over the limit is refused from its 32-byte header alone.
+    let (mut alice, mut bob) = codec_pair();
+    bob.limit_next_frame(2064);
+    let wire = encode_all(&mut alice, &[vec![0u8; 15 << 20]]);
+    let mut header = BytesMut::with_capacity(32);
+    header.extend_from_slice(&wire[..32]);
+    let err = bob.decode(&mut header).unwrap_err();
+    assert!(
+        matches!(err, FrameError::FrameTooLarge { size, max: 2064 } if size == 15 << 20),
+        "{err:?}"
+    );
+    assert_eq!(header.capacity(), 32, "no body buffer was reserved");
+}
+
+#[test]
 fn a_verified_header_reserves_exactly_its_frame() {
     let (mut alice, mut bob) = codec_pair();
     let size = 1 << 20;
@@ -178,14 +201,4 @@ fn largest_frame_round_trips_and_one_more_byte_is_refused() {
     let frame = bob.decode(&mut wire).unwrap().unwrap();
     assert_eq!(frame.len(), MAX_FRAME_SIZE);
     assert!(frame.iter().all(|b| *b == 3));
-}
-
-#[test]
-fn io_error_conversion_keeps_the_typed_error() {
-    let err: std::io::Error = FrameError::FrameMacMismatch.into();
-    assert_eq!(err.kind(), std::io::ErrorKind::InvalidData);
-    let typed = err.get_ref().and_then(|e| e.downcast_ref::<FrameError>());
-    assert!(matches!(typed, Some(FrameError::FrameMacMismatch)));
-    let io: std::io::Error = FrameError::Io(std::io::ErrorKind::BrokenPipe.into()).into();
-    assert_eq!(io.kind(), std::io::ErrorKind::BrokenPipe);
 }

@@ -5,14 +5,25 @@
 mod p2p_support;
 
 use enode::PeerId;
-use std::time::Duration;
+use std::{
+    sync::{
+        atomic::{AtomicUsize, Ordering},
+        Arc,
+    },
+    time::Duration,
+};
 
 use bytes::Bytes;
+use futures::{SinkExt, StreamExt};
 use p2p_support::*;
-use rlpx::p2p::{
-    encode_disconnect, DisconnectReason, P2pConnection, P2pError, Protocol, SessionEnd,
-    SharedCapabilities, UnauthedP2p, DISCONNECT_WRITE_TIMEOUT, IDLE_TIMEOUT, PING_INTERVAL,
-    PROTOCOL_INBOUND_CAPACITY,
+use rlpx::{
+    p2p::{
+        decode_disconnect, encode_disconnect, DisconnectReason, P2pConnection, P2pError, Protocol,
+        SessionEnd, SharedCapabilities, SnappyCodec, SnappyError, UnauthedP2p,
+        DISCONNECT_WRITE_TIMEOUT, IDLE_TIMEOUT, INBOUND_BUFFER_LIMIT, OUTBOUND_BUFFER_LIMIT,
+        PING_INTERVAL, PONG_BURST, PONG_REFILL_INTERVAL, PROTOCOL_INBOUND_CAPACITY, WRITE_TIMEOUT,
+    },
+    verdict::{HasVerdict, Verdict},
 };
 use tokio::time::Instant;
 
@@ -319,7 +330,7 @@ async fn corrupt_snappy_payload_is_a_protocol_breach() {
     raw.send_raw(0x10, &[0x80, 0x80, 0x80, 0x08]).await; // claims 16 MiB
     let end = conn.closed().await;
     assert!(
-        matches!(&end, SessionEnd::Error(e) if matches!(**e, P2pError::MessageTooLarge { .. })),
+        matches!(&end, SessionEnd::Error(e) if matches!(**e, P2pError::Snappy(SnappyError::TooLarge { .. }))),
         "{end}"
     );
     assert_eq!(
@@ -511,4 +522,196 @@ async fn transport_eof_is_reported_as_connection_closed() {
     assert_eq!(end.disconnect_reason(), DisconnectReason::NetworkError);
     assert_eq!(eth.recv().await, None);
     assert!(matches!(eth.closed().await, SessionEnd::Error(_)));
+}
+
+/// Local side is a real `P2pConnection` (eth/69 + snap/1), remote a raw peer split into its
+/// sending and receiving halves; `link` frames fit in each direction of the in-memory link.
+async fn connect_raw_split(link: usize) -> (P2pConnection, RawSink, RawStream) {
+    let (a, b) = pair(link);
+    let local = start_local(a, eth_snap(), id(REMOTE));
+    let mut raw = RawPeer::new(b);
+    raw.send_hello(&hello(id(REMOTE), &[("eth", 69)])).await;
+    raw.read_hello().await;
+    let (conn, _, _) = local.await.unwrap().unwrap();
+    let (sink, stream) = raw.stream.split();
+    (conn, sink, stream)
+}
+
+/// snappy(0xc0): the compressed empty list of a Ping or Pong.
+const COMPRESSED_EMPTY_LIST: [u8; 3] = [0x01, 0x00, 0xc0];
+
+#[tokio::test]
+async fn base_messages_whose_snappy_header_claims_16_mib_end_the_session() {
+    // Ping, Pong and a reserved base code: none is answered or ignored, as geth drops them.
+    for code in [0x02, 0x03, 0x05] {
+        let (conn, _, mut raw) = connect_raw(&[("eth", 69)]).await;
+        raw.send_raw(code, &[0x80, 0x80, 0x80, 0x08]).await; // varint(2^24): 16 MiB + 1
+        let end = conn.closed().await;
+        let SessionEnd::Error(err) = &end else {
+            panic!("code {code:#x}: unexpected end {end}");
+        };
+        assert!(
+            matches!(
+                **err,
+                P2pError::Snappy(SnappyError::TooLarge { size, .. }) if size == 1 << 24
+            ),
+            "code {code:#x}: {err}"
+        );
+        assert_eq!(end.verdict(), Verdict::Misbehaved);
+        // The first thing the peer reads back is our Disconnect, not a Pong.
+        let (next, payload) = raw.recv_raw().await.unwrap();
+        assert_eq!(next, 0x01, "code {code:#x}: answered with {next:#x}");
+        assert_eq!(
+            decode_disconnect(&payload, raw.snappy.as_mut()),
+            Some(DisconnectReason::ProtocolBreach)
+        );
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_ping_flood_is_answered_at_a_bounded_rate() {
+    let (conn, mut sink, mut stream) = connect_raw_split(16).await;
+    let flood = 100u32;
+    let sender = tokio::spawn(async move {
+        for _ in 0..flood {
+            sink.send(encode_code(0x02, &COMPRESSED_EMPTY_LIST))
+                .await
+                .unwrap();
+        }
+        sink
+    });
+    let start = Instant::now();
+    let mut pongs = 0u32;
+    while pongs < flood {
+        let (code, _) = split_code(&stream.next().await.unwrap().unwrap());
+        if code != 0x03 {
+            continue; // our own periodic pings
+        }
+        pongs += 1;
+        // A burst at once, then one per interval: the n-th pong is never early.
+        let earliest = PONG_REFILL_INTERVAL * pongs.saturating_sub(PONG_BURST);
+        assert!(
+            start.elapsed() >= earliest,
+            "pong {pongs} after {:?}",
+            start.elapsed()
+        );
+    }
+    let took = start.elapsed();
+    assert_eq!(took, PONG_REFILL_INTERVAL * (flood - PONG_BURST));
+    assert!(
+        conn.end_reason().is_none(),
+        "every ping answered, session alive"
+    );
+    drop(sender.await.unwrap());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_peer_that_floods_pings_but_never_reads_is_dropped_without_unbounded_buffering() {
+    let link = 16;
+    let (conn, mut sink, stream) = connect_raw_split(link).await;
+    let sent = Arc::new(AtomicUsize::new(0));
+    let flood = tokio::spawn({
+        let sent = Arc::clone(&sent);
+        async move {
+            // Never reads `stream`; sends until the session is gone.
+            while sink
+                .send(encode_code(0x02, &COMPRESSED_EMPTY_LIST))
+                .await
+                .is_ok()
+            {
+                sent.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    });
+    let start = Instant::now();
+    let end = conn.closed().await;
+    let elapsed = start.elapsed();
+    assert!(
+        matches!(&end, SessionEnd::Error(e) if matches!(**e, P2pError::WriteTimeout(t) if t == WRITE_TIMEOUT)),
+        "{end}"
+    );
+    assert_eq!(end.verdict(), Verdict::Timeout);
+    assert!(
+        elapsed >= WRITE_TIMEOUT && elapsed < WRITE_TIMEOUT + Duration::from_secs(5),
+        "{elapsed:?}"
+    );
+    flood.await.unwrap();
+    // The session stopped reading once its pongs could not be written: the flood got no
+    // further than the two link buffers plus the few pongs the session holds.
+    let sent = sent.load(Ordering::Relaxed);
+    assert!(sent <= 2 * (link + 1) + 16, "{sent} pings were read");
+    drop(stream);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_protocol_answering_a_peer_that_never_reads_is_held_by_the_outbound_budget() {
+    let (mut conn, sink, stream) = connect_raw_split(2).await;
+    let eth = conn.take_handle("eth").unwrap();
+    let queued = Arc::new(AtomicUsize::new(0));
+    let answers = tokio::spawn({
+        let queued = Arc::clone(&queued);
+        async move {
+            let big = Bytes::from(vec![0x5a; 1 << 20]);
+            loop {
+                match eth.send(1, big.clone()).await {
+                    Ok(()) => queued.fetch_add(1, Ordering::Relaxed),
+                    Err(e) => return e,
+                };
+            }
+        }
+    });
+    // Let everything settle: the sends stall once the link and the budget are full.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let held = queued.load(Ordering::Relaxed);
+    // On the link (3), being written and encoded behind (2), and the 4 MiB budget (4).
+    assert!(
+        held <= 3 + 2 + OUTBOUND_BUFFER_LIMIT / (1 << 20),
+        "{held} MiB queued"
+    );
+    // The peer never reads: the session ends at the write timeout, and so do the sends.
+    let err = answers.await.unwrap();
+    assert!(
+        matches!(&err, P2pError::SessionClosed(SessionEnd::Error(e)) if matches!(**e, P2pError::WriteTimeout(_))),
+        "{err}"
+    );
+    assert_eq!(queued.load(Ordering::Relaxed), held);
+    drop((sink, stream));
+}
+
+#[tokio::test(start_paused = true)]
+async fn large_messages_for_a_slow_protocol_stop_reading_at_the_inbound_budget() {
+    let link = 16;
+    let (mut conn, mut sink, _stream) = connect_raw_split(link).await;
+    let mut eth = conn.take_handle("eth").unwrap();
+    let total = 64usize;
+    let sent = Arc::new(AtomicUsize::new(0));
+    let sender = tokio::spawn({
+        let sent = Arc::clone(&sent);
+        async move {
+            let mut snappy = SnappyCodec::new();
+            for i in 0..total {
+                let mut payload = vec![0x5a; 1 << 20];
+                payload[..4].copy_from_slice(&(i as u32).to_be_bytes());
+                let compressed = snappy.compress(&payload).unwrap();
+                sink.send(encode_code(0x10, &compressed)).await.unwrap();
+                sent.fetch_add(1, Ordering::Relaxed);
+            }
+            sink
+        }
+    });
+    // Nobody reads `eth`: once 4 MiB wait for it, the session stops pulling frames.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let pulled = sent.load(Ordering::Relaxed).saturating_sub(link + 1);
+    let budget_messages = INBOUND_BUFFER_LIMIT / (1 << 20);
+    assert!(
+        pulled <= budget_messages + 1,
+        "{pulled} messages of 1 MiB were read for a protocol that takes none"
+    );
+    for i in 0..total {
+        let (code, payload) = eth.recv().await.unwrap();
+        assert_eq!((code, &payload[..4]), (0, &(i as u32).to_be_bytes()[..]));
+        assert_eq!(payload.len(), 1 << 20);
+    }
+    drop(sender.await.unwrap());
+    assert!(conn.end_reason().is_none());
 }

@@ -8,8 +8,8 @@ use std::{future::Future, net::SocketAddr, time::Duration};
 use bytes::Bytes;
 use futures::SinkExt;
 use rlpx::{
-    ecies::{HandshakeError, UnauthedRlpx},
-    frame::{encode_message, FrameError},
+    ecies::HandshakeError,
+    frame::{encode_message, FrameError, UnauthedRlpx},
     p2p::{
         encode_disconnect, DisconnectReason, Hello, P2pError, Protocol, SessionEnd, UnauthedP2p,
     },
@@ -411,13 +411,12 @@ async fn oversize_first_frame_is_refused_before_it_is_buffered() {
     let huge = encode_message(0, &vec![0xc0; 64 * 1024]);
     let _ = stream.send(huge).await;
     let err = within("accept", recipient).await.unwrap().unwrap_err();
-    let SessionError::P2p(P2pError::Io(io)) = &err else {
-        panic!("expected a frame-size i/o error, got {err}");
-    };
-    let frame = io.get_ref().and_then(|e| e.downcast_ref::<FrameError>());
     assert!(
-        matches!(frame, Some(FrameError::FrameTooLarge { .. })),
-        "{io}"
+        matches!(
+            err,
+            SessionError::P2p(P2pError::Frame(FrameError::FrameTooLarge { .. }))
+        ),
+        "{err}"
     );
     assert!(err.should_ban());
 }
@@ -551,4 +550,59 @@ async fn split_phases_compose_into_a_session() {
     assert_eq!(i.remote_hello.client_id, "b");
     assert_eq!(r.remote_hello.client_id, "a");
     within("ping", r.connection.ping()).await.unwrap();
+}
+
+/// A raw TCP initiator: only the ECIES handshake, then the bare socket and a frame codec keyed
+/// for it, so the test writes whatever bytes it likes.
+async fn raw_socket_initiator(
+    addr: SocketAddr,
+    ours: &NodeKey,
+    theirs: &NodeKey,
+) -> (TcpStream, rlpx::frame::FrameCodec) {
+    let mut tcp = TcpStream::connect(addr).await.unwrap();
+    let handshake = rlpx::ecies::HandshakeConfig::default();
+    let session = within(
+        "raw handshake",
+        rlpx::ecies::initiate(&mut tcp, ours, theirs.public_key(), &handshake),
+    )
+    .await
+    .unwrap();
+    (tcp, rlpx::frame::FrameCodec::new(session.secrets))
+}
+
+#[tokio::test]
+async fn first_frame_header_announcing_15_mib_is_refused_before_its_body() {
+    use tokio::io::AsyncWriteExt;
+    let (listener, addr) = listen().await;
+    // A long Hello deadline: if the recipient waited for the body, it would still be waiting
+    // when `within` gives up.
+    let mut cfg = config("b", eth_snap());
+    cfg.handshake_timeout = 3 * STEP;
+    let recipient = tokio::spawn(async move {
+        let tcp = accept_one(listener).await;
+        accept(tcp, &key(2), &cfg).await
+    });
+    let (mut tcp, mut codec) = raw_socket_initiator(addr, &key(1), &key(2)).await;
+    let mut frame = bytes::BytesMut::new();
+    codec
+        .encode_frame(&encode_message(0, &vec![0xc0; 15 << 20]), &mut frame)
+        .unwrap();
+    // Only the 32-byte header (size and MAC); the 15 MiB body never comes.
+    tcp.write_all(&frame[..32]).await.unwrap();
+    let err = within("accept", recipient).await.unwrap().unwrap_err();
+    assert!(
+        matches!(
+            err,
+            SessionError::P2p(P2pError::Frame(FrameError::FrameTooLarge { size, .. })) if size == (15 << 20) + 1
+        ),
+        "{err}"
+    );
+    assert!(err.should_ban(), "{err}");
+    // The recipient hung up: our socket sees EOF, not a Hello it waited to send.
+    let mut rest = Vec::new();
+    let _ = within(
+        "eof",
+        tokio::io::AsyncReadExt::read_to_end(&mut tcp, &mut rest),
+    )
+    .await;
 }

@@ -11,7 +11,7 @@ use sha2::{Digest, Sha256};
 
 use enode::crypto;
 
-use super::HandshakeError;
+use super::error::HandshakeError;
 
 type Aes128Ctr = ctr::Ctr128BE<Aes128>;
 type HmacSha256 = Hmac<Sha256>;

@@ -2,6 +2,8 @@
 
 use std::{io, time::Duration};
 
+use crate::verdict::{HasVerdict, Verdict};
+
 /// Why an RLPx handshake (auth/ack exchange) failed.
 #[derive(Debug, thiserror::Error)]
 pub enum HandshakeError {
@@ -47,5 +49,72 @@ impl HandshakeError {
     /// failure or a timeout): policy code may penalise such peers.
     pub fn is_protocol_violation(&self) -> bool {
         !matches!(self, Self::Io(_) | Self::Timeout(_))
+    }
+}
+
+impl HasVerdict for HandshakeError {
+    /// Network failures and timeouts say nothing about the peer; a tag mismatch means the
+    /// message was sealed to another key (a stale record on the initiator's side) or
+    /// corrupted; anything else is a malformed handshake the peer sent.
+    fn verdict(&self) -> Verdict {
+        match self {
+            Self::Io(_) => Verdict::Transient,
+            Self::Timeout(_) => Verdict::Timeout,
+            Self::TagMismatch => Verdict::Corrupt,
+            Self::MessageTooLarge { .. }
+            | Self::Truncated(_)
+            | Self::InvalidEphemeralPoint
+            | Self::MalformedBody(_)
+            | Self::Rlp(_)
+            | Self::InvalidPublicKey
+            | Self::InvalidSignature => Verdict::Misbehaved,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_variant_has_its_verdict() {
+        let cases = [
+            (
+                HandshakeError::Io(io::ErrorKind::UnexpectedEof.into()),
+                Verdict::Transient,
+            ),
+            (
+                HandshakeError::Timeout(Duration::from_secs(5)),
+                Verdict::Timeout,
+            ),
+            (HandshakeError::TagMismatch, Verdict::Corrupt),
+            (
+                HandshakeError::MessageTooLarge {
+                    size: 4000,
+                    max: 2050,
+                },
+                Verdict::Misbehaved,
+            ),
+            (HandshakeError::Truncated(12), Verdict::Misbehaved),
+            (HandshakeError::InvalidEphemeralPoint, Verdict::Misbehaved),
+            (
+                HandshakeError::MalformedBody("auth body is not a list"),
+                Verdict::Misbehaved,
+            ),
+            (
+                HandshakeError::Rlp(alloy_rlp::Error::InputTooShort),
+                Verdict::Misbehaved,
+            ),
+            (HandshakeError::InvalidPublicKey, Verdict::Misbehaved),
+            (HandshakeError::InvalidSignature, Verdict::Misbehaved),
+        ];
+        for (err, verdict) in cases {
+            assert_eq!(err.verdict(), verdict, "{err}");
+            assert_eq!(
+                err.is_protocol_violation(),
+                verdict != Verdict::Transient && verdict != Verdict::Timeout,
+                "{err}"
+            );
+        }
     }
 }

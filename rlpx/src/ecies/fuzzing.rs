@@ -2,7 +2,10 @@
 
 use secp256k1::SecretKey;
 
-use super::{AckBody, AuthBody, ReceivedAck, ReceivedAuth};
+use super::{
+    handshake::{ReceivedAck, ReceivedAuth},
+    messages::{AckBody, AuthBody},
+};
 
 /// Static key B of the EIP-8 vectors (the recipient of Auth1–3).
 const KEY_B: [u8; 32] = [

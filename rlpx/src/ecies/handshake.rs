@@ -18,12 +18,12 @@ use enode::{
 
 use super::{
     envelope::EciesRandomness,
+    error::HandshakeError,
     messages::{
         open_message, seal_eip8, seal_legacy, AckBody, AuthBody, WireFormat, HANDSHAKE_VERSION,
         LEGACY_ACK_LEN, LEGACY_AUTH_LEN, PADDING_RANGE,
     },
     secrets::{Role, Secrets, Transcript},
-    HandshakeError,
 };
 
 /// The outcome of a handshake: who the remote is and the frame secrets.

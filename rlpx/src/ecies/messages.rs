@@ -7,8 +7,8 @@ use secp256k1::{PublicKey, SecretKey};
 
 use super::{
     envelope::{self, EciesRandomness, ECIES_OVERHEAD},
+    error::HandshakeError,
     lenient::LenientList,
-    HandshakeError,
 };
 
 /// Largest EIP-8 size prefix accepted (geth's limit), i.e. messages up to 2050 bytes.

@@ -1,8 +1,8 @@
 //! Session secrets derived at the end of the handshake.
 
+use keccak_asm::Digest;
 use secp256k1::{PublicKey, SecretKey};
 
-use crate::frame::MacState;
 use enode::crypto::{ecdh_x, keccak256_concat as keccak256};
 
 /// Which side of the handshake we are.
@@ -12,6 +12,41 @@ pub enum Role {
     Initiator,
     /// We accepted and sent ack.
     Recipient,
+}
+
+/// The keccak-256 running state of one MAC direction, as the handshake seeds it: the frame
+/// layer keeps absorbing into it for the whole session.
+#[derive(Clone, Default)]
+pub struct MacState {
+    hash: keccak_asm::Keccak256,
+}
+
+impl std::fmt::Debug for MacState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MacState").finish_non_exhaustive()
+    }
+}
+
+impl MacState {
+    /// An empty keccak-256 state.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Absorbs `data` into the running state.
+    pub fn update(&mut self, data: &[u8]) {
+        Digest::update(&mut self.hash, data);
+    }
+
+    /// keccak-256 of everything absorbed so far; the state keeps running.
+    pub fn digest(&self) -> [u8; 32] {
+        self.hash.clone().finalize().into()
+    }
+
+    /// The running state itself, for the frame MAC.
+    pub(crate) fn into_hash(self) -> keccak_asm::Keccak256 {
+        self.hash
+    }
 }
 
 /// Everything the frame layer needs: the AES and MAC secrets and both MAC states.

@@ -5,11 +5,14 @@ use bytes::{BufMut, BytesMut};
 use cipher::{KeyInit, KeyIvInit, StreamCipher};
 
 use super::{
+    error::FrameError,
     mac::{macs_equal, FrameMac, MacHash},
-    FrameError, MAX_FRAME_SIZE,
 };
 
 type Aes256Ctr = ctr::Ctr128BE<Aes256>;
+
+/// Largest frame content: the header's size field has 24 bits.
+pub const MAX_FRAME_SIZE: usize = (1 << 24) - 1;
 
 /// Encrypted header plus its MAC.
 pub(crate) const HEADER_LEN: usize = 32;

@@ -4,9 +4,9 @@ use bytes::{Buf, Bytes, BytesMut};
 use tokio_util::codec::{Decoder, Encoder};
 
 use super::{
-    cipher::{padded, FrameCipher, HEADER_LEN, MAC_LEN},
+    cipher::{padded, FrameCipher, HEADER_LEN, MAC_LEN, MAX_FRAME_SIZE},
+    error::FrameError,
     mac::MacKeccak,
-    FrameError, MAX_FRAME_SIZE,
 };
 use crate::ecies::Secrets;
 
@@ -30,6 +30,8 @@ pub struct FrameCodec {
     cipher: FrameCipher<MacKeccak>,
     state: ReadState,
     max_frame_size: usize,
+    /// A lower limit for the next incoming frame only (e.g. the Hello's).
+    next_frame_limit: Option<usize>,
 }
 
 impl std::fmt::Debug for FrameCodec {
@@ -37,6 +39,7 @@ impl std::fmt::Debug for FrameCodec {
         f.debug_struct("FrameCodec")
             .field("state", &self.state)
             .field("max_frame_size", &self.max_frame_size)
+            .field("next_frame_limit", &self.next_frame_limit)
             .finish_non_exhaustive()
     }
 }
@@ -59,6 +62,7 @@ impl FrameCodec {
             ),
             state: ReadState::Header,
             max_frame_size: MAX_FRAME_SIZE,
+            next_frame_limit: None,
         }
     }
 
@@ -70,6 +74,13 @@ impl FrameCodec {
     /// Lowers (or restores) the largest incoming frame accepted; capped at [`MAX_FRAME_SIZE`].
     pub fn set_max_frame_size(&mut self, max: usize) {
         self.max_frame_size = max.min(MAX_FRAME_SIZE);
+    }
+
+    /// Lowers the limit for the next incoming frame only (its header is refused if it
+    /// announces more, before any of its body is read or buffered); later frames get
+    /// [`Self::max_frame_size`] again. Used for the first frame of a session, the Hello.
+    pub fn limit_next_frame(&mut self, max: usize) {
+        self.next_frame_limit = Some(max);
     }
 
     /// Appends one frame carrying `content` (`RLP(code) || payload`) to `dst`.
@@ -94,11 +105,12 @@ impl Decoder for FrameCodec {
                     header_bytes.copy_from_slice(header);
                     self.state = ReadState::Failed;
                     let size = self.cipher.decode_header(&header_bytes)?;
-                    if size > self.max_frame_size {
-                        return Err(FrameError::FrameTooLarge {
-                            size,
-                            max: self.max_frame_size,
-                        });
+                    let max = match self.next_frame_limit.take() {
+                        Some(limit) => limit.min(self.max_frame_size),
+                        None => self.max_frame_size,
+                    };
+                    if size > max {
+                        return Err(FrameError::FrameTooLarge { size, max });
                     }
                     src.advance(HEADER_LEN);
                     self.state = ReadState::Body { size };

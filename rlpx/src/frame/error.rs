@@ -2,8 +2,13 @@
 
 use std::io;
 
-/// Why reading or writing an RLPx frame failed. Every variant except [`FrameError::Io`] means
-/// the session is broken (MAC and keystream state are lost) and must be closed.
+use crate::verdict::{HasVerdict, Verdict};
+
+/// Why reading or writing an RLPx frame failed: the error type of [`super::FrameCodec`] and
+/// [`super::RlpxStream`], and what the p2p layer wraps as `P2pError::Frame`.
+///
+/// Every variant except [`FrameError::Io`] and [`FrameError::MessageTooLarge`] means the
+/// session is broken (MAC and keystream state are lost) and must be closed.
 #[derive(Debug, thiserror::Error)]
 pub enum FrameError {
     /// The transport failed.
@@ -39,13 +44,54 @@ pub enum FrameError {
     InvalidMessageCode(alloy_rlp::Error),
 }
 
-impl From<FrameError> for io::Error {
-    /// Transport errors pass through; everything else becomes `InvalidData` carrying the
-    /// typed error as its source (recover it with `io::Error::get_ref` + `downcast_ref`).
-    fn from(err: FrameError) -> Self {
-        match err {
-            FrameError::Io(err) => err,
-            other => io::Error::new(io::ErrorKind::InvalidData, other),
+impl HasVerdict for FrameError {
+    /// A broken MAC proves nothing (a third party on the path can cause it): corrupt. An
+    /// oversize frame or a frame without a message code is the peer's doing. Transport
+    /// failures and our own oversize message say nothing about the peer.
+    fn verdict(&self) -> Verdict {
+        match self {
+            Self::Io(_) | Self::MessageTooLarge { .. } => Verdict::Transient,
+            Self::HeaderMacMismatch | Self::FrameMacMismatch | Self::Poisoned => Verdict::Corrupt,
+            Self::FrameTooLarge { .. } | Self::InvalidMessageCode(_) => Verdict::Misbehaved,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_variant_has_its_verdict() {
+        let cases = [
+            (
+                FrameError::Io(io::ErrorKind::ConnectionReset.into()),
+                Verdict::Transient,
+            ),
+            (FrameError::HeaderMacMismatch, Verdict::Corrupt),
+            (FrameError::FrameMacMismatch, Verdict::Corrupt),
+            (FrameError::Poisoned, Verdict::Corrupt),
+            (
+                FrameError::FrameTooLarge {
+                    size: 15 << 20,
+                    max: 2064,
+                },
+                Verdict::Misbehaved,
+            ),
+            (
+                FrameError::InvalidMessageCode(alloy_rlp::Error::UnexpectedList),
+                Verdict::Misbehaved,
+            ),
+            (
+                FrameError::MessageTooLarge {
+                    size: 1 << 24,
+                    max: (1 << 24) - 1,
+                },
+                Verdict::Transient,
+            ),
+        ];
+        for (err, verdict) in cases {
+            assert_eq!(err.verdict(), verdict, "{err}");
         }
     }
 }

@@ -5,7 +5,7 @@ use std::sync::OnceLock;
 use bytes::BytesMut;
 use tokio_util::codec::Decoder;
 
-use super::{decode_message_code, FrameCodec};
+use super::{codec::FrameCodec, message::decode_message_code};
 use crate::ecies::{Role, Secrets, Transcript};
 
 /// Ack2 of the EIP-8 vectors: seeds node A's ingress MAC in the vector session.

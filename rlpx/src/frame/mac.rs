@@ -27,39 +27,6 @@ impl MacHash for MacKeccak {
     }
 }
 
-/// The keccak-256 running state of one MAC direction, as seeded by the handshake.
-#[derive(Clone, Default)]
-pub struct MacState {
-    hash: MacKeccak,
-}
-
-impl std::fmt::Debug for MacState {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("MacState").finish_non_exhaustive()
-    }
-}
-
-impl MacState {
-    /// An empty keccak-256 state.
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// Absorbs `data` into the running state.
-    pub fn update(&mut self, data: &[u8]) {
-        self.hash.absorb(data);
-    }
-
-    /// keccak-256 of everything absorbed so far; the state keeps running.
-    pub fn digest(&self) -> [u8; 32] {
-        self.hash.digest()
-    }
-
-    pub(crate) fn into_hash(self) -> MacKeccak {
-        self.hash
-    }
-}
-
 /// One direction's MAC: the running hash plus the last digest, which the next header MAC
 /// starts from (nothing is absorbed in between), saving one keccak permutation per frame.
 #[derive(Clone)]

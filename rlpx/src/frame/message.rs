@@ -3,7 +3,7 @@
 use alloy_rlp::{Decodable, Encodable};
 use bytes::{BufMut, Bytes, BytesMut};
 
-use super::FrameError;
+use super::error::FrameError;
 
 /// Builds a frame's content from a message code and its (already encoded) payload.
 pub fn encode_message(code: u64, payload: &[u8]) -> Bytes {

@@ -1,5 +1,8 @@
 //! RLPx framing: AES-256-CTR + keccak MAC frame codec and the authenticated stream.
 //!
+//! [`UnauthedRlpx`] runs the [`crate::ecies`] handshake over a byte stream and keys a
+//! [`FrameCodec`] with the secrets it derived, giving an [`RlpxStream`].
+//!
 //! A frame is `header-ct(16) || header-mac(16) || body-ct(padded to 16) || body-mac(16)`;
 //! its content is `RLP(message code) || payload` (see [`encode_message`] and
 //! [`decode_message_code`]).
@@ -13,12 +16,11 @@ pub mod fuzzing;
 mod mac;
 mod message;
 mod stream;
+mod unauthed;
 
+pub use cipher::MAX_FRAME_SIZE;
 pub use codec::FrameCodec;
 pub use error::FrameError;
-pub use mac::MacState;
 pub use message::{decode_message_code, encode_message};
 pub use stream::RlpxStream;
-
-/// Largest frame content: the header's size field has 24 bits.
-pub const MAX_FRAME_SIZE: usize = (1 << 24) - 1;
+pub use unauthed::UnauthedRlpx;

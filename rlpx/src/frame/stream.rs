@@ -1,7 +1,6 @@
 //! The authenticated RLPx stream: frames in, frames out, bound to the remote's proven key.
 
 use std::{
-    io,
     pin::Pin,
     task::{Context, Poll},
 };
@@ -12,14 +11,15 @@ use secp256k1::PublicKey;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_util::codec::Framed;
 
-use super::FrameCodec;
+use super::{codec::FrameCodec, error::FrameError};
 use enode::PeerId;
 
 /// An RLPx session after a successful handshake.
 ///
 /// As a [`Stream`] it yields each received frame's content (`RLP(message code) || payload`);
-/// as a [`Sink`] it takes frame contents to send. Frame-layer failures surface as
-/// [`io::ErrorKind::InvalidData`] errors whose source is a [`super::FrameError`].
+/// as a [`Sink`] it takes frame contents to send. Both report failures as [`FrameError`]
+/// (transport errors as [`FrameError::Io`]); after any error but `Io` and `MessageTooLarge`
+/// the stream is unusable.
 pub struct RlpxStream<Io> {
     framed: Framed<Io, FrameCodec>,
     remote: PublicKey,
@@ -66,6 +66,12 @@ impl<Io> RlpxStream<Io> {
         self.framed.codec_mut().set_max_frame_size(max);
     }
 
+    /// Lowers the limit for the next incoming frame only (e.g. 2 KiB for the Hello): its
+    /// header is refused if it announces more, before its body is read.
+    pub fn limit_next_frame(&mut self, max: usize) {
+        self.framed.codec_mut().limit_next_frame(max);
+    }
+
     /// The largest accepted incoming frame.
     pub fn max_frame_size(&self) -> usize {
         self.framed.codec().max_frame_size()
@@ -73,39 +79,29 @@ impl<Io> RlpxStream<Io> {
 }
 
 impl<Io: AsyncRead + Unpin> Stream for RlpxStream<Io> {
-    type Item = io::Result<BytesMut>;
+    type Item = Result<BytesMut, FrameError>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        Pin::new(&mut self.framed)
-            .poll_next(cx)
-            .map(|item| item.map(|res| res.map_err(Into::into)))
+        Pin::new(&mut self.framed).poll_next(cx)
     }
 }
 
 impl<Io: AsyncWrite + Unpin> Sink<Bytes> for RlpxStream<Io> {
-    type Error = io::Error;
+    type Error = FrameError;
 
-    fn poll_ready(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.framed)
-            .poll_ready(cx)
-            .map_err(Into::into)
+    fn poll_ready(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), FrameError>> {
+        Pin::new(&mut self.framed).poll_ready(cx)
     }
 
-    fn start_send(mut self: Pin<&mut Self>, item: Bytes) -> io::Result<()> {
-        Pin::new(&mut self.framed)
-            .start_send(item)
-            .map_err(Into::into)
+    fn start_send(mut self: Pin<&mut Self>, item: Bytes) -> Result<(), FrameError> {
+        Pin::new(&mut self.framed).start_send(item)
     }
 
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.framed)
-            .poll_flush(cx)
-            .map_err(Into::into)
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), FrameError>> {
+        Pin::new(&mut self.framed).poll_flush(cx)
     }
 
-    fn poll_close(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.framed)
-            .poll_close(cx)
-            .map_err(Into::into)
+    fn poll_close(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), FrameError>> {
+        Pin::new(&mut self.framed).poll_close(cx)
     }
 }

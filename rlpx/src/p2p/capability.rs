@@ -1,7 +1,62 @@
-//! Capability negotiation: which sub-protocols both sides speak, and their message-id ranges.
+//! Capabilities: what a Hello advertises ([`Capability`]), what we run ([`Protocol`]), and what
+//! both sides speak with its message-id range ([`SharedCapabilities`]).
 
-use super::hello::Capability;
-use super::BASE_PROTOCOL_LENGTH;
+use alloy_rlp::{Encodable, Header};
+use bytes::BufMut;
+
+/// Message ids `0x00..=0x0f` belong to the base protocol; capabilities start at this offset.
+pub const BASE_PROTOCOL_LENGTH: u64 = 0x10;
+
+/// A capability advertised in a Hello: a sub-protocol name and version, e.g. `eth/68`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Capability {
+    /// Protocol name, e.g. `"eth"`.
+    pub name: String,
+    /// Protocol version.
+    pub version: u32,
+}
+
+impl Capability {
+    /// A capability from a name and version.
+    pub fn new(name: impl Into<String>, version: u32) -> Self {
+        Self {
+            name: name.into(),
+            version,
+        }
+    }
+
+    /// Appends the RLP `[name, version]` list, as a Hello carries it.
+    pub fn encode_rlp(&self, out: &mut dyn BufMut) {
+        Header {
+            list: true,
+            payload_length: self.rlp_payload_length(),
+        }
+        .encode(out);
+        self.name.as_str().encode(out);
+        self.version.encode(out);
+    }
+
+    /// Length of the encoded `[name, version]` list.
+    pub(super) fn rlp_length(&self) -> usize {
+        let payload_length = self.rlp_payload_length();
+        Header {
+            list: true,
+            payload_length,
+        }
+        .length()
+            + payload_length
+    }
+
+    fn rlp_payload_length(&self) -> usize {
+        self.name.as_str().length() + self.version.length()
+    }
+}
+
+impl std::fmt::Display for Capability {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.name, self.version)
+    }
+}
 
 /// A sub-protocol we run locally.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]

@@ -1,6 +1,10 @@
 //! Plain entry points for the fuzz targets; none of them may panic on any input.
 
-use super::{decode_disconnect, Hello, SnappyCodec};
+use super::{
+    disconnect::decode_disconnect,
+    hello::{Hello, MAX_HELLO_SIZE},
+    snappy::SnappyCodec,
+};
 
 /// `rlpx_hello`: a Hello payload from the network (also tried as a Disconnect payload, the
 /// other message allowed first).
@@ -8,9 +12,7 @@ pub fn decode_hello(data: &[u8]) {
     if let Ok(hello) = Hello::decode(data) {
         // Whatever decodes must re-encode to something that decodes to the same value.
         let again = Hello::decode(&hello.encode());
-        debug_assert!(
-            again.as_ref().ok() == Some(&hello) || hello.encode().len() > super::MAX_HELLO_SIZE
-        );
+        debug_assert!(again.as_ref().ok() == Some(&hello) || hello.encode().len() > MAX_HELLO_SIZE);
     }
     let _ = decode_disconnect(data, None);
 }

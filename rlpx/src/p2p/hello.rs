@@ -1,35 +1,18 @@
 //! Hello (0x00): `[version, client-id, [[cap-name, cap-version], …], listen-port, node-id, …]`.
 
 use alloy_rlp::{Decodable, Encodable, Header};
-use bytes::BufMut;
 use enode::PeerId;
 
-use super::error::P2pError;
+use super::{
+    capability::{Capability, Protocol},
+    error::P2pError,
+};
 
-/// A capability advertised in a Hello: a sub-protocol name and version, e.g. `eth/68`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Capability {
-    /// Protocol name, e.g. `"eth"`.
-    pub name: String,
-    /// Protocol version.
-    pub version: u32,
-}
+/// Version of the p2p base protocol this implementation speaks (snappy from version 5 on).
+pub const P2P_PROTOCOL_VERSION: u64 = 5;
 
-impl Capability {
-    /// A capability from a name and version.
-    pub fn new(name: impl Into<String>, version: u32) -> Self {
-        Self {
-            name: name.into(),
-            version,
-        }
-    }
-}
-
-impl std::fmt::Display for Capability {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}/{}", self.name, self.version)
-    }
-}
+/// Largest Hello payload accepted (geth's `baseProtocolMaxMsgSize`).
+pub const MAX_HELLO_SIZE: usize = 2 * 1024;
 
 /// The Hello message each side sends first.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,14 +35,14 @@ impl Hello {
     pub fn for_protocols(
         client_id: impl Into<String>,
         id: PeerId,
-        protocols: &[super::Protocol],
+        protocols: &[Protocol],
         listen_port: u16,
     ) -> Self {
         let mut capabilities: Vec<Capability> = protocols.iter().map(|p| p.capability()).collect();
         capabilities.sort();
         capabilities.dedup();
         Self {
-            protocol_version: super::P2P_PROTOCOL_VERSION,
+            protocol_version: P2P_PROTOCOL_VERSION,
             client_id: client_id.into(),
             capabilities,
             listen_port,
@@ -78,7 +61,7 @@ impl Hello {
     /// Encodes the Hello payload (without the message code). Capabilities are written in the
     /// order given; geth sorts them by (name, version), which callers may do beforehand.
     pub fn encode(&self) -> Vec<u8> {
-        let caps_len: usize = self.capabilities.iter().map(cap_length).sum();
+        let caps_len: usize = self.capabilities.iter().map(Capability::rlp_length).sum();
         let fields_len = self.protocol_version.length()
             + self.client_id.as_str().length()
             + Header {
@@ -103,13 +86,7 @@ impl Hello {
         }
         .encode(&mut out);
         for cap in &self.capabilities {
-            Header {
-                list: true,
-                payload_length: cap_length(cap) - cap_header_len(cap),
-            }
-            .encode(&mut out);
-            cap.name.as_str().encode(&mut out);
-            cap.version.encode(&mut out);
+            cap.encode_rlp(&mut out);
         }
         self.listen_port.encode(&mut out);
         self.id.0.encode(&mut out);
@@ -123,7 +100,7 @@ impl Hello {
     /// Non-UTF-8 names are decoded lossily (geth treats them as opaque strings); a listen port
     /// above 65535 is reported as 0, since nobody uses the field.
     pub fn decode(payload: &[u8]) -> Result<Self, P2pError> {
-        if payload.len() > super::MAX_HELLO_SIZE {
+        if payload.len() > MAX_HELLO_SIZE {
             return Err(P2pError::HelloTooLarge {
                 size: payload.len(),
             });
@@ -157,19 +134,6 @@ impl Hello {
     }
 }
 
-fn cap_header_len(cap: &Capability) -> usize {
-    let inner = cap.name.as_str().length() + cap.version.length();
-    Header {
-        list: true,
-        payload_length: inner,
-    }
-    .length()
-}
-
-fn cap_length(cap: &Capability) -> usize {
-    cap.name.as_str().length() + cap.version.length() + cap_header_len(cap)
-}
-
 fn hello_err(field: &'static str) -> impl Fn(alloy_rlp::Error) -> P2pError {
     move |e| P2pError::InvalidHello(format!("{field}: {e}"))
 }
@@ -182,19 +146,6 @@ fn list_body<'a>(buf: &mut &'a [u8]) -> Result<&'a [u8], P2pError> {
 fn lossy_string(buf: &mut &[u8]) -> Result<String, alloy_rlp::Error> {
     let raw = Header::decode_bytes(buf, false)?;
     Ok(String::from_utf8_lossy(raw).into_owned())
-}
-
-impl Capability {
-    /// Appends the RLP `[name, version]` list (used by tests and tools that build Hellos by hand).
-    pub fn encode_rlp(&self, out: &mut dyn BufMut) {
-        Header {
-            list: true,
-            payload_length: cap_length(self) - cap_header_len(self),
-        }
-        .encode(out);
-        self.name.as_str().encode(out);
-        self.version.encode(out);
-    }
 }
 
 #[cfg(test)]
@@ -238,9 +189,9 @@ mod tests {
         let public = secp256k1::PublicKey::from_secret_key(&secp, &key);
         let id = PeerId::from_public_key(&public);
         let protocols = [
-            super::super::Protocol::new("snap", 1, 8),
-            super::super::Protocol::new("eth", 69, 18),
-            super::super::Protocol::new("eth", 68, 17),
+            Protocol::new("snap", 1, 8),
+            Protocol::new("eth", 69, 18),
+            Protocol::new("eth", 68, 17),
         ];
         let h = Hello::for_protocols("kadnode", id, &protocols, 0);
         assert_eq!(h.protocol_version, 5);

@@ -4,67 +4,64 @@
 //! frame: RLP message code ‖ payload), then [`UnauthedP2p::handshake`] exchanges Hellos and
 //! negotiates capabilities. The resulting [`P2pConnection`] runs the session in one tokio task
 //! (reads, writes, pings, idle timeout) and hands each shared capability a [`ProtocolHandle`].
+//!
+//! # What one connection may buffer
+//!
+//! Both directions are bounded in messages and in bytes, whatever the peer does:
+//!
+//! - inbound: at most [`PROTOCOL_INBOUND_CAPACITY`] messages per capability and
+//!   [`INBOUND_BUFFER_LIMIT`] bytes of payloads across all capabilities (a single larger
+//!   message passes alone) wait for the protocols; one more message waits for room while the
+//!   task stops reading; the frame being read is at most 16 MiB, and its header is checked
+//!   before its body is buffered (the session layer lowers that to about 2 KiB for the
+//!   first frame, the Hello);
+//! - outbound: at most [`OUTBOUND_QUEUE_CAPACITY`] messages and [`OUTBOUND_BUFFER_LIMIT`]
+//!   bytes of payloads queued by the protocols (a single larger message passes alone;
+//!   [`ProtocolHandle::send`] waits while the budget is used up), plus the message being
+//!   written and one encoded behind it, plus a few small base-protocol frames (pongs, pings):
+//!   reading pauses while those pile up, so a peer that sends but never reads stalls itself,
+//!   and a writer that makes no progress for [`WRITE_TIMEOUT`] ends the session;
+//! - pings: answered at once up to [`PONG_BURST`], then one per
+//!   [`PONG_REFILL_INTERVAL`]; a faster peer is not read from until its Pong is due.
+//!
+//! Files, bottom up (each imports only files before it): `snappy`, `ping` (timers, Pong rate),
+//! `budget` (byte budgets of the queues) and `capability` import no sibling; then
+//! `disconnect`, `error`, `hello`, `codec` (message ids, code prefix, snappy on or off),
+//! `transport` (what the layer runs over, the write timeouts, the Disconnect
+//! write-and-drain), `task` (the session task), `mux` (the connection and protocol handles,
+//! which spawn the task) and `handshake` (the Hello exchange, which starts the session).
 
+mod budget;
 mod capability;
+mod codec;
 mod disconnect;
 mod error;
+mod handshake;
 mod hello;
 mod mux;
 mod ping;
 mod snappy;
-mod stream;
+mod task;
+mod transport;
 
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing;
 
-pub use capability::{Protocol, SharedCapabilities, SharedCapability};
+pub use capability::{
+    Capability, Protocol, SharedCapabilities, SharedCapability, BASE_PROTOCOL_LENGTH,
+};
+pub use codec::message_id;
+pub(crate) use codec::MessageCodec;
 pub use disconnect::{decode_disconnect, encode_disconnect, DisconnectReason};
 pub use error::{P2pError, SessionEnd};
-pub use hello::{Capability, Hello};
-pub use mux::{P2pConnection, ProtocolHandle, OUTBOUND_QUEUE_CAPACITY, PROTOCOL_INBOUND_CAPACITY};
-pub use ping::{IDLE_TIMEOUT, PING_INTERVAL};
-pub use snappy::{SnappyCodec, MAX_MESSAGE_SIZE};
-pub(crate) use stream::{drain_until_closed, send_disconnect_and_close, MessageCodec};
-pub use stream::{UnauthedP2p, DISCONNECT_WRITE_TIMEOUT, HELLO_TIMEOUT};
-
-/// Version of the p2p base protocol this implementation speaks (snappy from version 5 on).
-pub const P2P_PROTOCOL_VERSION: u64 = 5;
-
-/// Message ids `0x00..=0x0f` belong to the base protocol; capabilities start at this offset.
-pub const BASE_PROTOCOL_LENGTH: u64 = 0x10;
-
-/// Largest Hello payload accepted (geth's `baseProtocolMaxMsgSize`).
-pub const MAX_HELLO_SIZE: usize = 2 * 1024;
-
-/// Base protocol message codes.
-pub mod message_id {
-    /// Hello: the first message of each side.
-    pub const HELLO: u64 = 0x00;
-    /// Disconnect with a reason.
-    pub const DISCONNECT: u64 = 0x01;
-    /// Liveness ping.
-    pub const PING: u64 = 0x02;
-    /// Answer to a ping.
-    pub const PONG: u64 = 0x03;
-}
-
-/// Required by RLPx stream types this layer runs over: one item per frame, carrying the
-/// RLP-encoded message code followed by the payload.
-pub trait MessageStream:
-    futures::Stream<Item = std::io::Result<bytes::BytesMut>>
-    + futures::Sink<bytes::Bytes, Error = std::io::Error>
-    + Unpin
-    + Send
-    + 'static
-{
-}
-
-impl<S> MessageStream for S where
-    S: futures::Stream<Item = std::io::Result<bytes::BytesMut>>
-        + futures::Sink<bytes::Bytes, Error = std::io::Error>
-        + Unpin
-        + Send
-        + 'static
-{
-}
+pub use handshake::{UnauthedP2p, HELLO_TIMEOUT};
+pub use hello::{Hello, MAX_HELLO_SIZE, P2P_PROTOCOL_VERSION};
+pub use mux::{
+    P2pConnection, ProtocolHandle, INBOUND_BUFFER_LIMIT, OUTBOUND_BUFFER_LIMIT,
+    OUTBOUND_QUEUE_CAPACITY, PROTOCOL_INBOUND_CAPACITY,
+};
+pub use ping::{IDLE_TIMEOUT, PING_INTERVAL, PONG_BURST, PONG_REFILL_INTERVAL};
+pub use snappy::{SnappyCodec, SnappyError, MAX_MESSAGE_SIZE};
+pub(crate) use transport::{drain_until_closed, send_disconnect_and_close};
+pub use transport::{MessageStream, DISCONNECT_WRITE_TIMEOUT, WRITE_TIMEOUT};

@@ -4,11 +4,33 @@ use std::fmt;
 
 use bytes::Bytes;
 
-use super::error::P2pError;
-
 /// Largest message accepted or sent, compressed or not: 2^24 − 1 bytes (the RLPx frame size
 /// limit, which EIP-706 also applies to the decompressed size).
 pub const MAX_MESSAGE_SIZE: usize = (1 << 24) - 1;
+
+/// Why a payload could not be compressed or decompressed.
+#[derive(Debug, thiserror::Error)]
+pub enum SnappyError {
+    /// The payload is over [`MAX_MESSAGE_SIZE`]: a plain payload given to compress, or the
+    /// decompressed size a snappy header announces (refused before anything is allocated).
+    #[error("snappy payload of {size} bytes (decompressed) exceeds the {max}-byte limit")]
+    TooLarge {
+        /// The size given or announced.
+        size: usize,
+        /// The limit, [`MAX_MESSAGE_SIZE`].
+        max: usize,
+    },
+    /// The compressed payload is malformed.
+    #[error("malformed snappy payload: {0}")]
+    Malformed(snap::Error),
+}
+
+fn too_large(size: usize) -> SnappyError {
+    SnappyError::TooLarge {
+        size,
+        max: MAX_MESSAGE_SIZE,
+    }
+}
 
 /// One connection's snappy encoder and decoder (they keep reusable scratch tables).
 pub struct SnappyCodec {
@@ -38,31 +60,31 @@ impl SnappyCodec {
     }
 
     /// Compresses one payload. Fails if the payload is over [`MAX_MESSAGE_SIZE`].
-    pub fn compress(&mut self, plain: &[u8]) -> Result<Bytes, P2pError> {
+    pub fn compress(&mut self, plain: &[u8]) -> Result<Bytes, SnappyError> {
         if plain.len() > MAX_MESSAGE_SIZE {
-            return Err(P2pError::MessageTooLarge { size: plain.len() });
+            return Err(too_large(plain.len()));
         }
         let mut out = vec![0u8; snap::raw::max_compress_len(plain.len())];
         let n = self
             .encoder
             .compress(plain, &mut out)
-            .map_err(P2pError::Snappy)?;
+            .map_err(SnappyError::Malformed)?;
         out.truncate(n);
         Ok(Bytes::from(out))
     }
 
     /// Decompresses one payload. The length announced in the snappy header is checked against
     /// [`MAX_MESSAGE_SIZE`] before any buffer is allocated.
-    pub fn decompress(&mut self, compressed: &[u8]) -> Result<Bytes, P2pError> {
-        let len = snap::raw::decompress_len(compressed).map_err(P2pError::Snappy)?;
+    pub fn decompress(&mut self, compressed: &[u8]) -> Result<Bytes, SnappyError> {
+        let len = snap::raw::decompress_len(compressed).map_err(SnappyError::Malformed)?;
         if len > MAX_MESSAGE_SIZE {
-            return Err(P2pError::MessageTooLarge { size: len });
+            return Err(too_large(len));
         }
         let mut out = vec![0u8; len];
         let n = self
             .decoder
             .decompress(compressed, &mut out)
-            .map_err(P2pError::Snappy)?;
+            .map_err(SnappyError::Malformed)?;
         out.truncate(n);
         Ok(Bytes::from(out))
     }
@@ -87,27 +109,29 @@ mod tests {
     }
 
     /// A snappy header claiming 2^24 bytes is rejected from the header alone: the input has no
-    /// body at all, so only the up-front length check can produce `MessageTooLarge` (a
-    /// decompress attempt would report a snappy error instead).
+    /// body at all, so only the up-front length check can produce `TooLarge` (a decompress
+    /// attempt would report a malformed payload instead).
     #[test]
     fn announced_length_checked_before_decompressing() {
         // varint(2^24) = 0x80 0x80 0x80 0x08
         let header_only = [0x80, 0x80, 0x80, 0x08];
         match SnappyCodec::new().decompress(&header_only) {
-            Err(P2pError::MessageTooLarge { size }) => assert_eq!(size, 1 << 24),
-            other => panic!("expected MessageTooLarge, got {other:?}"),
+            Err(SnappyError::TooLarge { size, max }) => {
+                assert_eq!((size, max), (1 << 24, MAX_MESSAGE_SIZE))
+            }
+            other => panic!("expected TooLarge, got {other:?}"),
         }
         // a huge claim (2^32 - 1) is also rejected without allocating
         let huge = [0xff, 0xff, 0xff, 0xff, 0x0f];
         assert!(matches!(
             SnappyCodec::new().decompress(&huge),
-            Err(P2pError::MessageTooLarge { .. }) | Err(P2pError::Snappy(_))
+            Err(SnappyError::TooLarge { .. }) | Err(SnappyError::Malformed(_))
         ));
         // exactly the limit is allowed past the header check (then fails on the missing body)
         let at_limit = [0xff, 0xff, 0xff, 0x07];
         assert!(matches!(
             SnappyCodec::new().decompress(&at_limit),
-            Err(P2pError::Snappy(_))
+            Err(SnappyError::Malformed(_))
         ));
     }
 
@@ -116,7 +140,7 @@ mod tests {
         let big = vec![0u8; MAX_MESSAGE_SIZE + 1];
         assert!(matches!(
             SnappyCodec::new().compress(&big),
-            Err(P2pError::MessageTooLarge { .. })
+            Err(SnappyError::TooLarge { .. })
         ));
     }
 

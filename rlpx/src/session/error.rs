@@ -4,8 +4,7 @@ use std::{io, net::SocketAddr, time::Duration};
 
 use crate::{
     ecies::HandshakeError,
-    frame::FrameError,
-    p2p::{DisconnectReason, P2pError, SessionEnd},
+    p2p::{DisconnectReason, P2pError},
     verdict::{Backoff, HasVerdict, Verdict},
 };
 
@@ -83,88 +82,15 @@ impl SessionError {
 }
 
 impl HasVerdict for SessionError {
+    /// A failed TCP connect is transient (or a timeout); the handshake and p2p layers judge
+    /// their own failures.
     fn verdict(&self) -> Verdict {
         match self {
             Self::Connect { .. } => Verdict::Transient,
             Self::ConnectTimeout { .. } => Verdict::Timeout,
-            Self::Handshake(err) => handshake_verdict(err),
-            Self::P2p(err) => p2p_verdict(err),
+            Self::Handshake(err) => err.verdict(),
+            Self::P2p(err) => err.verdict(),
         }
-    }
-}
-
-fn handshake_verdict(err: &HandshakeError) -> Verdict {
-    match err {
-        HandshakeError::Io(_) => Verdict::Transient,
-        HandshakeError::Timeout(_) => Verdict::Timeout,
-        // Sealed to a key that is not ours: a stale record on the initiator's side, or
-        // corruption; neither proves malice.
-        HandshakeError::TagMismatch => Verdict::Corrupt,
-        other if other.is_protocol_violation() => Verdict::Misbehaved,
-        _ => Verdict::Transient,
-    }
-}
-
-fn p2p_verdict(err: &P2pError) -> Verdict {
-    match err {
-        P2pError::Io(io) => io_verdict(io),
-        P2pError::ConnectionClosed => Verdict::Transient,
-        P2pError::HelloTimeout(_) | P2pError::Timeout(_) => Verdict::Timeout,
-        P2pError::Disconnected(reason) => remote_reason_verdict(*reason),
-        P2pError::UnexpectedHandshakeMessage(_)
-        | P2pError::HelloTooLarge { .. }
-        | P2pError::InvalidHello(_)
-        | P2pError::InvalidMessageCodePrefix(_)
-        | P2pError::MessageTooLarge { .. }
-        | P2pError::Snappy(_)
-        | P2pError::UnknownMessageCode(_) => Verdict::Misbehaved,
-        P2pError::InvalidIdentity | P2pError::UnexpectedIdentity { .. } => Verdict::Impostor,
-        P2pError::UselessPeer { .. } => Verdict::Incompatible,
-        // A local protocol used a code outside its range: our bug, not the peer's.
-        P2pError::InvalidMessageCode { .. } => Verdict::Transient,
-        P2pError::SessionClosed(end) => match end {
-            SessionEnd::Remote(reason) => remote_reason_verdict(*reason),
-            SessionEnd::Local(_) => Verdict::Transient,
-            SessionEnd::Timeout => Verdict::Timeout,
-            SessionEnd::Error(err) => p2p_verdict(err),
-        },
-    }
-}
-
-/// Frame-layer failures reach the p2p layer as `InvalidData` i/o errors carrying the typed
-/// [`FrameError`].
-fn io_verdict(err: &io::Error) -> Verdict {
-    let frame = err
-        .get_ref()
-        .and_then(|inner| inner.downcast_ref::<FrameError>());
-    match frame {
-        None | Some(FrameError::Io(_)) => Verdict::Transient,
-        Some(
-            FrameError::HeaderMacMismatch | FrameError::FrameMacMismatch | FrameError::Poisoned,
-        ) => Verdict::Corrupt,
-        Some(FrameError::FrameTooLarge { .. } | FrameError::InvalidMessageCode(_)) => {
-            Verdict::Misbehaved
-        }
-        // Our own oversize message: nothing to hold against the peer.
-        Some(FrameError::MessageTooLarge { .. }) => Verdict::Transient,
-    }
-}
-
-fn remote_reason_verdict(reason: DisconnectReason) -> Verdict {
-    use DisconnectReason as R;
-    match reason {
-        R::TooManyPeers | R::AlreadyConnected => Verdict::Busy,
-        R::UselessPeer
-        | R::IncompatibleVersion
-        | R::InvalidIdentity
-        | R::UnexpectedIdentity
-        | R::ConnectedToSelf => Verdict::Incompatible,
-        R::ProtocolBreach | R::SubprotocolError => Verdict::RemoteComplaint,
-        R::DisconnectRequested
-        | R::NetworkError
-        | R::ClientQuitting
-        | R::PingTimeout
-        | R::Other(_) => Verdict::Transient,
     }
 }
 
@@ -173,6 +99,7 @@ mod tests {
     use std::sync::Arc;
 
     use super::*;
+    use crate::{frame::FrameError, p2p::SessionEnd};
 
     fn remote(reason: u8) -> SessionError {
         SessionError::P2p(P2pError::Disconnected(DisconnectReason::from(reason)))
@@ -180,6 +107,37 @@ mod tests {
 
     fn policy(err: &SessionError) -> (bool, Backoff, bool) {
         (err.is_fatal(), err.backoff(), err.should_ban())
+    }
+
+    #[test]
+    fn the_layers_judge_their_own_failures() {
+        let addr: SocketAddr = "127.0.0.1:30303".parse().unwrap();
+        let connect = SessionError::Connect {
+            addr,
+            source: io::ErrorKind::ConnectionRefused.into(),
+        };
+        assert_eq!(connect.verdict(), Verdict::Transient);
+        let timeout = SessionError::ConnectTimeout {
+            addr,
+            timeout: Duration::from_secs(15),
+        };
+        assert_eq!(timeout.verdict(), Verdict::Timeout);
+        for err in [
+            HandshakeError::TagMismatch,
+            HandshakeError::InvalidSignature,
+            HandshakeError::Timeout(Duration::from_secs(5)),
+        ] {
+            let verdict = err.verdict();
+            assert_eq!(SessionError::Handshake(err).verdict(), verdict);
+        }
+        for err in [
+            P2pError::Frame(FrameError::Poisoned),
+            P2pError::UselessPeer { remote: "x".into() },
+            P2pError::SessionClosed(SessionEnd::Timeout),
+        ] {
+            let verdict = err.verdict();
+            assert_eq!(SessionError::P2p(err).verdict(), verdict);
+        }
     }
 
     #[test]
@@ -264,7 +222,7 @@ mod tests {
             HandshakeError::Timeout(Duration::from_secs(5)).into(),
             P2pError::ConnectionClosed.into(),
             P2pError::HelloTimeout(Duration::from_secs(5)).into(),
-            P2pError::Io(io::ErrorKind::ConnectionReset.into()).into(),
+            P2pError::Frame(FrameError::Io(io::ErrorKind::ConnectionReset.into())).into(),
         ];
         for err in cases {
             assert_eq!(policy(&err), (false, Backoff::Medium, false), "{err}");
@@ -279,13 +237,10 @@ mod tests {
             HandshakeError::InvalidEphemeralPoint.into(),
             P2pError::InvalidHello("bad".into()).into(),
             P2pError::UnexpectedHandshakeMessage(0x10).into(),
-            P2pError::Io(
-                FrameError::FrameTooLarge {
-                    size: 1 << 20,
-                    max: 2064,
-                }
-                .into(),
-            )
+            P2pError::Frame(FrameError::FrameTooLarge {
+                size: 1 << 20,
+                max: 2064,
+            })
             .into(),
         ];
         for err in cases {
@@ -297,7 +252,7 @@ mod tests {
     fn corruption_backs_off_long_without_a_ban() {
         let cases: [SessionError; 2] = [
             HandshakeError::TagMismatch.into(),
-            P2pError::Io(FrameError::FrameMacMismatch.into()).into(),
+            P2pError::Frame(FrameError::FrameMacMismatch).into(),
         ];
         for err in cases {
             assert_eq!(policy(&err), (false, Backoff::Long, false), "{err}");

@@ -10,7 +10,10 @@ use std::{
 
 use bytes::{Bytes, BytesMut};
 use futures::{channel::mpsc, Sink, SinkExt, Stream, StreamExt};
-use rlpx::p2p::{decode_disconnect, Capability, DisconnectReason, Hello, Protocol, SnappyCodec};
+use rlpx::{
+    frame::FrameError,
+    p2p::{decode_disconnect, Capability, DisconnectReason, Hello, Protocol, SnappyCodec},
+};
 
 /// One end of an in-memory RLPx message stream (items = RLP code ‖ payload).
 #[derive(Debug)]
@@ -29,12 +32,15 @@ pub fn pair(buffer: usize) -> (MemStream, MemStream) {
     )
 }
 
-fn broken() -> io::Error {
-    io::Error::new(io::ErrorKind::BrokenPipe, "in-memory peer gone")
+fn broken() -> FrameError {
+    FrameError::Io(io::Error::new(
+        io::ErrorKind::BrokenPipe,
+        "in-memory peer gone",
+    ))
 }
 
 impl Stream for MemStream {
-    type Item = io::Result<BytesMut>;
+    type Item = Result<BytesMut, FrameError>;
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         self.rx
             .poll_next_unpin(cx)
@@ -43,17 +49,17 @@ impl Stream for MemStream {
 }
 
 impl Sink<Bytes> for MemStream {
-    type Error = io::Error;
-    fn poll_ready(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+    type Error = FrameError;
+    fn poll_ready(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), FrameError>> {
         self.tx.poll_ready(cx).map_err(|_| broken())
     }
-    fn start_send(mut self: Pin<&mut Self>, item: Bytes) -> io::Result<()> {
+    fn start_send(mut self: Pin<&mut Self>, item: Bytes) -> Result<(), FrameError> {
         self.tx.start_send(item).map_err(|_| broken())
     }
-    fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+    fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<Result<(), FrameError>> {
         Poll::Ready(Ok(()))
     }
-    fn poll_close(mut self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+    fn poll_close(mut self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<Result<(), FrameError>> {
         self.tx.close_channel();
         Poll::Ready(Ok(()))
     }
@@ -88,6 +94,11 @@ pub fn split_code(frame: &[u8]) -> (u64, Bytes) {
     let code: u64 = alloy_rlp::Decodable::decode(&mut view).unwrap();
     (code, Bytes::copy_from_slice(view))
 }
+
+/// The sending half of a raw peer's link.
+pub type RawSink = futures::stream::SplitSink<MemStream, Bytes>;
+/// The receiving half of a raw peer's link.
+pub type RawStream = futures::stream::SplitStream<MemStream>;
 
 /// A hand-driven peer that speaks raw frames, for checking what is on the wire.
 pub struct RawPeer {
