@@ -128,6 +128,11 @@ pub struct P2pConfig {
     /// throttle (30 s, LAN exempt), pending caps per IP and per /24. Its `max_pending` is
     /// replaced by [`Self::max_pending`].
     pub inbound: InboundConfig,
+    /// How discovered candidates are chosen: ranked (default) or geth's arrival order.
+    pub dial_policy: crate::dial::DialPolicy,
+    /// How long failed or ended peers wait before they are dialed again, by verdict class
+    /// (documented defaults in [`crate::peers::BackoffConfig`]).
+    pub backoff: crate::peers::BackoffConfig,
     /// How connections are made and accepted. Default TCP; an in-memory network
     /// (`kadnode::net::MemoryNetwork`) runs whole nodes in simulations.
     pub transport: Arc<dyn StreamTransport>,
@@ -171,12 +176,28 @@ impl Default for P2pConfig {
             dial_timeout: Duration::from_secs(15),
             dial_history: Duration::from_secs(35),
             inbound: InboundConfig::default(),
+            dial_policy: crate::dial::DialPolicy::Ranked,
+            backoff: crate::peers::BackoffConfig::default(),
             transport: Arc::new(TcpTransport::new()),
         }
     }
 }
 
 impl P2pConfig {
+    /// The dial scheduler's configuration for these settings.
+    pub fn dial_config(&self) -> crate::dial::DialConfig {
+        crate::dial::DialConfig {
+            max_peers: self.max_peers,
+            dial_ratio: self.dial_ratio,
+            no_dial: self.no_dial,
+            netrestrict: self.inbound.netrestrict.clone(),
+            history: self.dial_history,
+            policy: self.dial_policy,
+            backoff: self.backoff.clone(),
+            ..crate::dial::DialConfig::default()
+        }
+    }
+
     /// Slots for peers we dial: none with `no_dial` (every slot is then for inbound peers),
     /// else at least one when any peer is allowed (geth's `MaxDialedConns`).
     pub fn max_dialed(&self) -> usize {

@@ -67,7 +67,12 @@ async fn static_peer_connects_and_protocol_runs_both_ways() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killed_static_peer_is_redialed_and_removed_one_is_not() {
-    let a = start(|c| c.dial_history = Duration::from_millis(300)).await;
+    let a = start(|c| {
+        c.dial_history = Duration::from_millis(300);
+        c.backoff.short = Duration::from_millis(300);
+        c.backoff.medium = Duration::from_millis(300);
+    })
+    .await;
     let b = start(|_| {}).await;
     let b_record = b.record();
     let b_id = b.id();

@@ -1,17 +1,23 @@
-//! Which nodes to dial next: static nodes first, then discovered candidates, within the
-//! dialed slots and the cap on concurrent dials, never a node dialed within the dial history.
-//!
-//! The node service owns one [`Dialing`] and asks it for work after every event.
+//! The node service's side of the [`DialScheduler`]: it turns the service's events into the
+//! scheduler's inputs and its actions into dials. Static nodes come with their records, so
+//! the resolution actions never arise from this API; discovered candidates come from one
+//! source, the discv4 random walk.
 
-use std::collections::{HashMap, VecDeque};
+use std::net::SocketAddr;
 
 use enode::{NodeRecord, PeerId};
-use tokio::time::{Duration, Instant};
+use rlpx::verdict::Verdict;
+use tokio::time::Instant;
+use tracing::debug;
 
-/// Geth's cap on concurrent dials.
-const MAX_ACTIVE_DIALS: usize = 50;
-/// Candidates kept waiting for a slot; the source is not polled while this many wait.
-const CANDIDATE_QUEUE: usize = 64;
+use crate::{
+    dial::{DialAction, DialConfig, DialOutcome, DialScheduler, PeerConnection, StaticNode},
+    discovery::{Candidate, SourceId},
+    protocol::Direction,
+};
+
+/// The only discovery source today: discv4's random walk.
+const DISCV4: SourceId = SourceId::from_raw(0);
 
 /// A dial to start.
 #[derive(Debug, Clone)]
@@ -23,110 +29,106 @@ pub(crate) struct DialPlan {
 /// The dial planner's state.
 #[derive(Debug)]
 pub(crate) struct Dialing {
-    local: PeerId,
-    max_dialed: usize,
-    history: Duration,
-    statics: HashMap<PeerId, NodeRecord>,
-    candidates: VecDeque<NodeRecord>,
-    not_before: HashMap<PeerId, Instant>,
+    scheduler: DialScheduler,
 }
 
 impl Dialing {
-    pub(crate) fn new(local: PeerId, max_dialed: usize, history: Duration) -> Self {
+    pub(crate) fn new(local: PeerId, config: DialConfig) -> Self {
         Self {
-            local,
-            max_dialed,
-            history,
-            statics: HashMap::new(),
-            candidates: VecDeque::new(),
-            not_before: HashMap::new(),
+            scheduler: DialScheduler::new(local, config),
         }
     }
 
     pub(crate) fn add_static(&mut self, node: NodeRecord) {
-        self.statics.insert(node.id, node);
+        if let Err(error) = self.scheduler.add_static(StaticNode::from(node)) {
+            debug!(target: "kadnode::node", %error, "static node not added");
+        }
     }
 
     pub(crate) fn remove_static(&mut self, id: &PeerId) -> bool {
-        self.statics.remove(id).is_some()
+        self.scheduler.remove_static(id)
     }
 
     pub(crate) fn is_static(&self, id: &PeerId) -> bool {
-        self.statics.contains_key(id)
+        self.scheduler.is_static(id)
     }
 
     /// True while the candidate queue has room: the discovery source is polled only then.
     pub(crate) fn wants_candidates(&self) -> bool {
-        self.candidates.len() < CANDIDATE_QUEUE
+        self.scheduler.wants_candidates()
     }
 
     /// A discovered node; refused at once when it can never be dialed.
-    pub(crate) fn offer(&mut self, node: NodeRecord) {
-        if node.id == self.local || node.tcp_port == 0 || !self.wants_candidates() {
-            return;
+    pub(crate) fn offer(&mut self, node: NodeRecord, now: Instant) {
+        if let Err(refusal) = self.scheduler.offer(now, DISCV4, Candidate::new(node)) {
+            debug!(target: "kadnode::node", id = ?node.id, refusal = refusal.label(), "candidate refused");
         }
-        self.candidates.push_back(node);
     }
 
-    /// A dial or a session with `id` ended: not again before the dial history passes.
-    pub(crate) fn ended(&mut self, id: PeerId, now: Instant) {
-        self.not_before.insert(id, now + self.history);
+    pub(crate) fn dial_failed(&mut self, id: PeerId, verdict: Verdict, now: Instant) {
+        self.scheduler
+            .dial_finished(now, &id, DialOutcome::Failed(verdict));
     }
 
-    /// The dials to start now. `busy` says whether a node is connected, being dialed or
-    /// connecting inbound.
-    pub(crate) fn plan(
+    pub(crate) fn inbound_pending(&mut self, id: PeerId, now: Instant) {
+        self.scheduler.inbound_pending(now, id);
+    }
+
+    pub(crate) fn inbound_done(&mut self, id: &PeerId) {
+        self.scheduler.inbound_done(id);
+    }
+
+    pub(crate) fn peer_added(
         &mut self,
+        id: PeerId,
+        remote: SocketAddr,
+        direction: Direction,
         now: Instant,
-        dialed_peers: usize,
-        active_dials: usize,
-        busy: impl Fn(&PeerId) -> bool,
-    ) -> Vec<DialPlan> {
-        self.not_before.retain(|_, until| *until > now);
-        let free_slots = self.max_dialed.saturating_sub(dialed_peers + active_dials);
-        let mut budget = free_slots.min(MAX_ACTIVE_DIALS.saturating_sub(active_dials));
+    ) {
+        if direction == Direction::Outbound {
+            self.scheduler
+                .dial_finished(now, &id, DialOutcome::Connected);
+        }
+        self.scheduler.peer_added(
+            now,
+            PeerConnection {
+                id,
+                remote,
+                direction,
+            },
+        );
+    }
+
+    pub(crate) fn peer_removed(&mut self, id: &PeerId, verdict: Verdict, now: Instant) {
+        self.scheduler.peer_removed(now, id, verdict);
+    }
+
+    /// The dials to start now.
+    pub(crate) fn plan(&mut self, now: Instant) -> Vec<DialPlan> {
+        let mut rng = rand::thread_rng();
         let mut plans = Vec::new();
-        let mut statics: Vec<&NodeRecord> = self.statics.values().collect();
-        statics.sort_by_key(|n| n.id);
-        for node in statics {
-            if budget == 0 {
-                break;
+        while let Some(action) = self.scheduler.poll(now, &mut rng) {
+            match action {
+                DialAction::Dial(task) => plans.push(DialPlan {
+                    is_static: matches!(task.kind, crate::dial::DialKind::Static),
+                    node: task.record,
+                }),
+                DialAction::LookUp { id } => {
+                    // Only static nodes without an address ask for this; the node's API takes
+                    // records, so none exists. Answer "not found" so the scheduler backs off.
+                    self.scheduler.node_looked_up(now, &id, None);
+                }
+                DialAction::ResolveDns { id, .. } => {
+                    self.scheduler.dns_resolved(now, &id, &[]);
+                }
+                DialAction::Report(_) => {}
             }
-            if busy(&node.id) || self.not_before.contains_key(&node.id) {
-                continue;
-            }
-            plans.push(DialPlan {
-                node: *node,
-                is_static: true,
-            });
-            budget -= 1;
-        }
-        while budget > 0 {
-            let Some(node) = self.candidates.pop_front() else {
-                break;
-            };
-            let planned = plans.iter().any(|p| p.node.id == node.id);
-            if planned || busy(&node.id) || self.not_before.contains_key(&node.id) {
-                continue;
-            }
-            plans.push(DialPlan {
-                node,
-                is_static: false,
-            });
-            budget -= 1;
-        }
-        for plan in &plans {
-            self.not_before.insert(plan.node.id, now + self.history);
         }
         plans
     }
 
-    /// When the history of a static node expires, it may be dialed again.
-    pub(crate) fn next_wake(&self) -> Option<Instant> {
-        self.statics
-            .keys()
-            .filter_map(|id| self.not_before.get(id))
-            .min()
-            .copied()
+    /// When time alone will change what to dial.
+    pub(crate) fn next_wake(&self, now: Instant) -> Option<Instant> {
+        self.scheduler.next_wakeup(now)
     }
 }

@@ -40,8 +40,8 @@ struct PeerEntry {
     control: PeerControl,
 }
 
+/// A connection that is not a peer yet.
 struct Pending {
-    id: Option<PeerId>,
     direction: Direction,
 }
 
@@ -83,7 +83,7 @@ pub(crate) struct ServiceParts {
 impl NodeService {
     pub(crate) fn new(config: &P2pConfig, parts: ServiceParts) -> Self {
         let local = parts.ctx.key.peer_id();
-        let mut dialing = Dialing::new(local, config.max_dialed(), config.dial_history);
+        let mut dialing = Dialing::new(local, config.dial_config());
         for node in &config.static_nodes {
             dialing.add_static(*node);
         }
@@ -121,7 +121,7 @@ impl NodeService {
                 self.start_dials();
             }
             self.update_slot_gauge();
-            let wake = self.dialing.next_wake();
+            let wake = self.dialing.next_wake(Instant::now());
             let want_candidates =
                 !self.no_dial && self.candidates.is_some() && self.dialing.wants_candidates();
             tokio::select! {
@@ -133,7 +133,7 @@ impl NodeService {
                 Some(event) = self.conn_events.recv() => self.on_conn_event(event),
                 Some((conn, id, end)) = self.peer_ends.recv() => self.on_peer_end(conn, id, end),
                 candidate = next_candidate(&mut self.candidates), if want_candidates => match candidate {
-                    Some(node) => self.dialing.offer(node),
+                    Some(node) => self.dialing.offer(node, Instant::now()),
                     None => self.candidates = None,
                 },
                 () = sleep_until(wake), if wake.is_some() => {}
@@ -146,32 +146,11 @@ impl NodeService {
     }
 
     fn start_dials(&mut self) {
-        let now = Instant::now();
-        let dialed_peers = self
-            .peers
-            .values()
-            .filter(|p| p.info.direction == Direction::Outbound)
-            .count();
-        let active = self
-            .pending
-            .values()
-            .filter(|p| p.direction == Direction::Outbound)
-            .count();
-        let busy: HashSet<PeerId> = self
-            .peers
-            .keys()
-            .copied()
-            .chain(self.pending.values().filter_map(|p| p.id))
-            .collect();
-        for plan in self
-            .dialing
-            .plan(now, dialed_peers, active, |id| busy.contains(id))
-        {
+        for plan in self.dialing.plan(Instant::now()) {
             let conn = self.next_conn_id();
             self.pending.insert(
                 conn,
                 Pending {
-                    id: Some(plan.node.id),
                     direction: Direction::Outbound,
                 },
             );
@@ -243,13 +222,10 @@ impl NodeService {
             } => {
                 let verdict = self.admission(id, direction).map(|_| ());
                 if verdict.is_ok() {
-                    self.pending.insert(
-                        conn,
-                        Pending {
-                            id: Some(id),
-                            direction,
-                        },
-                    );
+                    self.pending.insert(conn, Pending { direction });
+                    if direction == Direction::Inbound {
+                        self.dialing.inbound_pending(id, Instant::now());
+                    }
                 }
                 let _ = reply.send(verdict);
             }
@@ -261,6 +237,9 @@ impl NodeService {
             } => {
                 self.pending.remove(&conn);
                 let id = session.remote_id;
+                if direction == Direction::Inbound {
+                    self.dialing.inbound_done(&id);
+                }
                 match self.admission(id, direction) {
                     Err(reason) => {
                         debug!(target: "kadnode::node", ?id, %reason, "refused after Hello");
@@ -268,13 +247,22 @@ impl NodeService {
                             .connection_failed(direction, connection::refusal_verdict(reason));
                         session.connection.disconnect(reason);
                         if direction == Direction::Outbound {
-                            self.dialing.ended(id, Instant::now());
+                            self.dialing.dial_failed(
+                                id,
+                                connection::refusal_verdict(reason),
+                                Instant::now(),
+                            );
                         }
                     }
                     Ok(duplicate) => {
                         if duplicate == Some(Duplicate::ReplaceExisting) {
                             if let Some(old) = self.peers.remove(&id) {
                                 old.control.disconnect(DisconnectReason::AlreadyConnected);
+                                self.dialing.peer_removed(
+                                    &id,
+                                    rlpx::verdict::Verdict::Busy,
+                                    Instant::now(),
+                                );
                                 self.metrics.peer_removed(
                                     &old.info,
                                     Some(DisconnectReason::AlreadyConnected),
@@ -296,8 +284,13 @@ impl NodeService {
                 self.pending.remove(&conn);
                 self.metrics.connection_failed(direction, verdict);
                 debug!(target: "kadnode::node", ?id, %direction, ?verdict, %detail, "connection failed");
-                if let (Some(id), Direction::Outbound) = (id, direction) {
-                    self.dialing.ended(id, Instant::now());
+                match (id, direction) {
+                    (Some(id), Direction::Outbound) => {
+                        self.dialing.dial_failed(id, verdict, Instant::now());
+                    }
+                    (Some(id), Direction::Inbound) => self.dialing.inbound_done(&id),
+                    (None, Direction::Inbound) => {}
+                    (None, Direction::Outbound) => {}
                 }
             }
         }
@@ -331,6 +324,8 @@ impl NodeService {
         });
         info!(target: "kadnode::node", ?id, %direction, client = %info.client_id, "peer added");
         self.metrics.peer_added(direction);
+        self.dialing
+            .peer_added(id, remote_addr, direction, Instant::now());
         let _ = self.events.send(PeerEvent::Added(info.clone()));
         self.peers.insert(
             id,
@@ -348,9 +343,7 @@ impl NodeService {
             if let Some(entry) = self.peers.remove(&id) {
                 self.metrics
                     .peer_removed(&entry.info, end.reason, end.by_remote);
-                if entry.info.direction == Direction::Outbound || entry.info.is_static {
-                    self.dialing.ended(id, Instant::now());
-                }
+                self.dialing.peer_removed(&id, end.verdict, Instant::now());
             }
         }
         info!(target: "kadnode::node", ?id, reason = ?end.reason, by_remote = end.by_remote, verdict = ?end.verdict, "peer dropped");
