@@ -27,6 +27,7 @@ use kadnode::{
     Direction, Node, NodeConfig, P2pConfig, PeerInfo, Protocol, ProtocolConn, ProtocolFuture,
     ProtocolSpec, VERDICTS,
 };
+use kadnode::dial::DialPolicy;
 use tokio::time::Instant;
 
 struct HoldOpen;
@@ -71,7 +72,7 @@ struct Report {
     slots_filled: u64,
 }
 
-async fn run(nodes: usize, unreachable: f64, max_peers: usize) -> Report {
+async fn run(nodes: usize, unreachable: f64, max_peers: usize, policy: DialPolicy) -> Report {
     let udp = SimNetwork::new(SimConfig::default());
     let tcp = MemoryNetwork::new(MemoryConfig::default());
     let unreachable_count = (nodes as f64 * unreachable).round() as usize;
@@ -97,6 +98,7 @@ async fn run(nodes: usize, unreachable: f64, max_peers: usize) -> Report {
             p2p: Some(P2pConfig {
                 protocols: vec![Arc::new(HoldOpen)],
                 max_peers,
+                dial_policy: policy,
                 transport: Arc::new(tcp.host(addr.ip())),
                 ..P2pConfig::default()
             }),
@@ -166,21 +168,23 @@ fn main() {
     let nodes: usize = env("NODE_SIM_NODES", 1000);
     let unreachable: f64 = env("NODE_SIM_UNREACHABLE", 0.3);
     let max_peers: usize = env("NODE_SIM_MAX_PEERS", 50);
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .start_paused(true)
-        .build()
-        .expect("runtime");
-    let wall = std::time::Instant::now();
-    let report = runtime.block_on(run(nodes, unreachable, max_peers));
-    let filled = report.slots_filled.max(1) as f64;
-    println!(
-        "policy=fifo nodes={nodes} unreachable={unreachable} max_peers={max_peers}: {} of {} reachable nodes filled their dialed slots in {} (virtual); dials per filled slot {:.2}, failed dials per filled slot {:.2}; wall {:.1} s",
-        report.reachable_filled,
-        report.reachable,
-        report.filled_at.map_or_else(|| "never".to_owned(), |d| format!("{:.1} s", d.as_secs_f64())),
-        report.dials as f64 / filled,
-        report.failures as f64 / filled,
-        wall.elapsed().as_secs_f64()
-    );
+    for (name, policy) in [("ranked", DialPolicy::Ranked), ("geth-like", DialPolicy::GethLike)] {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .start_paused(true)
+            .build()
+            .expect("runtime");
+        let wall = std::time::Instant::now();
+        let report = runtime.block_on(run(nodes, unreachable, max_peers, policy));
+        let filled = report.slots_filled.max(1) as f64;
+        println!(
+            "policy={name} nodes={nodes} unreachable={unreachable} max_peers={max_peers}: {} of {} reachable nodes filled their dialed slots in {} (virtual); dials per filled slot {:.2}, failed dials per filled slot {:.2}; wall {:.1} s",
+            report.reachable_filled,
+            report.reachable,
+            report.filled_at.map_or_else(|| "never".to_owned(), |d| format!("{:.1} s", d.as_secs_f64())),
+            report.dials as f64 / filled,
+            report.failures as f64 / filled,
+            wall.elapsed().as_secs_f64()
+        );
+    }
 }
