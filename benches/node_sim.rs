@@ -22,12 +22,12 @@ use discv4::{
     transport::{SimConfig, SimNetwork},
 };
 use enode::NodeRecord;
+use kadnode::dial::DialPolicy;
 use kadnode::{
     net::{MemoryConfig, MemoryNetwork, Reachability},
     Direction, Node, NodeConfig, P2pConfig, PeerInfo, Protocol, ProtocolConn, ProtocolFuture,
     ProtocolSpec, VERDICTS,
 };
-use kadnode::dial::DialPolicy;
 use tokio::time::Instant;
 
 struct HoldOpen;
@@ -168,7 +168,10 @@ fn main() {
     let nodes: usize = env("NODE_SIM_NODES", 1000);
     let unreachable: f64 = env("NODE_SIM_UNREACHABLE", 0.3);
     let max_peers: usize = env("NODE_SIM_MAX_PEERS", 50);
-    for (name, policy) in [("ranked", DialPolicy::Ranked), ("geth-like", DialPolicy::GethLike)] {
+    for (name, policy) in [
+        ("ranked", DialPolicy::Ranked),
+        ("geth-like", DialPolicy::GethLike),
+    ] {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .start_paused(true)
