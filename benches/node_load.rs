@@ -15,35 +15,22 @@
 //!   work of both sides of one handshake (2 key generations, 4 ECDH, a signature or a
 //!   recovery per side), measured here on one core and scaled by the cores available.
 
+#![allow(clippy::expect_used, missing_docs)]
+
+#[path = "support/hold_open.rs"]
+mod hold_open;
+
+use hold_open::HoldOpen;
 use std::{
     sync::Arc,
     time::{Duration, Instant},
 };
 
 use enode::{NodeKey, NodeRecord};
-use kadnode::{
-    Node, NodeConfig, P2pConfig, PeerEvent, PeerInfo, Protocol, ProtocolConn, ProtocolFuture,
-    ProtocolSpec,
-};
+use kadnode::{Node, NodeConfig, P2pConfig, PeerEvent, ProtocolSpec};
 use rlpx::session::SessionConfig;
 use secp256k1::{ecdh::shared_secret_point, Message, PublicKey, SecretKey, SECP256K1};
 use tokio::io::AsyncBufReadExt;
-
-struct HoldOpen;
-
-impl Protocol for HoldOpen {
-    fn spec(&self) -> ProtocolSpec {
-        ProtocolSpec::new("kadtest", 1, 2)
-    }
-
-    fn run(&self, _peer: PeerInfo, mut conn: ProtocolConn) -> ProtocolFuture {
-        Box::pin(async move {
-            loop {
-                conn.recv().await?;
-            }
-        })
-    }
-}
 
 fn rss_kib() -> u64 {
     std::fs::read_to_string("/proc/self/status")
@@ -67,8 +54,7 @@ fn arg(name: &str) -> Option<String> {
 fn ec_floor_seconds() -> f64 {
     let peer = PublicKey::from_secret_key(
         SECP256K1,
-        &SecretKey::from_slice(&[0x22; 32])
-            .unwrap_or(SecretKey::from_slice(&[1; 32]).expect("valid")),
+        &SecretKey::from_slice(&[0x22; 32]).expect("valid key"),
     );
     let secret = SecretKey::from_slice(&[0x11; 32]).expect("valid key");
     let digest = Message::from_digest([0x5a; 32]);
@@ -249,12 +235,6 @@ fn main() {
         let hold = std::env::args().any(|a| a == "--hold");
         runtime.block_on(client(target, count, hold));
         return;
-    }
-    if std::env::args().any(|a| a == "--bench")
-        && arg("--peers").is_none()
-        && arg("--handshakes").is_none()
-    {
-        // `cargo bench` passes --bench: run the defaults.
     }
     let peers = arg("--peers").and_then(|c| c.parse().ok()).unwrap_or(1000);
     let handshakes = arg("--handshakes")

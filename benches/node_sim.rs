@@ -11,6 +11,12 @@
 //! Prints, per dial policy: the virtual time until every reachable node has filled its
 //! dialed slots, and dial attempts and failed dials per filled slot over the whole network.
 
+#![allow(clippy::expect_used, missing_docs)]
+
+#[path = "support/hold_open.rs"]
+mod hold_open;
+
+use hold_open::HoldOpen;
 use std::{
     net::{IpAddr, Ipv4Addr, SocketAddr},
     sync::Arc,
@@ -25,26 +31,9 @@ use enode::NodeRecord;
 use kadnode::dial::DialPolicy;
 use kadnode::{
     net::{MemoryConfig, MemoryNetwork, Reachability},
-    Direction, Node, NodeConfig, P2pConfig, PeerInfo, Protocol, ProtocolConn, ProtocolFuture,
-    ProtocolSpec, VERDICTS,
+    Direction, Node, NodeConfig, P2pConfig, VERDICTS,
 };
 use tokio::time::Instant;
-
-struct HoldOpen;
-
-impl Protocol for HoldOpen {
-    fn spec(&self) -> ProtocolSpec {
-        ProtocolSpec::new("kadtest", 1, 2)
-    }
-
-    fn run(&self, _peer: PeerInfo, mut conn: ProtocolConn) -> ProtocolFuture {
-        Box::pin(async move {
-            loop {
-                conn.recv().await?;
-            }
-        })
-    }
-}
 
 fn env<T: std::str::FromStr>(name: &str, default: T) -> T {
     std::env::var(name)

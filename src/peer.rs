@@ -19,7 +19,7 @@ use rlpx::{
 };
 use tokio::{sync::mpsc, task::JoinSet};
 
-use crate::protocol::{session_end_verdict, PeerInfo, Protocol, ProtocolConn};
+use crate::protocol::{PeerInfo, Protocol, ProtocolConn};
 
 /// How long a peer that we disconnect gets to read our Disconnect before the socket closes.
 pub(crate) const DISCONNECT_GRACE: Duration = Duration::from_secs(2);
@@ -163,7 +163,7 @@ async fn supervise(
                 SessionEnd::Error(_) => None,
             },
             by_remote: !matches!(end, SessionEnd::Local(_) | SessionEnd::Timeout),
-            verdict: session_end_verdict(&end),
+            verdict: end.verdict(),
             detail: end.to_string(),
         },
     };

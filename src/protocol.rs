@@ -53,7 +53,6 @@ use enode::PeerId;
 use rlpx::{
     p2p::{Capability, DisconnectReason, ProtocolHandle, SessionEnd},
     verdict::{HasVerdict, Verdict},
-    SessionError,
 };
 
 /// A capability's name, version and number of message codes (e.g. `eth`, 68, 17).
@@ -238,14 +237,9 @@ impl HasVerdict for ProtocolError {
             Self::Incompatible(_) => Verdict::Incompatible,
             Self::Timeout(_) => Verdict::Timeout,
             Self::Local(_) => Verdict::Transient,
-            Self::Session(end) => session_end_verdict(end),
+            Self::Session(end) => end.verdict(),
         }
     }
-}
-
-/// The verdict of a session that ended: what the remote said, or what broke.
-pub(crate) fn session_end_verdict(end: &SessionEnd) -> Verdict {
-    SessionError::P2p(rlpx::p2p::P2pError::SessionClosed(end.clone())).verdict()
 }
 
 #[cfg(test)]

@@ -138,7 +138,6 @@ async fn full_node_refuses_with_too_many_peers_but_admits_trusted() {
     // `full` accepts one peer in all (max_peers 1 → 1 dialed slot, 0 inbound slots).
     let full = start(|c| c.max_peers = 1).await;
     let full_record = full.record();
-    let full_id = full.id();
     let stranger = start(|_| {}).await;
     let mut stranger_events = stranger.handle().subscribe();
     let mut full_events = full.handle().subscribe();
@@ -153,6 +152,11 @@ async fn full_node_refuses_with_too_many_peers_but_admits_trusted() {
     })
     .await;
     assert!(refused.is_err(), "a full node admitted an inbound peer");
+    // …and the window was not quiet for want of a dial: the full node refused one as busy.
+    assert!(
+        full.handle().metrics().inbound_failures(Verdict::Busy) >= 1,
+        "the stranger never reached the full node"
+    );
 
     let trusted = start(|_| {}).await;
     full.handle().add_trusted(trusted.id()).await.unwrap();
@@ -165,7 +169,6 @@ async fn full_node_refuses_with_too_many_peers_but_admits_trusted() {
     .await;
     assert!(info.is_trusted);
     assert_eq!(info.direction, Direction::Inbound);
-    let _ = full_id;
     for node in [full, stranger, trusted] {
         node.node.shutdown().await;
     }

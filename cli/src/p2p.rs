@@ -220,17 +220,16 @@ async fn run(args: P2pNodeArgs, json: bool) -> Result<(), CliError> {
         static_nodes,
         trusted_nodes,
         no_dial: args.nodial,
+        // Discovery keeps answering (others can still find us); the dialer only uses static
+        // nodes.
+        dial_discovered: !args.nodiscover,
         ..P2pConfig::default()
     };
-    let no_discovery_dials = args.nodiscover;
     let defaults = Defaults {
         addr: SocketAddr::from(([0, 0, 0, 0], 30303)),
         use_default_datadir: false,
         bootnodes: Vec::new(),
     };
-    let mut p2p = p2p;
-    // Discovery keeps answering (others can still find us); the dialer only uses static nodes.
-    p2p.dial_discovered = !no_discovery_dials;
     let running = node::start_with_p2p(&args.node, &defaults, Some(p2p)).await?;
     running.print_identity(json).await?;
     let Some(handle) = running.node.p2p().cloned() else {

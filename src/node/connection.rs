@@ -26,7 +26,6 @@ pub(crate) type ConnId = u64;
 pub(crate) enum ConnEvent {
     /// The encryption handshake proved `id`: may the connection go on to the Hellos?
     Authenticated {
-        conn: ConnId,
         id: PeerId,
         direction: Direction,
         reply: oneshot::Sender<Result<(), DisconnectReason>>,
@@ -154,7 +153,6 @@ async fn finish<Io>(
     let asked = ctx
         .events
         .send(ConnEvent::Authenticated {
-            conn,
             id,
             direction,
             reply,

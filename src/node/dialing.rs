@@ -127,6 +127,14 @@ impl Dialing {
         plans
     }
 
+    /// Dialed slots in use (dialed peers plus dials in flight) and their number.
+    pub(crate) fn slots(&self) -> (usize, usize) {
+        (
+            self.scheduler.dialed_peers() + self.scheduler.active_dials(),
+            self.scheduler.max_dialed(),
+        )
+    }
+
     /// When time alone will change what to dial.
     pub(crate) fn next_wake(&self, now: Instant) -> Option<Instant> {
         self.scheduler.next_wakeup(now)

@@ -44,9 +44,8 @@ pub(crate) async fn accept_loop(
                 continue;
             }
         };
-        let now = Instant::now();
-        limits.prune(now);
-        let permit = match limits.try_admit(remote.ip(), now) {
+        // try_admit forgets expired throttle entries itself (amortised O(1)).
+        let permit = match limits.try_admit(remote.ip(), Instant::now()) {
             Ok(permit) => permit,
             Err(refusal) => {
                 debug!(target: "kadnode::node", %remote, %refusal, "inbound connection refused");

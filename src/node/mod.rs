@@ -199,13 +199,12 @@ impl Node {
     /// Our `enode://` URL at the listen address (loopback when listening on every
     /// interface), for logs and for other nodes on this machine.
     pub fn enode_url(&self) -> String {
-        let listen = self.udp_addr.or(self.tcp_addr);
-        let (ip, port) = listen.map_or((IpAddr::V4(Ipv4Addr::LOCALHOST), 0), |a| {
-            (printable_ip(a.ip()), a.port())
-        });
+        let ip = self
+            .udp_addr
+            .or(self.tcp_addr)
+            .map_or(IpAddr::V4(Ipv4Addr::LOCALHOST), |a| printable_ip(a.ip()));
         let tcp = self.tcp_addr.map_or(self.announced_tcp_port, |a| a.port());
         let udp = self.udp_addr.map_or(0, |a| a.port());
-        let _ = port;
         self.key.enode_url(ip, tcp, udp)
     }
 

@@ -40,11 +40,6 @@ struct PeerEntry {
     control: PeerControl,
 }
 
-/// A connection that is not a peer yet.
-struct Pending {
-    direction: Direction,
-}
-
 /// Everything the service owns.
 pub(crate) struct NodeService {
     local: PeerId,
@@ -59,13 +54,11 @@ pub(crate) struct NodeService {
     commands: mpsc::Receiver<Command>,
     events: broadcast::Sender<PeerEvent>,
     peers: HashMap<PeerId, PeerEntry>,
-    pending: HashMap<ConnId, Pending>,
     dialing: Dialing,
     trusted: HashSet<PeerId>,
     candidates: Option<Candidates>,
     listener: Option<JoinHandle<()>>,
     metrics: Arc<NodeMetrics>,
-    max_dialed: usize,
 }
 
 /// What [`NodeService::new`] needs besides the configuration.
@@ -104,13 +97,11 @@ impl NodeService {
             commands: parts.commands,
             events: parts.events,
             peers: HashMap::new(),
-            pending: HashMap::new(),
             dialing,
             trusted: config.trusted_nodes.iter().copied().collect(),
             candidates: parts.candidates,
             listener: parts.listener,
             metrics: parts.metrics,
-            max_dialed: config.max_dialed(),
         }
     }
 
@@ -148,12 +139,6 @@ impl NodeService {
     fn start_dials(&mut self) {
         for plan in self.dialing.plan(Instant::now()) {
             let conn = self.next_conn_id();
-            self.pending.insert(
-                conn,
-                Pending {
-                    direction: Direction::Outbound,
-                },
-            );
             debug!(target: "kadnode::node", id = ?plan.node.id, is_static = plan.is_static, "dialing");
             self.metrics.dial_started();
             tokio::spawn(connection::dial(self.ctx.clone(), conn, plan.node));
@@ -161,18 +146,8 @@ impl NodeService {
     }
 
     fn update_slot_gauge(&self) {
-        let dialed = self
-            .peers
-            .values()
-            .filter(|p| p.info.direction == Direction::Outbound)
-            .count();
-        let dialing = self
-            .pending
-            .values()
-            .filter(|p| p.direction == Direction::Outbound)
-            .count();
-        self.metrics
-            .set_dialed_slots(dialed + dialing, self.max_dialed);
+        let (used, total) = self.dialing.slots();
+        self.metrics.set_dialed_slots(used, total);
     }
 
     fn next_conn_id(&self) -> ConnId {
@@ -215,17 +190,13 @@ impl NodeService {
     fn on_conn_event(&mut self, event: ConnEvent) {
         match event {
             ConnEvent::Authenticated {
-                conn,
                 id,
                 direction,
                 reply,
             } => {
                 let verdict = self.admission(id, direction).map(|_| ());
-                if verdict.is_ok() {
-                    self.pending.insert(conn, Pending { direction });
-                    if direction == Direction::Inbound {
-                        self.dialing.inbound_pending(id, Instant::now());
-                    }
+                if verdict.is_ok() && direction == Direction::Inbound {
+                    self.dialing.inbound_pending(id, Instant::now());
                 }
                 let _ = reply.send(verdict);
             }
@@ -235,7 +206,6 @@ impl NodeService {
                 remote_addr,
                 session,
             } => {
-                self.pending.remove(&conn);
                 let id = session.remote_id;
                 if direction == Direction::Inbound {
                     self.dialing.inbound_done(&id);
@@ -281,9 +251,8 @@ impl NodeService {
                 verdict,
                 detail,
             } => {
-                self.pending.remove(&conn);
                 self.metrics.connection_failed(direction, verdict);
-                debug!(target: "kadnode::node", ?id, %direction, ?verdict, %detail, "connection failed");
+                debug!(target: "kadnode::node", conn, ?id, %direction, ?verdict, %detail, "connection failed");
                 match (id, direction) {
                     (Some(id), Direction::Outbound) => {
                         self.dialing.dial_failed(id, verdict, Instant::now());

@@ -56,7 +56,7 @@ pub async fn call(
         )));
     };
     Some(match method {
-        "admin_nodeInfo" => node_info(discv4, node, client_id).await,
+        "admin_nodeInfo" => node_info(discv4, client_id).await,
         "admin_peers" => peers(node).await,
         "admin_addPeer" => match node_param(params) {
             Ok(record) => node
@@ -94,10 +94,9 @@ pub async fn call(
     })
 }
 
-async fn node_info(discv4: &Discv4Handle, node: &NodeHandle, client_id: &str) -> RpcResult {
+async fn node_info(discv4: &Discv4Handle, client_id: &str) -> RpcResult {
     let enr = discv4.local_enr().await.map_err(stopped)?;
     let record = enr_to_node_record(&enr).ok();
-    let _ = node;
     Ok(json!({
         "id": discv4.local_id().node_id().to_string(),
         "name": client_id,
