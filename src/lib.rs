@@ -32,6 +32,7 @@ pub mod net;
 mod node;
 mod peer;
 pub mod peers;
+pub mod pex;
 mod protocol;
 
 pub use config::{
