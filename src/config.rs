@@ -9,7 +9,7 @@ use std::{
 };
 
 use discv4::service::Discv4Config;
-use enode::{NodeKey, NodeRecord, PeerId};
+use enode::{NodeKey, PeerId};
 
 use crate::{
     datadir,
@@ -107,8 +107,11 @@ pub struct P2pConfig {
     pub dial_ratio: usize,
     /// Concurrent inbound handshakes. Default [`DEFAULT_MAX_PENDING`].
     pub max_pending: usize,
-    /// Nodes we keep connected: dialed first and again after every disconnect.
-    pub static_nodes: Vec<NodeRecord>,
+    /// Nodes we keep connected: dialed first and again after every disconnect. A static
+    /// node may be given by DNS name (resolved before every dial, 5 s bound) or by id alone
+    /// (found through discovery, retried 60 s doubling to 1 h); an [`enode::NodeRecord`] converts
+    /// with `.into()`.
+    pub static_nodes: Vec<crate::dial::StaticNode>,
     /// Nodes admitted even when the node is full.
     pub trusted_nodes: Vec<PeerId>,
     /// Accept inbound peers only; never dial (geth's `--nodial`). Default false.
@@ -116,6 +119,10 @@ pub struct P2pConfig {
     /// Dial nodes found by discovery (besides static nodes). Default true; false is geth's
     /// `--nodiscover` for the dialer (discovery itself may still answer others).
     pub dial_discovered: bool,
+    /// Asks every node discovery finds for its ENR (16 at once) and dials only those whose
+    /// record this filter accepts — e.g. an `eth` entry with our fork id, as geth's eth
+    /// backend does. Default none: every discovered node is a candidate.
+    pub enr_filter: Option<crate::discovery::EnrFilter>,
     /// Listen for inbound TCP connections. Default true.
     pub listen: bool,
     /// Deadline of each handshake phase (encryption, then Hello). Default 5 s.
@@ -154,6 +161,7 @@ impl std::fmt::Debug for P2pConfig {
             .field("static_nodes", &self.static_nodes.len())
             .field("trusted_nodes", &self.trusted_nodes.len())
             .field("no_dial", &self.no_dial)
+            .field("enr_filter", &self.enr_filter.is_some())
             .field("listen", &self.listen)
             .finish_non_exhaustive()
     }
@@ -171,6 +179,7 @@ impl Default for P2pConfig {
             trusted_nodes: Vec::new(),
             no_dial: false,
             dial_discovered: true,
+            enr_filter: None,
             listen: true,
             handshake_timeout: Duration::from_secs(5),
             dial_timeout: Duration::from_secs(15),

@@ -36,7 +36,7 @@ async fn start_node(
         discovery: None,
         p2p: Some(P2pConfig {
             protocols: vec![Arc::new(eth)],
-            static_nodes,
+            static_nodes: static_nodes.into_iter().map(Into::into).collect(),
             ..P2pConfig::default()
         }),
         ..NodeConfig::default()

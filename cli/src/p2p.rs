@@ -7,7 +7,7 @@ use std::{net::SocketAddr, path::PathBuf, sync::Arc};
 
 use alloy_rlp::Bytes;
 use clap::Args;
-use enode::{NodeRecord, PeerId};
+use enode::PeerId;
 use kadnode::{
     P2pConfig, PeerEvent, PeerInfo, Protocol, ProtocolConn, ProtocolFuture, ProtocolSpec,
     DEFAULT_MAX_PEERS, DEFAULT_MAX_PENDING,
@@ -161,17 +161,6 @@ fn entries(list: Option<&str>, file: Option<&PathBuf>) -> Result<Vec<String>, Cl
     Ok(out)
 }
 
-async fn resolve_all(entries: &[String], what: &str) -> Result<Vec<NodeRecord>, CliError> {
-    let mut nodes = Vec::with_capacity(entries.len());
-    for entry in entries {
-        let record = parse::tcp_node(entry)
-            .await
-            .map_err(|e| CliError::usage(format!("{what}: {e}")))?;
-        nodes.push(record);
-    }
-    Ok(nodes)
-}
-
 fn trusted_ids(entries: &[String]) -> Result<Vec<PeerId>, CliError> {
     entries
         .iter()
@@ -192,11 +181,12 @@ pub fn main(args: P2pNodeArgs, json: bool) -> Result<(), CliError> {
 }
 
 async fn run(args: P2pNodeArgs, json: bool) -> Result<(), CliError> {
-    let static_nodes = resolve_all(
-        &entries(args.static_nodes.as_deref(), args.static_file.as_ref())?,
-        "static node",
-    )
-    .await?;
+    let static_nodes = entries(args.static_nodes.as_deref(), args.static_file.as_ref())?
+        .iter()
+        .map(|entry| {
+            parse::static_node(entry).map_err(|e| CliError::usage(format!("static node: {e}")))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
     let trusted_nodes = trusted_ids(&entries(
         args.trusted_nodes.as_deref(),
         args.trusted_file.as_ref(),
@@ -294,6 +284,15 @@ async fn run(args: P2pNodeArgs, json: bool) -> Result<(), CliError> {
                             "detail": end.detail}),
                     );
                 }
+                Ok(PeerEvent::ConnectionFailed {
+                    id,
+                    direction,
+                    verdict,
+                    detail,
+                }) => {
+                    tracing::debug!(target: "kadnode", ?id, %direction, ?verdict, %detail, "connection failed");
+                }
+                Ok(_) => {}
                 Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
                     tracing::warn!(target: "kadnode", missed = n, "peer event printer fell behind");
                 }

@@ -113,6 +113,32 @@ pub async fn tcp_node(text: &str) -> Result<NodeRecord, String> {
     dialable(text, record)
 }
 
+/// Parses a static node: an `enode://` URL with an IP (dialed as given), with a DNS name
+/// (resolved before every dial, so a moved host is followed), or without a host (found
+/// through discovery), or an `enr:` record.
+pub fn static_node(text: &str) -> Result<kadnode::dial::StaticNode, String> {
+    use kadnode::dial::{StaticAddress, StaticNode};
+    match text
+        .trim()
+        .parse::<NodeArg>()
+        .map_err(|e| bad_node(text, &e))?
+    {
+        NodeArg::Enode(url) => match &url.host {
+            Some(enode::Host::Dns(host)) if url.tcp_port != 0 => Ok(StaticNode {
+                id: url.id,
+                address: StaticAddress::Dns {
+                    host: host.clone(),
+                    tcp_port: url.tcp_port,
+                    udp_port: url.udp_port,
+                },
+            }),
+            None => Ok(StaticNode::unresolved(url.id)),
+            _ => tcp_node_ip(text).map(StaticNode::at),
+        },
+        NodeArg::Enr(_) => tcp_node_ip(text).map(StaticNode::at),
+    }
+}
+
 /// [`tcp_node`] without DNS: the `enode://` URL must name an IP.
 pub fn tcp_node_ip(text: &str) -> Result<NodeRecord, String> {
     let record = match text

@@ -26,7 +26,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .unwrap_or_else(|| "127.0.0.1:30303".into())
         .parse()?;
     let statics = args
-        .map(|url| enode::parse_node(&url).map(|(record, _)| record))
+        .map(|url| enode::parse_node(&url).map(|(record, _)| record.into()))
         .collect::<Result<Vec<_>, _>>()?;
 
     let (statuses, mut accepted) = tokio::sync::mpsc::unbounded_channel();

@@ -32,11 +32,13 @@
 //! ```
 
 mod clock;
+mod discv4;
 mod fixed;
 mod mix;
 mod source;
 mod stream;
 
+pub use discv4::{Discv4Source, EnrFilter, ENR_FILTER_PARALLELISM, REJECTED_MEMORY};
 pub use fixed::{FixedList, DEFAULT_ROUND_INTERVAL, MAX_FIXED_ENTRIES};
 pub use mix::{FairMix, MixError, MixedCandidate, SourceId, DEFAULT_MIX_TIMEOUT, MAX_MIX_SOURCES};
 pub use source::{next_candidate, Candidate, CandidateHints, CandidateSource, Outcome};

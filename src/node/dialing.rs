@@ -1,9 +1,8 @@
 //! The node service's side of the [`DialScheduler`]: it turns the service's events into the
-//! scheduler's inputs and its actions into dials. Static nodes come with their records, so
-//! the resolution actions never arise from this API; discovered candidates come from one
-//! source, the discv4 random walk.
+//! scheduler's inputs and its actions into work for the service (dials, resolutions of
+//! static nodes, reports for the candidate sources).
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use enode::{NodeRecord, PeerId};
 use rlpx::verdict::Verdict;
@@ -11,19 +10,29 @@ use tokio::time::Instant;
 use tracing::debug;
 
 use crate::{
-    dial::{DialAction, DialConfig, DialOutcome, DialScheduler, PeerConnection, StaticNode},
-    discovery::{Candidate, SourceId},
+    dial::{
+        DialAction, DialConfig, DialKind, DialMemorySnapshot, DialOutcome, DialScheduler,
+        PeerConnection, StaticNode,
+    },
+    discovery::{MixedCandidate, Outcome, SourceId},
     protocol::Direction,
 };
 
-/// The only discovery source today: discv4's random walk.
-const DISCV4: SourceId = SourceId::from_raw(0);
-
-/// A dial to start.
+/// Work the scheduler hands the service.
 #[derive(Debug, Clone)]
-pub(crate) struct DialPlan {
-    pub(crate) node: NodeRecord,
-    pub(crate) is_static: bool,
+pub(crate) enum DialWork {
+    /// Dial `node`.
+    Dial { node: NodeRecord, is_static: bool },
+    /// Find static node `id` through discovery, then [`Dialing::looked_up`].
+    LookUp(PeerId),
+    /// Resolve the DNS name of static node `id`, then [`Dialing::dns_resolved`].
+    ResolveDns { id: PeerId, host: String },
+    /// Tell `source` what became of `id`.
+    Report {
+        source: SourceId,
+        id: PeerId,
+        outcome: Outcome,
+    },
 }
 
 /// The dial planner's state.
@@ -39,8 +48,8 @@ impl Dialing {
         }
     }
 
-    pub(crate) fn add_static(&mut self, node: NodeRecord) {
-        if let Err(error) = self.scheduler.add_static(StaticNode::from(node)) {
+    pub(crate) fn add_static(&mut self, node: StaticNode) {
+        if let Err(error) = self.scheduler.add_static(node) {
             debug!(target: "kadnode::node", %error, "static node not added");
         }
     }
@@ -58,11 +67,43 @@ impl Dialing {
         self.scheduler.wants_candidates()
     }
 
-    /// A discovered node; refused at once when it can never be dialed.
-    pub(crate) fn offer(&mut self, node: NodeRecord, now: Instant) {
-        if let Err(refusal) = self.scheduler.offer(now, DISCV4, Candidate::new(node)) {
-            debug!(target: "kadnode::node", id = ?node.id, refusal = refusal.label(), "candidate refused");
+    /// A discovered node; refused at once when it can never be dialed (the refusal goes
+    /// back to its source as a report from the next [`Dialing::plan`]).
+    pub(crate) fn offer(&mut self, mixed: MixedCandidate, now: Instant) {
+        let id = mixed.candidate.record.id;
+        if let Err(refusal) = self.scheduler.offer(now, mixed.source, mixed.candidate) {
+            debug!(target: "kadnode::node", ?id, source = %mixed.source, refusal = refusal.label(), "candidate refused");
         }
+    }
+
+    /// Static node `id` was looked up through discovery.
+    pub(crate) fn looked_up(&mut self, id: &PeerId, found: Option<NodeRecord>, now: Instant) {
+        self.scheduler.node_looked_up(now, id, found);
+    }
+
+    /// The DNS name of static node `id` resolved to `addresses` (none on failure).
+    pub(crate) fn dns_resolved(&mut self, id: &PeerId, addresses: &[IpAddr], now: Instant) {
+        self.scheduler.dns_resolved(now, id, addresses);
+    }
+
+    /// The application found `id` useful: ranked first next time.
+    pub(crate) fn peer_useful(&mut self, id: &PeerId) {
+        self.scheduler.peer_useful(id);
+    }
+
+    /// The dial memory to persist.
+    pub(crate) fn memory_snapshot(&self, now: Instant, unix_secs: u64) -> DialMemorySnapshot {
+        self.scheduler.memory_snapshot(now, unix_secs)
+    }
+
+    /// Loads a persisted dial memory; returns how many nodes it held.
+    pub(crate) fn restore_memory(
+        &mut self,
+        snapshot: &DialMemorySnapshot,
+        now: Instant,
+        unix_secs: u64,
+    ) -> usize {
+        self.scheduler.restore_memory(now, unix_secs, snapshot)
     }
 
     pub(crate) fn dial_failed(&mut self, id: PeerId, verdict: Verdict, now: Instant) {
@@ -103,28 +144,26 @@ impl Dialing {
         self.scheduler.peer_removed(now, id, verdict);
     }
 
-    /// The dials to start now.
-    pub(crate) fn plan(&mut self, now: Instant) -> Vec<DialPlan> {
+    /// The work to do now: dials, resolutions, reports.
+    pub(crate) fn plan(&mut self, now: Instant) -> Vec<DialWork> {
         let mut rng = rand::thread_rng();
-        let mut plans = Vec::new();
+        let mut work = Vec::new();
         while let Some(action) = self.scheduler.poll(now, &mut rng) {
-            match action {
-                DialAction::Dial(task) => plans.push(DialPlan {
-                    is_static: matches!(task.kind, crate::dial::DialKind::Static),
+            work.push(match action {
+                DialAction::Dial(task) => DialWork::Dial {
+                    is_static: matches!(task.kind, DialKind::Static),
                     node: task.record,
-                }),
-                DialAction::LookUp { id } => {
-                    // Only static nodes without an address ask for this; the node's API takes
-                    // records, so none exists. Answer "not found" so the scheduler backs off.
-                    self.scheduler.node_looked_up(now, &id, None);
-                }
-                DialAction::ResolveDns { id, .. } => {
-                    self.scheduler.dns_resolved(now, &id, &[]);
-                }
-                DialAction::Report(_) => {}
-            }
+                },
+                DialAction::LookUp { id } => DialWork::LookUp(id),
+                DialAction::ResolveDns { id, host } => DialWork::ResolveDns { id, host },
+                DialAction::Report(report) => DialWork::Report {
+                    source: report.source,
+                    id: report.id,
+                    outcome: report.outcome,
+                },
+            });
         }
-        plans
+        work
     }
 
     /// Dialed slots in use (dialed peers plus dials in flight) and their number.

@@ -1,13 +1,17 @@
 //! The cloneable handle a chain client (and the CLI) uses to talk to the node service.
 
-use enode::{NodeRecord, PeerId};
+use enode::PeerId;
 use rlpx::p2p::DisconnectReason;
 use tokio::sync::{broadcast, mpsc, oneshot};
 
 use std::sync::Arc;
 
 use super::{command::Command, event::PeerEvent, metrics::NodeMetrics};
-use crate::protocol::PeerInfo;
+use crate::{
+    dial::StaticNode,
+    discovery::{CandidateSource, MixError, SourceId},
+    protocol::PeerInfo,
+};
 
 /// Why a request to the node could not be answered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -72,9 +76,32 @@ impl NodeHandle {
     }
 
     /// Keeps `node` connected: dialed as soon as a dialed slot is free, and again after every
-    /// disconnect (geth's `admin_addPeer`).
-    pub async fn add_static(&self, node: NodeRecord) -> Result<(), NodeStopped> {
-        self.tell(Command::AddStatic(node)).await
+    /// disconnect (geth's `admin_addPeer`). A [`enode::NodeRecord`] converts; a
+    /// [`StaticNode`] may also name its host by DNS or leave the address to discovery.
+    pub async fn add_static(&self, node: impl Into<StaticNode>) -> Result<(), NodeStopped> {
+        self.tell(Command::AddStatic(node.into())).await
+    }
+
+    /// Adds a source of dial candidates (a DNS list, PEX, an application's own list) to the
+    /// node's fair mix, beside discv4's random walk; its candidates are ranked and dialed
+    /// like any other, and it hears what became of each through
+    /// [`CandidateSource::report`].
+    pub async fn add_source(
+        &self,
+        source: Box<dyn CandidateSource + Send>,
+    ) -> Result<Result<SourceId, MixError>, NodeStopped> {
+        self.ask(|reply| Command::AddSource(source, reply)).await
+    }
+
+    /// Removes a source added with [`NodeHandle::add_source`]; `false` if it is not there.
+    pub async fn remove_source(&self, source: SourceId) -> Result<bool, NodeStopped> {
+        self.ask(|reply| Command::RemoveSource(source, reply)).await
+    }
+
+    /// Tells the node that peer `id` served the application well (on our chain, answered
+    /// requests): its source learns it, and the dial memory ranks it first next time.
+    pub async fn mark_useful(&self, id: PeerId) -> Result<(), NodeStopped> {
+        self.tell(Command::MarkUseful(id)).await
     }
 
     /// Stops keeping `id` connected and disconnects it (0x00, requested); `false` if it was

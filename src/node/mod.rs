@@ -7,6 +7,7 @@ mod dialing;
 mod event;
 mod handle;
 mod listener;
+mod memory_file;
 mod metrics;
 mod service;
 
@@ -33,6 +34,7 @@ use enode::{enr_to_node_record, Enr, NodeKey, NodeRecord, PeerId};
 
 use crate::{
     config::{NodeConfig, Storage},
+    discovery::{Discv4Source, FairMix, DEFAULT_MIX_TIMEOUT},
     error::NodeError,
 };
 
@@ -125,7 +127,7 @@ impl Node {
         }
         let p2p = config
             .p2p
-            .map(|p2p| start_p2p(&key, p2p, tcp_listener, discv4.as_ref()));
+            .map(|p2p| start_p2p(&key, p2p, tcp_listener, discv4.as_ref(), datadir.as_deref()));
         Ok(Self {
             key,
             discv4,
@@ -251,6 +253,7 @@ fn start_p2p(
     config: crate::config::P2pConfig,
     listener: Option<BoxedListener>,
     discv4: Option<&Discv4Handle>,
+    datadir: Option<&Path>,
 ) -> NodeHandle {
     let mut session = SessionConfig::new(
         config.client_id.clone(),
@@ -281,12 +284,12 @@ fn start_p2p(
             Arc::clone(&metrics),
         ))
     });
-    let candidates: Option<service::Candidates> = match discv4 {
-        Some(handle) if !config.no_dial && config.dial_discovered => {
-            Some(Box::new(handle.random_walk()))
-        }
-        _ => None,
-    };
+    let mut mix = FairMix::new(DEFAULT_MIX_TIMEOUT);
+    if let Some(handle) = discv4.filter(|_| !config.no_dial && config.dial_discovered) {
+        let source = Discv4Source::new(handle, config.enr_filter.clone());
+        // The first source of an empty mix always fits.
+        let _ = mix.add_source(Box::new(source));
+    }
     let (command_tx, commands) = mpsc::channel(COMMAND_QUEUE);
     let (events, _) = broadcast::channel(EVENT_CAPACITY);
     let handle = NodeHandle::new(
@@ -303,7 +306,9 @@ fn start_p2p(
             conn_events,
             commands,
             events,
-            candidates,
+            mix,
+            discv4: discv4.cloned(),
+            memory_file: datadir.map(memory_file::MemoryFile::in_dir),
             listener,
             metrics,
         },

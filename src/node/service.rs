@@ -3,36 +3,49 @@
 
 use std::{
     collections::{HashMap, HashSet},
+    net::IpAddr,
     sync::Arc,
-    time::SystemTime,
+    time::{Duration, SystemTime},
 };
 
+use discv4::service::Discv4Handle;
 use enode::{NodeRecord, PeerId};
-use futures::{Stream, StreamExt};
 use rlpx::p2p::DisconnectReason;
 use tokio::{
     sync::{broadcast, mpsc},
     task::JoinHandle,
     time::Instant,
 };
-use tracing::{debug, info};
+use tracing::{debug, info, warn};
 
 use super::{
     admission::{self, Candidate, Duplicate, Limits, PeerCounts},
     command::Command,
     connection::{self, ConnContext, ConnEvent, ConnId},
-    dialing::Dialing,
+    dialing::{DialWork, Dialing},
     event::PeerEvent,
+    memory_file::MemoryFile,
     metrics::NodeMetrics,
 };
 use crate::{
     config::P2pConfig,
+    discovery::FairMix,
     peer::{spawn_peer, PeerControl, PeerEnd, DISCONNECT_GRACE},
     protocol::{Direction, PeerInfo, Protocol, Traffic},
 };
 
-/// A source of dial candidates (the discv4 random walk).
-pub(crate) type Candidates = Box<dyn Stream<Item = NodeRecord> + Send + Unpin>;
+/// How often the dial memory is written while the node runs (and once at shutdown).
+const MEMORY_SAVE_INTERVAL: Duration = Duration::from_secs(10 * 60);
+/// Resolutions of static nodes in flight are bounded by the scheduler's dial slots; this
+/// is only the queue of their answers.
+const RESOLUTION_QUEUE: usize = 64;
+
+/// The answer to a resolution the scheduler asked for.
+#[derive(Debug)]
+enum Resolution {
+    LookedUp(PeerId, Option<NodeRecord>),
+    Dns(PeerId, Vec<IpAddr>),
+}
 
 struct PeerEntry {
     conn: ConnId,
@@ -56,7 +69,12 @@ pub(crate) struct NodeService {
     peers: HashMap<PeerId, PeerEntry>,
     dialing: Dialing,
     trusted: HashSet<PeerId>,
-    candidates: Option<Candidates>,
+    mix: FairMix,
+    discv4: Option<Discv4Handle>,
+    resolutions_tx: mpsc::Sender<Resolution>,
+    resolutions: mpsc::Receiver<Resolution>,
+    memory_file: Option<MemoryFile>,
+    next_memory_save: Instant,
     listener: Option<JoinHandle<()>>,
     metrics: Arc<NodeMetrics>,
 }
@@ -68,7 +86,12 @@ pub(crate) struct ServiceParts {
     pub(crate) conn_events: mpsc::Receiver<ConnEvent>,
     pub(crate) commands: mpsc::Receiver<Command>,
     pub(crate) events: broadcast::Sender<PeerEvent>,
-    pub(crate) candidates: Option<Candidates>,
+    /// The candidate sources, already holding discv4's when the node dials discovered nodes.
+    pub(crate) mix: FairMix,
+    /// Discovery, for looking up static nodes without an address.
+    pub(crate) discv4: Option<Discv4Handle>,
+    /// Where the dial memory lives, with a data directory.
+    pub(crate) memory_file: Option<MemoryFile>,
     pub(crate) listener: Option<JoinHandle<()>>,
     pub(crate) metrics: Arc<NodeMetrics>,
 }
@@ -78,9 +101,22 @@ impl NodeService {
         let local = parts.ctx.key.peer_id();
         let mut dialing = Dialing::new(local, config.dial_config());
         for node in &config.static_nodes {
-            dialing.add_static(*node);
+            dialing.add_static(node.clone());
+        }
+        if let Some(file) = &parts.memory_file {
+            match file.load() {
+                Ok(Some(snapshot)) => {
+                    let restored = dialing.restore_memory(&snapshot, Instant::now(), unix_secs());
+                    debug!(target: "kadnode::node", restored, path = %file.path().display(), "dial memory loaded");
+                }
+                Ok(None) => {}
+                Err(error) => {
+                    warn!(target: "kadnode::node", %error, "dial memory not loaded; starting without it");
+                }
+            }
         }
         let (peer_ends_tx, peer_ends) = mpsc::unbounded_channel();
+        let (resolutions_tx, resolutions) = mpsc::channel(RESOLUTION_QUEUE);
         Self {
             local,
             limits: Limits {
@@ -99,7 +135,12 @@ impl NodeService {
             peers: HashMap::new(),
             dialing,
             trusted: config.trusted_nodes.iter().copied().collect(),
-            candidates: parts.candidates,
+            mix: parts.mix,
+            discv4: parts.discv4,
+            resolutions_tx,
+            resolutions,
+            memory_file: parts.memory_file,
+            next_memory_save: Instant::now() + MEMORY_SAVE_INTERVAL,
             listener: parts.listener,
             metrics: parts.metrics,
         }
@@ -109,12 +150,21 @@ impl NodeService {
     pub(crate) async fn run(mut self) {
         let done = loop {
             if !self.no_dial {
-                self.start_dials();
+                self.do_dial_work();
             }
             self.update_slot_gauge();
-            let wake = self.dialing.next_wake(Instant::now());
+            let now = Instant::now();
+            if self.memory_file.is_some() && now >= self.next_memory_save {
+                self.next_memory_save = now + MEMORY_SAVE_INTERVAL;
+                let _ = self.save_memory();
+            }
+            let wake = match self.dialing.next_wake(now) {
+                Some(at) if self.memory_file.is_some() => Some(at.min(self.next_memory_save)),
+                Some(at) => Some(at),
+                None => self.memory_file.as_ref().map(|_| self.next_memory_save),
+            };
             let want_candidates =
-                !self.no_dial && self.candidates.is_some() && self.dialing.wants_candidates();
+                !self.no_dial && !self.mix.is_empty() && self.dialing.wants_candidates();
             tokio::select! {
                 command = self.commands.recv() => match command {
                     Some(Command::Shutdown(reply)) => break Some(reply),
@@ -123,10 +173,10 @@ impl NodeService {
                 },
                 Some(event) = self.conn_events.recv() => self.on_conn_event(event),
                 Some((conn, id, end)) = self.peer_ends.recv() => self.on_peer_end(conn, id, end),
-                candidate = next_candidate(&mut self.candidates), if want_candidates => match candidate {
-                    Some(node) => self.dialing.offer(node, Instant::now()),
-                    None => self.candidates = None,
-                },
+                mixed = self.mix.next_candidate(), if want_candidates => {
+                    self.dialing.offer(mixed, Instant::now());
+                }
+                Some(resolution) = self.resolutions.recv() => self.on_resolution(resolution),
                 () = sleep_until(wake), if wake.is_some() => {}
             }
         };
@@ -136,13 +186,87 @@ impl NodeService {
         }
     }
 
-    fn start_dials(&mut self) {
-        for plan in self.dialing.plan(Instant::now()) {
-            let conn = self.next_conn_id();
-            debug!(target: "kadnode::node", id = ?plan.node.id, is_static = plan.is_static, "dialing");
-            self.metrics.dial_started();
-            tokio::spawn(connection::dial(self.ctx.clone(), conn, plan.node));
+    fn do_dial_work(&mut self) {
+        for work in self.dialing.plan(Instant::now()) {
+            match work {
+                DialWork::Dial { node, is_static } => {
+                    let conn = self.next_conn_id();
+                    debug!(target: "kadnode::node", id = ?node.id, is_static, "dialing");
+                    self.metrics.dial_started();
+                    tokio::spawn(connection::dial(self.ctx.clone(), conn, node));
+                }
+                DialWork::Report {
+                    source,
+                    id,
+                    outcome,
+                } => {
+                    self.mix.report(source, &id, outcome);
+                }
+                DialWork::LookUp(id) => self.look_up(id),
+                DialWork::ResolveDns { id, host } => self.resolve_dns(id, host),
+            }
         }
+    }
+
+    /// Finds static node `id` through discovery (without discovery: not found, and the
+    /// scheduler backs the lookup off).
+    fn look_up(&self, id: PeerId) {
+        let answers = self.resolutions_tx.clone();
+        let discv4 = self.discv4.clone();
+        tokio::spawn(async move {
+            let found = match discv4 {
+                Some(discv4) => discv4
+                    .lookup(id)
+                    .await
+                    .ok()
+                    .and_then(|nodes| nodes.into_iter().find(|n| n.id == id)),
+                None => None,
+            };
+            debug!(target: "kadnode::node", ?id, found = found.is_some(), "static node looked up");
+            let _ = answers.send(Resolution::LookedUp(id, found)).await;
+        });
+    }
+
+    /// Resolves a static node's DNS name, bounded by [`enode::RESOLVE_TIMEOUT`].
+    fn resolve_dns(&self, id: PeerId, host: String) {
+        let answers = self.resolutions_tx.clone();
+        tokio::spawn(async move {
+            let lookup = tokio::net::lookup_host((host.as_str(), 0));
+            let addresses: Vec<IpAddr> = match tokio::time::timeout(enode::RESOLVE_TIMEOUT, lookup)
+                .await
+            {
+                Ok(Ok(found)) => found.map(|a| a.ip()).collect(),
+                Ok(Err(error)) => {
+                    debug!(target: "kadnode::node", ?id, %host, %error, "static node's name did not resolve");
+                    Vec::new()
+                }
+                Err(_) => {
+                    debug!(target: "kadnode::node", ?id, %host, "static node's name timed out");
+                    Vec::new()
+                }
+            };
+            let _ = answers.send(Resolution::Dns(id, addresses)).await;
+        });
+    }
+
+    fn on_resolution(&mut self, resolution: Resolution) {
+        let now = Instant::now();
+        match resolution {
+            Resolution::LookedUp(id, found) => self.dialing.looked_up(&id, found, now),
+            Resolution::Dns(id, addresses) => self.dialing.dns_resolved(&id, &addresses, now),
+        }
+    }
+
+    /// Writes the dial memory off the service task (the file can be megabytes); the
+    /// returned task ends when it is written.
+    fn save_memory(&self) -> Option<JoinHandle<()>> {
+        let file = self.memory_file.clone()?;
+        let snapshot = self.dialing.memory_snapshot(Instant::now(), unix_secs());
+        Some(tokio::task::spawn_blocking(move || {
+            if let Err(error) = file.save(&snapshot) {
+                warn!(target: "kadnode::node", %error, "dial memory not saved");
+            }
+        }))
     }
 
     fn update_slot_gauge(&self) {
@@ -216,13 +340,16 @@ impl NodeService {
                         self.metrics
                             .connection_failed(direction, connection::refusal_verdict(reason));
                         session.connection.disconnect(reason);
+                        let verdict = connection::refusal_verdict(reason);
                         if direction == Direction::Outbound {
-                            self.dialing.dial_failed(
-                                id,
-                                connection::refusal_verdict(reason),
-                                Instant::now(),
-                            );
+                            self.dialing.dial_failed(id, verdict, Instant::now());
                         }
+                        let _ = self.events.send(PeerEvent::ConnectionFailed {
+                            id: Some(id),
+                            direction,
+                            verdict,
+                            detail: format!("refused after Hello: {reason}"),
+                        });
                     }
                     Ok(duplicate) => {
                         if duplicate == Some(Duplicate::ReplaceExisting) {
@@ -261,6 +388,12 @@ impl NodeService {
                     (None, Direction::Inbound) => {}
                     (None, Direction::Outbound) => {}
                 }
+                let _ = self.events.send(PeerEvent::ConnectionFailed {
+                    id,
+                    direction,
+                    verdict,
+                    detail,
+                });
             }
         }
     }
@@ -321,6 +454,13 @@ impl NodeService {
 
     fn on_command(&mut self, command: Command) {
         match command {
+            Command::AddSource(source, reply) => {
+                let _ = reply.send(self.mix.add_source(source));
+            }
+            Command::RemoveSource(id, reply) => {
+                let _ = reply.send(self.mix.remove_source(id).is_some());
+            }
+            Command::MarkUseful(id) => self.dialing.peer_useful(&id),
             Command::AddStatic(node) => {
                 if let Some(peer) = self.peers.get_mut(&node.id) {
                     peer.info.is_static = true;
@@ -366,6 +506,9 @@ impl NodeService {
         if let Some(listener) = self.listener.take() {
             listener.abort();
         }
+        if let Some(saving) = self.save_memory() {
+            let _ = saving.await;
+        }
         for peer in self.peers.values() {
             peer.control.disconnect(DisconnectReason::ClientQuitting);
         }
@@ -379,11 +522,10 @@ impl NodeService {
     }
 }
 
-async fn next_candidate(candidates: &mut Option<Candidates>) -> Option<NodeRecord> {
-    match candidates {
-        Some(stream) => stream.next().await,
-        None => std::future::pending().await,
-    }
+fn unix_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 async fn sleep_until(wake: Option<Instant>) {

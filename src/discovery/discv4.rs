@@ -1,0 +1,171 @@
+//! discv4 as a [`CandidateSource`]: the random walk's nodes, optionally checked through
+//! their ENR before they are offered (geth's `enode.AsyncFilter` over discv4 in the eth
+//! backend).
+//!
+//! Without a filter the walk's nodes go out as they are found. With an [`EnrFilter`], each
+//! node is asked for its record (ENRRequest, at most [`ENR_FILTER_PARALLELISM`] at once);
+//! a node that does not answer is dropped, and one whose record the application refuses
+//! (say, an `eth` entry with another fork id) is dropped too. A node that passed answered
+//! us a moment ago, so it goes out hinted as such and the dial scheduler ranks it before a
+//! stranger.
+//!
+//! The source also remembers (bounded) the nodes whose dials or sessions showed they are
+//! useless to us, so the walk, which meets the same nodes again and again, does not offer
+//! them again; discv4 itself stays unaware of the node.
+
+use std::{
+    collections::{HashSet, VecDeque},
+    fmt,
+    future::Future,
+    pin::Pin,
+    sync::Arc,
+    task::{Context, Poll},
+};
+
+use discv4::service::{Discv4Handle, RandomWalk};
+use enode::{Enr, NodeRecord, PeerId};
+use futures::{stream::FuturesUnordered, Stream};
+use tokio::time::Instant;
+
+use super::source::{Candidate, CandidateHints, CandidateSource, Outcome};
+
+/// How many ENR requests the filter keeps in flight (geth's eth backend: 16).
+pub const ENR_FILTER_PARALLELISM: usize = 16;
+/// How many useless nodes the source remembers so as not to offer them again.
+pub const REJECTED_MEMORY: usize = 4096;
+
+/// Judges a node's record: `true` to dial it. Runs in the node's service task, so it must
+/// be quick (look at an entry, compare a fork id).
+pub type EnrFilter = Arc<dyn Fn(&Enr) -> bool + Send + Sync>;
+
+type EnrLookup = Pin<Box<dyn Future<Output = (NodeRecord, Option<Enr>)> + Send>>;
+
+/// The discv4 random walk as a candidate source.
+pub struct Discv4Source {
+    walk: RandomWalk,
+    filter: Option<(EnrFilter, Discv4Handle)>,
+    checking: FuturesUnordered<EnrLookup>,
+    checking_ids: HashSet<PeerId>,
+    rejected: HashSet<PeerId>,
+    rejected_order: VecDeque<PeerId>,
+    walk_ended: bool,
+}
+
+impl Discv4Source {
+    /// Offers the nodes `discv4`'s random walk finds, each checked by `filter` through its
+    /// ENR when a filter is given.
+    pub fn new(discv4: &Discv4Handle, filter: Option<EnrFilter>) -> Self {
+        Self {
+            walk: discv4.random_walk(),
+            filter: filter.map(|f| (f, discv4.clone())),
+            checking: FuturesUnordered::new(),
+            checking_ids: HashSet::new(),
+            rejected: HashSet::new(),
+            rejected_order: VecDeque::new(),
+            walk_ended: false,
+        }
+    }
+
+    fn remember_rejected(&mut self, id: PeerId) {
+        if self.rejected.insert(id) {
+            self.rejected_order.push_back(id);
+            if self.rejected_order.len() > REJECTED_MEMORY {
+                if let Some(old) = self.rejected_order.pop_front() {
+                    self.rejected.remove(&old);
+                }
+            }
+        }
+    }
+
+    /// Pulls walk nodes into ENR checks until [`ENR_FILTER_PARALLELISM`] are in flight.
+    fn fill_checks(&mut self, cx: &mut Context<'_>, handle: &Discv4Handle) {
+        while !self.walk_ended && self.checking.len() < ENR_FILTER_PARALLELISM {
+            match Pin::new(&mut self.walk).poll_next(cx) {
+                Poll::Ready(Some(node)) => {
+                    if self.rejected.contains(&node.id) || !self.checking_ids.insert(node.id) {
+                        continue;
+                    }
+                    let handle = handle.clone();
+                    self.checking.push(Box::pin(async move {
+                        let enr = handle.request_enr(node).await.ok();
+                        (node, enr)
+                    }));
+                }
+                Poll::Ready(None) => self.walk_ended = true,
+                Poll::Pending => break,
+            }
+        }
+    }
+
+    fn poll_filtered(
+        &mut self,
+        cx: &mut Context<'_>,
+        filter: &EnrFilter,
+        handle: &Discv4Handle,
+    ) -> Poll<Option<Candidate>> {
+        loop {
+            self.fill_checks(cx, handle);
+            match Pin::new(&mut self.checking).poll_next(cx) {
+                Poll::Ready(Some((node, enr))) => {
+                    self.checking_ids.remove(&node.id);
+                    let Some(enr) = enr else { continue };
+                    if !filter(&enr) {
+                        self.remember_rejected(node.id);
+                        continue;
+                    }
+                    // The record may carry a newer endpoint than the walk saw.
+                    let record = enode::enr_to_node_record(&enr)
+                        .ok()
+                        .filter(|r| r.id == node.id && r.tcp_port != 0)
+                        .unwrap_or(node);
+                    let hints = CandidateHints {
+                        answered_at: Some(Instant::now()),
+                        past_sessions: 0,
+                    };
+                    return Poll::Ready(Some(Candidate::new(record).with_hints(hints)));
+                }
+                Poll::Ready(None) if self.walk_ended => return Poll::Ready(None),
+                // Nothing in flight: the walk registered the waker in fill_checks.
+                Poll::Ready(None) | Poll::Pending => return Poll::Pending,
+            }
+        }
+    }
+}
+
+impl fmt::Debug for Discv4Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Discv4Source")
+            .field("filtered", &self.filter.is_some())
+            .field("checking", &self.checking.len())
+            .field("rejected", &self.rejected.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl CandidateSource for Discv4Source {
+    fn name(&self) -> &str {
+        "discv4"
+    }
+
+    fn poll_next_candidate(&mut self, cx: &mut Context<'_>) -> Poll<Option<Candidate>> {
+        if let Some((filter, handle)) = self.filter.take() {
+            let result = self.poll_filtered(cx, &filter, &handle);
+            self.filter = Some((filter, handle));
+            return result;
+        }
+        loop {
+            return match Pin::new(&mut self.walk).poll_next(cx) {
+                Poll::Ready(Some(node)) if self.rejected.contains(&node.id) => continue,
+                Poll::Ready(Some(node)) => Poll::Ready(Some(Candidate::new(node))),
+                Poll::Ready(None) => Poll::Ready(None),
+                Poll::Pending => Poll::Pending,
+            };
+        }
+    }
+
+    fn report(&mut self, id: &PeerId, outcome: Outcome) {
+        if outcome.is_fatal() {
+            self.remember_rejected(*id);
+        }
+    }
+}
