@@ -3,11 +3,16 @@
 //!
 //! ```sh
 //! cargo run --example eth68 -- 127.0.0.1:30303 [enode://… to dial]
+//! cargo run --example eth68 -- 0.0.0.0:30303 --discover   # find mainnet peers through discv4
 //! ```
 //!
 //! It runs a mainnet Status handshake (network id 1, mainnet genesis, the EIP-2124 fork id at
-//! Shanghai) with every peer and prints the Status of each accepted one.
+//! Shanghai) with every peer and prints the Status of each accepted one. With `--discover`
+//! it joins mainnet's discv4 network with our fork id in the `eth` entry of its record (so
+//! other clients' dialers pick it) and dials only nodes whose record carries a fork id our
+//! chain accepts.
 
+mod enr_entry;
 mod status;
 
 use std::sync::Arc;
@@ -25,22 +30,38 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .next()
         .unwrap_or_else(|| "127.0.0.1:30303".into())
         .parse()?;
-    let statics = args
-        .map(|url| enode::parse_node(&url).map(|(record, _)| record.into()))
+    let (flags, nodes): (Vec<String>, Vec<String>) = args.partition(|a| a.starts_with("--"));
+    let discover = flags.iter().any(|f| f == "--discover");
+    let statics = nodes
+        .iter()
+        .map(|url| enode::parse_node(url).map(|(record, _)| record.into()))
         .collect::<Result<Vec<_>, _>>()?;
+    let chain = Chain::mainnet();
+    let discovery = discover.then(|| discv4::service::Discv4Config {
+        bootnodes: enode::bootnodes::MAINNET
+            .iter()
+            .filter_map(|url| url.parse().ok())
+            .collect(),
+        enr_entries: vec![(
+            "eth".into(),
+            enr_entry::eth_entry(chain.fork_id(HEAD.0, HEAD.1)),
+        )],
+        ..Default::default()
+    });
 
     let (statuses, mut accepted) = tokio::sync::mpsc::unbounded_channel();
     let eth = EthStatus {
-        chain: Chain::mainnet(),
+        chain: chain.clone(),
         head: HEAD,
         statuses,
     };
     let node = Node::start(NodeConfig {
         listen_addr: listen,
-        discovery: None,
+        discovery,
         p2p: Some(P2pConfig {
             protocols: vec![Arc::new(eth)],
             static_nodes: statics,
+            enr_filter: Some(enr_entry::same_chain(chain, HEAD)),
             ..P2pConfig::default()
         }),
         ..NodeConfig::default()
@@ -64,6 +85,33 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 #[cfg(test)]
 mod tests {
     use super::status::*;
+
+    #[test]
+    fn the_eth_entry_round_trips_and_the_filter_follows_eip_2124() {
+        use super::enr_entry::{eth_entry, fork_id_of, same_chain};
+        let chain = Chain::mainnet();
+        let record = |entry: Option<Vec<u8>>| {
+            let key = secp256k1::SecretKey::new(&mut rand::thread_rng());
+            let mut endpoints = enode::EndpointConfig::default();
+            if let Some(value) = entry {
+                endpoints.extra.insert("eth".into(), value);
+            }
+            enode::build_enr(&key, 1, &endpoints).unwrap()
+        };
+        let ours = chain.fork_id(super::HEAD.0, super::HEAD.1);
+        // go-ethereum's bytes for [[0xdce96c2d, 1710338135]] (Shanghai on mainnet).
+        assert_eq!(hex::encode(eth_entry(ours)), "cbca84dce96c2d8465f1b057");
+        assert_eq!(fork_id_of(&record(Some(eth_entry(ours)))), Some(ours));
+        let filter = same_chain(chain, super::HEAD);
+        assert!(filter(&record(Some(eth_entry(ours)))));
+        let other_chain = ForkId {
+            hash: [1, 2, 3, 4],
+            next: 0,
+        };
+        assert!(!filter(&record(Some(eth_entry(other_chain)))));
+        assert!(!filter(&record(None)), "a record without an eth entry");
+        assert!(!filter(&record(Some(vec![0xc0]))), "an empty entry");
+    }
 
     #[test]
     fn mainnet_fork_ids_match_eip_2124_and_geth() {
