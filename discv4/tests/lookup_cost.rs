@@ -39,6 +39,7 @@ fn network() -> SimNetwork {
         loss: 0.0,
         seed: 7,
         per_socket_queue: 1024,
+        ..SimConfig::default()
     })
 }
 

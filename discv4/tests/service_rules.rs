@@ -253,3 +253,72 @@ async fn ping_backs_to_unknown_pingers_are_capped_but_every_ping_gets_a_pong() {
     assert_eq!(ping_backs, 5, "ping-backs are capped at the burst of 5");
     assert_eq!(a.metrics().dropped_total(DropReason::PingBackLimited), 15);
 }
+
+/// Receives the next datagram at `socket` and returns its kind and arrival time.
+async fn next_kind(socket: &SimSocket) -> (discv4::proto::PacketKind, tokio::time::Instant) {
+    use discv4::transport::DatagramTransport;
+    let mut buf = [0u8; 1500];
+    let (len, _) = socket.recv_from(&mut buf).await.unwrap();
+    let decoded = discv4::proto::decode(&buf[..len]).unwrap();
+    (decoded.packet.kind(), tokio::time::Instant::now())
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_unanswered_liveness_ping_is_sent_once_more_before_the_node_counts_as_dead() {
+    use discv4::proto::PacketKind;
+    let net = SimNetwork::new(SimConfig::default());
+    let mut revalidating = config();
+    revalidating.table.fast_revalidation_interval = Duration::from_secs(1);
+    let (a, a_record) = start(&net, "10.0.6.1:30303", revalidating).await;
+    wait_initialised(&a).await;
+    let (silent, sockets) = silent_nodes(&net, &a_record, 6, 1);
+    a.add_nodes(vec![NodeInfo::new(silent[0])]).await.unwrap();
+
+    let (first, at_first) = next_kind(&sockets[0]).await;
+    let (second, at_second) = next_kind(&sockets[0]).await;
+    assert_eq!((first, second), (PacketKind::Ping, PacketKind::Ping));
+    // The second PING is the retransmission, one request timeout after the first, not the
+    // next liveness check.
+    let gap = at_second - at_first;
+    let timeout = Discv4Config::default().request_timeout;
+    assert!(
+        gap >= timeout && gap < timeout + Duration::from_millis(100),
+        "gap {gap:?}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_lookup_sends_an_unanswered_findnode_once_more() {
+    use discv4::proto::PacketKind;
+    let net = SimNetwork::new(SimConfig::default());
+    let (a, a_record) = start(&net, "10.0.7.1:30303", config_without_revalidation()).await;
+    wait_initialised(&a).await;
+    let (silent, sockets) = silent_nodes(&net, &a_record, 7, 1);
+    a.add_nodes(vec![NodeInfo::new(silent[0])]).await.unwrap();
+    let lookup = tokio::spawn({
+        let a = a.clone();
+        async move { a.lookup_random().await }
+    });
+    let mut findnodes = 0;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while findnodes < 2 {
+        tokio::select! {
+            (kind, _) = next_kind(&sockets[0]) => {
+                findnodes += usize::from(kind == PacketKind::FindNode);
+            }
+            () = tokio::time::sleep_until(deadline) => break,
+        }
+    }
+    assert_eq!(findnodes, 2, "one FINDNODE and its retransmission");
+    // ... and no third: the lookup ends.
+    let found = tokio::time::timeout(Duration::from_secs(30), lookup)
+        .await
+        .expect("the lookup ends")
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        found.len(),
+        1,
+        "an unresponsive node stays in the result, as in geth"
+    );
+}

@@ -20,6 +20,7 @@ fn net(latency_ms: u64) -> SimNetwork {
         loss: 0.0,
         seed: 7,
         per_socket_queue: 1024,
+        ..SimConfig::default()
     })
 }
 
@@ -395,6 +396,7 @@ async fn thousand_nodes_exchange_datagrams() {
         loss: 0.05,
         seed: 99,
         per_socket_queue: 1024,
+        ..SimConfig::default()
     });
     let sockets: Vec<Arc<dyn DatagramTransport>> = (0..NODES)
         .map(|i| {
@@ -458,6 +460,7 @@ async fn ten_thousand_nodes_million_datagrams() {
         loss: 0.01,
         seed: 5,
         per_socket_queue: 256,
+        ..SimConfig::default()
     });
     let wall = std::time::Instant::now();
     let start = Instant::now();

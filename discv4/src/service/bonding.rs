@@ -31,6 +31,9 @@ pub(crate) enum AfterBond {
         node: NodeRecord,
         target: PeerId,
         waiter: NeighborsWaiter,
+        /// False for the retransmission of a FINDNODE that went unanswered: it is not
+        /// retransmitted again.
+        first_attempt: bool,
     },
     /// An ENRRequest.
     EnrRequest { node: NodeRecord, waiter: EnrWaiter },
@@ -166,6 +169,7 @@ mod tests {
             node,
             target: PeerId([0; 64]),
             waiter: NeighborsWaiter::Lookup(LookupId(lookup)),
+            first_attempt: true,
         }
     }
 

@@ -51,7 +51,9 @@ use super::{
     local::LocalNode,
     lookups::{FoundSink, Lookups, Owner},
     metrics::Metrics,
-    pending::{EnrWaiter, Expect, NeighborsWaiter, Pending, PendingRequests, PongWaiter, Sent},
+    pending::{
+        EnrWaiter, Expect, NeighborsWaiter, Pending, PendingRequests, PongWaiter, Resend, Sent,
+    },
     predictor::EndpointPredictor,
     ratelimit::{IpRateLimiter, TokenBucket},
     skew::SkewDetector,
@@ -97,6 +99,11 @@ struct Refresh {
 enum Followup {
     /// A request a finished bond was holding back.
     AfterBond(AfterBond),
+    /// The second attempt of a liveness or bond PING whose first went unanswered.
+    ResendPing(NodeRecord, PongWaiter),
+    /// The second attempt of a lookup's FINDNODE (behind a new bond when the node needs
+    /// one: an unanswered FINDNODE often means the node lost our endpoint proof).
+    ResendFindNode(NodeRecord, PeerId, NeighborsWaiter),
     /// Fetch the record of a node whose liveness check announced a newer ENR seq.
     FetchEnr(NodeRecord),
 }
@@ -304,7 +311,31 @@ impl Service {
                         node,
                         target,
                         waiter,
-                    }) => self.send_findnode(node, target, waiter).await,
+                        first_attempt,
+                    }) => {
+                        self.send_findnode_attempt(node, target, waiter, first_attempt)
+                            .await;
+                    }
+                    Followup::ResendPing(node, waiter) => {
+                        self.send_ping_attempt(node, waiter, false).await;
+                    }
+                    Followup::ResendFindNode(node, target, waiter) => {
+                        if self.needs_bond(&node) {
+                            self.bond_then(
+                                node,
+                                AfterBond::FindNode {
+                                    node,
+                                    target,
+                                    waiter,
+                                    first_attempt: false,
+                                },
+                            )
+                            .await;
+                        } else {
+                            self.send_findnode_attempt(node, target, waiter, false)
+                                .await;
+                        }
+                    }
                     Followup::AfterBond(AfterBond::EnrRequest { node, waiter }) => {
                         self.send_enr_request(node, waiter).await;
                     }
@@ -524,6 +555,7 @@ impl Service {
                     node,
                     target,
                     waiter,
+                    first_attempt: true,
                 },
             )
             .await;
@@ -534,12 +566,37 @@ impl Service {
 
     /// Registers the request, then sends the packet; on failure the waiter is told. The
     /// expectation's reply token is filled in with the sent packet's hash.
-    async fn send_request(&mut self, node: NodeRecord, packet: Packet, mut expect: Expect) {
+    async fn send_request(
+        &mut self,
+        node: NodeRecord,
+        packet: Packet,
+        mut expect: Expect,
+        first_attempt: bool,
+    ) {
         let now = Instant::now();
+        let resend = match (&expect, &packet) {
+            _ if !first_attempt => None,
+            (
+                Expect::Pong {
+                    waiter: PongWaiter::Bond | PongWaiter::Revalidation,
+                    ..
+                },
+                _,
+            ) => Some(Resend::Ping(node)),
+            (
+                Expect::Neighbors {
+                    waiter: NeighborsWaiter::Lookup(_),
+                    ..
+                },
+                Packet::FindNode(find),
+            ) => Some(Resend::FindNode(node, find.target)),
+            _ => None,
+        };
         let sent = Sent {
             peer: node.id,
             ip: node.address,
             at: now,
+            resend,
         };
         // Check the bound before signing: under a flood of unknown pingers the signature
         // is the expensive part, and a request we cannot track is not worth sending.
@@ -576,6 +633,10 @@ impl Service {
     }
 
     async fn send_ping(&mut self, node: NodeRecord, waiter: PongWaiter) {
+        self.send_ping_attempt(node, waiter, true).await;
+    }
+
+    async fn send_ping_attempt(&mut self, node: NodeRecord, waiter: PongWaiter, first: bool) {
         let ping = Packet::Ping(Ping {
             version: Ping::VERSION,
             from: self.local.ping_endpoint(),
@@ -587,10 +648,20 @@ impl Service {
             ping_hash: [0; 32],
             waiter,
         };
-        self.send_request(node, ping, expect).await;
+        self.send_request(node, ping, expect, first).await;
     }
 
     async fn send_findnode(&mut self, node: NodeRecord, target: PeerId, waiter: NeighborsWaiter) {
+        self.send_findnode_attempt(node, target, waiter, true).await;
+    }
+
+    async fn send_findnode_attempt(
+        &mut self,
+        node: NodeRecord,
+        target: PeerId,
+        waiter: NeighborsWaiter,
+        first: bool,
+    ) {
         let packet = Packet::FindNode(FindNode {
             target,
             expiration: self.expiration(),
@@ -600,7 +671,7 @@ impl Service {
             received: 0,
             waiter,
         };
-        self.send_request(node, packet, expect).await;
+        self.send_request(node, packet, expect, first).await;
     }
 
     async fn send_enr_request(&mut self, node: NodeRecord, waiter: EnrWaiter) {
@@ -611,7 +682,7 @@ impl Service {
             request_hash: [0; 32],
             waiter,
         };
-        self.send_request(node, packet, expect).await;
+        self.send_request(node, packet, expect, true).await;
     }
 
     async fn reply(&self, packet: &Packet, to: SocketAddr) {

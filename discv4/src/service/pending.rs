@@ -92,6 +92,20 @@ pub(crate) struct Sent {
     pub(crate) peer: PeerId,
     pub(crate) ip: IpAddr,
     pub(crate) at: Instant,
+    /// What to send again if this first attempt times out (the service's own liveness and
+    /// bond PINGs and lookup FINDNODEs get one retransmission; a handle's requests do not:
+    /// their caller decides). `None` on a retransmission.
+    pub(crate) resend: Option<Resend>,
+}
+
+/// A request the service sends a second time when the first went unanswered: on a lossy
+/// path a single lost datagram must not cost a table entry or a lookup hop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Resend {
+    /// A PING to this node.
+    Ping(NodeRecord),
+    /// A FINDNODE for `target` to this node.
+    FindNode(NodeRecord, PeerId),
 }
 
 /// One outstanding request.
@@ -344,6 +358,7 @@ mod tests {
     fn pending(peer: u8, expect: Expect) -> Pending {
         Pending {
             sent: Sent {
+                resend: None,
                 peer: PeerId([peer; 64]),
                 ip: IP,
                 at: Instant::now(),

@@ -32,6 +32,8 @@ pub(crate) struct SimParams {
     pub(crate) latency: Duration,
     /// See `latency`.
     pub(crate) jitter: Duration,
+    /// Extra per-datagram delay drawn from `[0, reorder)`: reorders datagrams on a link.
+    pub(crate) reorder: Duration,
     /// Datagram loss probability.
     pub(crate) loss: f64,
     /// Virtual time between two node starts.
@@ -53,6 +55,7 @@ impl SimParams {
             nodes,
             latency: Duration::from_millis(10),
             jitter: Duration::from_millis(40),
+            reorder: Duration::ZERO,
             loss: 0.0,
             start_spacing: Duration::from_millis(20),
             settle: Duration::from_secs(60),
@@ -222,136 +225,187 @@ fn node_config(bootnodes: Vec<enode::NodeRecord>) -> Discv4Config {
     }
 }
 
-/// Runs the simulation. Panics when the network does not bootstrap within a generous
-/// virtual-time bound.
-pub(crate) async fn run(params: SimParams) -> SimReport {
-    let net = SimNetwork::new(SimConfig {
-        latency: params.latency,
-        jitter: params.jitter,
-        loss: params.loss,
-        seed: params.seed,
-        per_socket_queue: 1024,
-    });
-    let started = Instant::now();
-    let boot = spawn_sim_node(&net, sim_addr(0), node_config(Vec::new()));
-    let config = node_config(vec![boot.record]);
-    let mut nodes: Vec<TestNode> = vec![boot];
-    for i in 1..params.nodes {
-        tokio::time::sleep(params.start_spacing).await;
-        nodes.push(spawn_sim_node(&net, sim_addr(i), config.clone()));
-    }
+/// A bootstrapped simulated network.
+pub(crate) struct Sim {
+    pub(crate) params: SimParams,
+    pub(crate) net: SimNetwork,
+    pub(crate) nodes: Vec<TestNode>,
+    /// Virtual time from the first start until every node finished its first refresh.
+    pub(crate) bootstrap_virtual: Duration,
+}
 
-    // Every node finishes its first refresh (self-lookup and three random lookups).
-    let bound = Duration::from_secs(600) + params.start_spacing * params.nodes as u32;
-    loop {
-        let mut pending = 0;
-        for node in &nodes {
-            if !node.handle.table_state().await.unwrap().1 {
-                pending += 1;
-            }
-        }
-        if pending == 0 {
-            break;
-        }
-        assert!(
-            started.elapsed() < bound,
-            "{pending} of {} nodes still in their first refresh after {:?} virtual",
-            params.nodes,
-            started.elapsed()
-        );
-        tokio::time::sleep(Duration::from_secs(1)).await;
-    }
-    let bootstrap_virtual = started.elapsed();
-
-    // Every node runs one more self-lookup, at a random moment within `refresh_spread`, as
-    // its refresh timer would make it do 15–30 minutes later. Why it is needed: during the
-    // join wave most nodes are still in their first refresh, and a node in its first refresh
-    // refuses inbound additions (geth's rule against table poisoning at startup), so many
-    // early contacts between close neighbours were not recorded; and NEIGHBORS answers carry
-    // only validated-live nodes, so a node that joined late was invisible to lookups until
-    // its neighbours had checked it. Without this round a few percent of nodes stay unknown
-    // to their own neighbourhood until their next refresh (measured: mean recall ~0.95–0.97
-    // with misses held by 0–2 of their true neighbours).
-    let mut rng = StdRng::seed_from_u64(params.seed ^ 0x5e1f);
-    let round = nodes.iter().map(|node| {
-        let delay = params.refresh_spread.mul_f64(rng.gen::<f64>());
-        let handle = node.handle.clone();
-        async move {
-            tokio::time::sleep(delay).await;
-            handle.lookup_self().await.unwrap();
-        }
-    });
-    join_all(round).await;
-    // FINDNODE answers carry only validated-live nodes; revalidation checks one node of the
-    // fast list every 1.5 s on average, so the entries just learned need a while.
-    tokio::time::sleep(params.settle).await;
-
-    let mut sizes = Vec::with_capacity(nodes.len());
-    for node in &nodes {
-        sizes.push(node.handle.table_state().await.unwrap().0);
-    }
-    let mean_table = sizes.iter().sum::<usize>() as f64 / sizes.len().max(1) as f64;
-    let min_table = sizes.iter().copied().min().unwrap_or(0);
-
-    let all: Vec<NodeId> = nodes.iter().map(TestNode::id).collect();
-    let mut rng = StdRng::seed_from_u64(params.seed);
-    let mut lookups = Vec::with_capacity(params.lookups);
-    // One lookup at a time, so each node's counters belong to its own lookup.
-    for _ in 0..params.lookups {
-        let node = &nodes[rng.gen_range(0..nodes.len())];
-        let target = random_target();
-        let metrics = node.handle.metrics();
-        let (findnodes_before, pings_before, messages_before) = (
-            metrics.packets_out_total(PacketKind::FindNode),
-            metrics.packets_out_total(PacketKind::Ping),
-            packets_total(&metrics),
-        );
-        let at = Instant::now();
-        let found = node.handle.lookup(target).await.unwrap();
-        let duration = at.elapsed();
-        let truth = true_closest(&target.node_id(), &all, &node.id(), RESULT_SIZE);
-        if std::env::var_os("SIM_DIAG").is_some() {
-            diagnose(&nodes, &found, &truth).await;
-        }
-        lookups.push(LookupStats {
-            recall: recall(&found, &truth),
-            findnodes: metrics.packets_out_total(PacketKind::FindNode) - findnodes_before,
-            messages: packets_total(&metrics) - messages_before,
-            pings: metrics.packets_out_total(PacketKind::Ping) - pings_before,
-            duration,
+impl Sim {
+    /// Starts `params.nodes` nodes bootstrapping from node 0, waits until every node has
+    /// finished its first refresh, runs one spread self-lookup round and lets the network
+    /// settle. Panics when the network does not bootstrap within a generous virtual bound.
+    pub(crate) async fn start(params: SimParams) -> Self {
+        let net = SimNetwork::new(SimConfig {
+            latency: params.latency,
+            jitter: params.jitter,
+            reorder: params.reorder,
+            loss: params.loss,
+            seed: params.seed,
+            per_socket_queue: 1024,
         });
+        let started = Instant::now();
+        let boot = spawn_sim_node(&net, sim_addr(0), node_config(Vec::new()));
+        let config = node_config(vec![boot.record]);
+        let mut nodes: Vec<TestNode> = vec![boot];
+        for i in 1..params.nodes {
+            tokio::time::sleep(params.start_spacing).await;
+            nodes.push(spawn_sim_node(&net, sim_addr(i), config.clone()));
+        }
+
+        // Every node finishes its first refresh (self-lookup and three random lookups).
+        let bound = Duration::from_secs(600) + params.start_spacing * params.nodes as u32;
+        loop {
+            let mut pending = 0;
+            for node in &nodes {
+                if !node.handle.table_state().await.unwrap().1 {
+                    pending += 1;
+                }
+            }
+            if pending == 0 {
+                break;
+            }
+            assert!(
+                started.elapsed() < bound,
+                "{pending} of {} nodes still in their first refresh after {:?} virtual",
+                params.nodes,
+                started.elapsed()
+            );
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+        let bootstrap_virtual = started.elapsed();
+
+        // Every node runs one more self-lookup, at a random moment within `refresh_spread`,
+        // as its refresh timer would make it do 15–30 minutes later. Why it is needed: during
+        // the join wave most nodes are still in their first refresh, and a node in its first
+        // refresh refuses inbound additions (geth's rule against table poisoning at
+        // startup), so many early contacts between close neighbours were not recorded; and
+        // NEIGHBORS answers carry only validated-live nodes, so a node that joined late was
+        // invisible to lookups until its neighbours had checked it. Without this round a few
+        // percent of nodes stay unknown to their own neighbourhood until their next refresh
+        // (measured: mean recall ~0.95–0.97 with misses held by 0–2 of their true
+        // neighbours).
+        let mut rng = StdRng::seed_from_u64(params.seed ^ 0x5e1f);
+        let round = nodes.iter().map(|node| {
+            let delay = params.refresh_spread.mul_f64(rng.gen::<f64>());
+            let handle = node.handle.clone();
+            async move {
+                tokio::time::sleep(delay).await;
+                handle.lookup_self().await.unwrap();
+            }
+        });
+        join_all(round).await;
+        // FINDNODE answers carry only validated-live nodes; revalidation checks one node of
+        // the fast list every 1.5 s on average, so the entries just learned need a while.
+        tokio::time::sleep(params.settle).await;
+        Self {
+            params,
+            net,
+            nodes,
+            bootstrap_virtual,
+        }
     }
-    let sent_by_kind = PACKET_KINDS
-        .iter()
-        .map(|kind| {
-            let total = nodes
-                .iter()
-                .map(|n| n.handle.metrics().packets_out_total(*kind))
-                .sum();
-            (kind.name(), total)
-        })
-        .collect();
-    let drops = DropReason::ALL
-        .iter()
-        .map(|reason| {
-            let total = nodes
-                .iter()
-                .map(|n| n.handle.metrics().dropped_total(*reason))
-                .sum();
-            (reason.label(), total)
-        })
-        .filter(|(_, n)| *n > 0)
-        .collect();
-    let report = SimReport {
-        sent_by_kind,
-        drops,
-        params,
-        bootstrap_virtual,
-        mean_table,
-        min_table,
-        lookups,
-        net: net.stats(),
-    };
-    join_all(nodes.iter().map(|n| n.handle.shutdown())).await;
-    report
+
+    /// Mean and smallest table size now.
+    pub(crate) async fn table_sizes(&self) -> (f64, usize) {
+        let mut sizes = Vec::with_capacity(self.nodes.len());
+        for node in &self.nodes {
+            sizes.push(node.handle.table_state().await.unwrap().0);
+        }
+        let mean = sizes.iter().sum::<usize>() as f64 / sizes.len().max(1) as f64;
+        (mean, sizes.iter().copied().min().unwrap_or(0))
+    }
+
+    /// `count` random lookups from random nodes among `from` (indices), one at a time, each
+    /// compared with the true closest nodes among all nodes.
+    pub(crate) async fn lookups(
+        &self,
+        count: usize,
+        seed: u64,
+        from: &[usize],
+    ) -> Vec<LookupStats> {
+        let nodes = &self.nodes;
+        let all: Vec<NodeId> = nodes.iter().map(TestNode::id).collect();
+        let mut rng = StdRng::seed_from_u64(seed);
+        let mut lookups = Vec::with_capacity(count);
+        // One lookup at a time, so each node's counters belong to its own lookup.
+        for _ in 0..count {
+            let node = &nodes[from[rng.gen_range(0..from.len())]];
+            let target = random_target();
+            let metrics = node.handle.metrics();
+            let (findnodes_before, pings_before, messages_before) = (
+                metrics.packets_out_total(PacketKind::FindNode),
+                metrics.packets_out_total(PacketKind::Ping),
+                packets_total(&metrics),
+            );
+            let at = Instant::now();
+            let found = node.handle.lookup(target).await.unwrap();
+            let duration = at.elapsed();
+            let truth = true_closest(&target.node_id(), &all, &node.id(), RESULT_SIZE);
+            if std::env::var_os("SIM_DIAG").is_some() {
+                diagnose(nodes, &found, &truth).await;
+            }
+            lookups.push(LookupStats {
+                recall: recall(&found, &truth),
+                findnodes: metrics.packets_out_total(PacketKind::FindNode) - findnodes_before,
+                messages: packets_total(&metrics) - messages_before,
+                pings: metrics.packets_out_total(PacketKind::Ping) - pings_before,
+                duration,
+            });
+        }
+        lookups
+    }
+
+    /// Lookups, counters and drops as a report; shuts the nodes down.
+    pub(crate) async fn finish(self, lookups: Vec<LookupStats>) -> SimReport {
+        let (mean_table, min_table) = self.table_sizes().await;
+        let nodes = &self.nodes;
+        let sent_by_kind = PACKET_KINDS
+            .iter()
+            .map(|kind| {
+                let total = nodes
+                    .iter()
+                    .map(|n| n.handle.metrics().packets_out_total(*kind))
+                    .sum();
+                (kind.name(), total)
+            })
+            .collect();
+        let drops = DropReason::ALL
+            .iter()
+            .map(|reason| {
+                let total = nodes
+                    .iter()
+                    .map(|n| n.handle.metrics().dropped_total(*reason))
+                    .sum();
+                (reason.label(), total)
+            })
+            .filter(|(_, n)| *n > 0)
+            .collect();
+        let report = SimReport {
+            sent_by_kind,
+            drops,
+            params: self.params.clone(),
+            bootstrap_virtual: self.bootstrap_virtual,
+            mean_table,
+            min_table,
+            lookups,
+            net: self.net.stats(),
+        };
+        join_all(nodes.iter().map(|n| n.handle.shutdown())).await;
+        report
+    }
+}
+
+/// Runs the whole simulation: bootstrap, `params.lookups` measured lookups from random
+/// nodes, report.
+pub(crate) async fn run(params: SimParams) -> SimReport {
+    let sim = Sim::start(params).await;
+    let everyone: Vec<usize> = (0..sim.nodes.len()).collect();
+    let lookups = sim
+        .lookups(sim.params.lookups, sim.params.seed, &everyone)
+        .await;
+    sim.finish(lookups).await
 }

@@ -26,6 +26,7 @@ use super::{
         metrics::DropReason,
         pending::{
             Answered, EnrWaiter, Expect, NeighborsMatch, NeighborsWaiter, Pending, PongWaiter,
+            Resend,
         },
     },
     Followup, Service,
@@ -251,6 +252,20 @@ impl Service {
                     nodes,
                     waiter,
                 }),
+                // A first attempt of our own PING or a lookup's FINDNODE: once more.
+                Expect::Pong { waiter, .. } if pending.sent.resend.is_some() => {
+                    if let Some(Resend::Ping(node)) = pending.sent.resend {
+                        self.followups.push_back(Followup::ResendPing(node, waiter));
+                    }
+                }
+                Expect::Neighbors { waiter, .. } if pending.sent.resend.is_some() => {
+                    // Counted as a failure now, so the second attempt re-bonds first.
+                    self.track_findnode(&pending.sent.peer, pending.sent.ip, &[]);
+                    if let Some(Resend::FindNode(node, target)) = pending.sent.resend {
+                        self.followups
+                            .push_back(Followup::ResendFindNode(node, target, waiter));
+                    }
+                }
                 expect => {
                     if matches!(expect, Expect::Neighbors { .. }) {
                         self.track_findnode(&pending.sent.peer, pending.sent.ip, &[]);

@@ -41,6 +41,10 @@ pub struct SimConfig {
     /// `[0, jitter)`; a link's delay is stable, so datagrams on a link are not reordered.
     /// (Arrivals land on tokio's millisecond timer ticks, never before their due instant.)
     pub jitter: Duration,
+    /// Extra one-way delay per datagram, drawn for each datagram uniformly from
+    /// `[0, reorder)`: datagrams on one link overtake each other (reordering), and the
+    /// delay varies from packet to packet. Zero keeps every link's delay stable.
+    pub reorder: Duration,
     /// Probability in `[0, 1]` that a datagram is lost; changeable with [`SimNetwork::set_loss`].
     pub loss: f64,
     /// Seed for every random decision.
@@ -55,6 +59,7 @@ impl Default for SimConfig {
         SimConfig {
             latency: Duration::from_millis(10),
             jitter: Duration::ZERO,
+            reorder: Duration::ZERO,
             loss: 0.0,
             seed: 0,
             per_socket_queue: 1024,
@@ -362,9 +367,20 @@ impl NetInner {
             }
         }
         let now = Instant::now();
+        let mut delay = self.link_latency(from, to);
+        if !self.config.reorder.is_zero() {
+            let roll = rng::hash(&[
+                self.config.seed,
+                rng::TAG_REORDER,
+                rng::addr_key(&from),
+                rng::addr_key(&to),
+                seq,
+            ]);
+            delay = delay.saturating_add(self.config.reorder.mul_f64(rng::unit(roll)));
+        }
         // An absurd configured latency parks the datagram for ~30 years instead of panicking.
         let at = now
-            .checked_add(self.link_latency(from, to))
+            .checked_add(delay)
             .unwrap_or_else(|| now + Duration::from_secs(1 << 30));
         let pushed = lock(&dest.inbox).push(at, from, data.into(), &dest.timer_waker);
         match pushed {

@@ -8,6 +8,7 @@ use std::net::{IpAddr, SocketAddr};
 /// Tags that keep the hash streams of different decisions independent.
 pub(super) const TAG_LOSS: u64 = 0x6c6f_7373;
 pub(super) const TAG_LINK_DELAY: u64 = 0x6c69_6e6b;
+pub(super) const TAG_REORDER: u64 = 0x7265_6f72;
 
 /// The splitmix64 finaliser: a fast bijective mixer with good avalanche.
 pub(super) fn mix(mut z: u64) -> u64 {
