@@ -449,11 +449,12 @@ impl Service {
 
     /// An endpoint proof from `peer` at `ip`: a PONG matching our PING within the bond
     /// expiration. FINDNODE and ENRRequest are answered only then.
-    fn is_bonded(&self, peer: &PeerId, ip: IpAddr) -> bool {
+    fn is_bonded(&mut self, peer: &PeerId, ip: IpAddr) -> bool {
         let max_age = self.config.bond_expiration.as_secs();
+        let now = self.clock.now_secs();
         self.db
             .last_pong(&peer.node_id(), ip)
-            .is_some_and(|t| self.clock.now_secs().saturating_sub(t) < max_age)
+            .is_some_and(|t| now.saturating_sub(t) < max_age)
     }
 
     /// Whether we must PING before asking the node something: it has not PINGed us (and so
@@ -462,13 +463,14 @@ impl Service {
     /// often means the remote never got our PONG (a lost datagram) and drops our requests as
     /// unproven, so waiting for 5 failures strands a node for a whole refresh. One PING is
     /// cheap insurance.
-    fn needs_bond(&self, node: &NodeRecord) -> bool {
+    fn needs_bond(&mut self, node: &NodeRecord) -> bool {
         let id = node.id.node_id();
         let max_age = self.config.bond_expiration.as_secs();
+        let now = self.clock.now_secs();
         let recent_ping = self
             .db
             .last_ping(&id, node.address)
-            .is_some_and(|t| self.clock.now_secs().saturating_sub(t) < max_age);
+            .is_some_and(|t| now.saturating_sub(t) < max_age);
         let failures = self.db.findnode_failures(&id, node.address);
         !recent_ping || failures > 0
     }

@@ -84,8 +84,9 @@ pub fn spawn(
     ))
 }
 
-/// Binds a UDP socket for the service.
+/// Binds a UDP socket for the service: batched receive and a 4 MiB kernel receive buffer
+/// (see [`UdpTransport`](crate::transport::UdpTransport)).
 pub async fn bind_udp(addr: SocketAddr) -> std::io::Result<Arc<dyn DatagramTransport>> {
-    let socket = tokio::net::UdpSocket::bind(addr).await?;
-    Ok(Arc::new(socket))
+    let transport = crate::transport::UdpTransport::bind(addr).await?;
+    Ok(Arc::new(transport))
 }
