@@ -53,6 +53,7 @@ use super::{
     metrics::Metrics,
     pending::{EnrWaiter, Expect, NeighborsWaiter, Pending, PendingRequests, PongWaiter, Sent},
     predictor::EndpointPredictor,
+    priority::Priority,
     ratelimit::{IpRateLimiter, TokenBucket},
     skew::SkewDetector,
     store::Store,
@@ -114,6 +115,8 @@ pub(crate) struct Service {
     seen_pong: bool,
     /// Caps the ping-backs to unknown pingers (`None`: no cap).
     ping_backs: Option<TokenBucket>,
+    /// Endpoints with a proof, verified first under a flood (shared with the workers).
+    priority: Arc<Priority>,
     clock: UnixClock,
     pending: PendingRequests,
     bonds: Bonds,
@@ -161,7 +164,9 @@ pub(crate) fn start(
     let metrics = Arc::new(Metrics::default());
     let skew = Arc::new(SkewDetector::default());
 
+    let priority = Arc::new(Priority::new(config.overload_unknown_per_second));
     let context = Arc::new(IngressContext {
+        priority: Arc::clone(&priority),
         transport: Arc::clone(&transport),
         local: local.shared(),
         rate_limit: config.rate_limit,
@@ -205,6 +210,7 @@ pub(crate) fn start(
         db,
         seen_pong: false,
         ping_backs,
+        priority,
         clock: UnixClock::start(),
         metrics,
         skew,

@@ -26,8 +26,8 @@ use tracing::{debug, trace};
 
 use crate::{
     proto::{
-        decode, encode, expiration_after, is_expired, normalize_ip, now_unix_secs, Decoded,
-        Endpoint, Packet, PacketKind, Ping, Pong,
+        decode_unverified, encode, expiration_after, is_expired, normalize_ip, now_unix_secs,
+        DecodeError, Decoded, Endpoint, Packet, PacketKind, Ping, Pong,
     },
     transport::{DatagramTransport, RecvBatch},
 };
@@ -35,6 +35,7 @@ use crate::{
 use super::{
     local::SharedLocal,
     metrics::{DropReason, Metrics},
+    priority::Priority,
     ratelimit::{IpRateLimiter, RateLimitConfig},
     skew::SkewDetector,
 };
@@ -58,6 +59,8 @@ pub(crate) struct IngressContext {
     pub(crate) skew: Arc<SkewDetector>,
     pub(crate) packet_expiration: Duration,
     pub(crate) to_service: mpsc::Sender<Ingress>,
+    /// Who is verified first while the socket has a backlog.
+    pub(crate) priority: Arc<Priority>,
     /// The next arrival ticket; held while receiving, so tickets follow arrival order.
     pub(crate) next_ticket: AsyncMutex<u64>,
     /// The ticket whose packet goes to the service next.
@@ -85,9 +88,11 @@ pub(crate) async fn run_worker(ctx: Arc<IngressContext>) {
             continue;
         }
         verified.clear();
+        // A full batch means more datagrams were waiting: the socket is behind.
+        let backlog = count >= BATCH;
         for (datagram, src) in batch.datagrams() {
             let src = SocketAddr::new(normalize_ip(src.ip()), src.port());
-            let ingress = verify(&ctx, datagram, src);
+            let ingress = verify(&ctx, datagram, src, backlog);
             if let Some(ingress) = &ingress {
                 if let Packet::Ping(ping) = &ingress.decoded.packet {
                     answer_ping(&ctx, ingress.src, ping, ingress.decoded.hash).await;
@@ -131,7 +136,12 @@ async fn receive(ctx: &IngressContext, batch: &mut RecvBatch) -> usize {
 }
 
 /// Rate limit, decode, verify, drop own and expired packets.
-fn verify(ctx: &IngressContext, datagram: &[u8], src: SocketAddr) -> Option<Ingress> {
+fn verify(
+    ctx: &IngressContext,
+    datagram: &[u8],
+    src: SocketAddr,
+    backlog: bool,
+) -> Option<Ingress> {
     let allowed = ctx.rate_limit.is_exempt(src.ip())
         || ctx
             .limiter
@@ -142,16 +152,35 @@ fn verify(ctx: &IngressContext, datagram: &[u8], src: SocketAddr) -> Option<Ingr
         ctx.metrics.dropped(DropReason::RateLimited);
         return None;
     }
-    let decoded = match decode(datagram) {
+    let unverified = match decode_unverified(datagram) {
+        Ok(unverified) => unverified,
+        Err(error) => {
+            drop_undecodable(ctx, src, &error);
+            return None;
+        }
+    };
+    // Expired packets are dropped before the signature is recovered: a replayed or stale
+    // packet costs a hash, not an ECDSA recovery.
+    if let Some(expiration) = unverified.packet.expiration() {
+        let now = now_unix_secs();
+        let expired = is_expired(expiration, now);
+        // Read as signed, like the expiration rule itself: 2^64 − t is t seconds in the past.
+        ctx.skew
+            .observe(expired, (expiration as i64).wrapping_sub(now as i64));
+        if expired {
+            debug!(target: "discv4", %src, kind = unverified.packet.kind().name(), "dropping expired packet");
+            ctx.metrics.dropped(DropReason::Expired);
+            return None;
+        }
+    }
+    if !ctx.priority.admit(src, backlog) {
+        ctx.metrics.dropped(DropReason::Overloaded);
+        return None;
+    }
+    let decoded = match unverified.verify() {
         Ok(decoded) => decoded,
         Err(error) => {
-            let reason = if error.is_unknown_type() {
-                DropReason::UnknownType
-            } else {
-                DropReason::Malformed
-            };
-            trace!(target: "discv4", %src, %error, "dropping packet");
-            ctx.metrics.dropped(reason);
+            drop_undecodable(ctx, src, &error);
             return None;
         }
     };
@@ -159,20 +188,18 @@ fn verify(ctx: &IngressContext, datagram: &[u8], src: SocketAddr) -> Option<Ingr
         ctx.metrics.dropped(DropReason::FromSelf);
         return None;
     }
-    if let Some(expiration) = decoded.packet.expiration() {
-        let now = now_unix_secs();
-        let expired = is_expired(expiration, now);
-        // Read as signed, like the expiration rule itself: 2^64 − t is t seconds in the past.
-        ctx.skew
-            .observe(expired, (expiration as i64).wrapping_sub(now as i64));
-        if expired {
-            debug!(target: "discv4", %src, kind = decoded.packet.kind().name(), "dropping expired packet");
-            ctx.metrics.dropped(DropReason::Expired);
-            return None;
-        }
-    }
     ctx.metrics.packet_in(decoded.packet.kind());
     Some(Ingress { src, decoded })
+}
+
+fn drop_undecodable(ctx: &IngressContext, src: SocketAddr, error: &DecodeError) {
+    let reason = if error.is_unknown_type() {
+        DropReason::UnknownType
+    } else {
+        DropReason::Malformed
+    };
+    trace!(target: "discv4", %src, %error, "dropping packet");
+    ctx.metrics.dropped(reason);
 }
 
 /// Every PING gets a PONG to its UDP source, whatever its `from` says.

@@ -39,6 +39,7 @@ mod lookups;
 pub mod metrics;
 mod pending;
 pub mod predictor;
+mod priority;
 pub mod ratelimit;
 pub mod skew;
 mod store;
