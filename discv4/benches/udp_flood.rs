@@ -325,7 +325,7 @@ struct Load {
 impl Load {
     fn packet(&self, i: usize) -> &[u8] {
         // Alternate, so both kinds keep arriving all the time.
-        if i % 2 == 0 && !self.garbage.is_empty() || self.signed.is_empty() {
+        if (i.is_multiple_of(2) && !self.garbage.is_empty()) || self.signed.is_empty() {
             &self.garbage[(i / 2) % self.garbage.len().max(1)]
         } else {
             &self.signed[(i / 2) % self.signed.len()]
