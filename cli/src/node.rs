@@ -5,7 +5,7 @@ use std::{net::SocketAddr, path::PathBuf, sync::Arc};
 
 use clap::Args;
 use discv4::{
-    service::{Discv4Config, Discv4Handle},
+    service::{Discv4Config, Discv4Handle, RateLimitConfig},
     table::TableEvent,
 };
 use enode::{netutil::NetRestrict, Enr, NodeArg, NodeKey, NodeRecord};
@@ -66,6 +66,15 @@ pub struct NodeOptions {
     /// discv4_lookupRandom).
     #[arg(long, value_name = "ADDR", value_parser = parse::listen_addr)]
     pub rpc: Option<SocketAddr>,
+    /// Incoming discovery packets allowed per second from one IP address (bursts of four times
+    /// that), checked before any signature; 0 turns the limit off.
+    #[arg(long = "udp.ratelimit", value_name = "PACKETS",
+          default_value_t = RateLimitConfig::default().packets_per_second)]
+    pub udp_ratelimit: u32,
+    /// Apply --udp.ratelimit to loopback sources too. They are exempt by default (local tools,
+    /// co-located nodes); turn this on behind a local proxy that forwards internet traffic.
+    #[arg(long = "udp.ratelimit.loopback")]
+    pub udp_ratelimit_loopback: bool,
 }
 
 /// A parsed comma-separated list of node arguments (DNS names are resolved at start).
@@ -180,6 +189,10 @@ pub async fn start_with_p2p(
             .iter()
             .map(|id| ("eth".to_owned(), id.enr_value()))
             .collect(),
+        rate_limit: RateLimitConfig {
+            exempt_loopback: !opts.udp_ratelimit_loopback,
+            ..RateLimitConfig::per_ip(opts.udp_ratelimit)
+        },
         ..Discv4Config::default()
     };
     discovery.bootnodes = resolve_bootnodes(opts, defaults).await?;

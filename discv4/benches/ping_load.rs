@@ -285,6 +285,8 @@ fn start_node(workers: usize) -> Node {
         let addr = transport.local_addr().unwrap();
         let config = Discv4Config {
             rate_limit: RateLimitConfig::unlimited(),
+            // Capacity, not flood behaviour: verify every PING even with a backlog.
+            overload_unknown_per_second: 0,
             ingress_workers: workers,
             ..Default::default()
         };

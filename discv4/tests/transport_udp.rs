@@ -108,3 +108,37 @@ async fn udp_long_datagram_is_truncated_to_the_buffer() {
     assert_eq!(len, 100);
     assert_eq!(small, [9u8; 100]);
 }
+
+#[tokio::test]
+async fn batched_transport_receives_a_burst_in_order_with_few_calls() {
+    use discv4::transport::{RecvBatch, UdpTransport};
+    let receiver = UdpTransport::bind("127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    // The kernel granted more than the usual 208 KiB default (it may cap at rmem_max).
+    assert!(receiver.recv_buffer_size().unwrap() > 212_992);
+    let to = receiver.local_addr().unwrap();
+    let sender = bind().await;
+    for i in 0..20u8 {
+        sender.send_to(&[i; 100], to).await.unwrap();
+    }
+    let (mut got, mut calls) = (Vec::new(), 0);
+    let mut batch = RecvBatch::new(32);
+    while got.len() < 20 {
+        timeout(Duration::from_secs(5), receiver.recv_batch(&mut batch))
+            .await
+            .unwrap()
+            .unwrap();
+        calls += 1;
+        for (datagram, from) in batch.datagrams() {
+            assert_eq!(from, sender.local_addr().unwrap());
+            assert_eq!(datagram.len(), 100);
+            got.push(datagram[0]);
+        }
+    }
+    assert_eq!(got, (0..20).collect::<Vec<u8>>());
+    // All 20 were queued before the first call: one recvmmsg takes them (Linux).
+    if cfg!(target_os = "linux") {
+        assert_eq!(calls, 1);
+    }
+}

@@ -20,7 +20,7 @@ mod rlp_util;
 #[doc(hidden)]
 pub mod fuzzing;
 
-pub use decode::{decode, Decoded};
+pub use decode::{decode, decode_unverified, Decoded, Unverified};
 pub use encode::{encode, encode_body, sign_packet};
 pub use endpoint::{normalize_ip, Endpoint};
 pub use error::{DecodeError, EncodeError};

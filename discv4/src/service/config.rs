@@ -53,6 +53,11 @@ pub struct Discv4Config {
     /// every other packet. Pingers over the cap still get their PONG; the ping-back waits for
     /// their next PING. `0` disables the cap.
     pub max_ping_backs_per_second: u32,
+    /// While the socket has a backlog (a flood), signature recoveries per second spent on
+    /// senders whose endpoint has no proof with us; their other datagrams are dropped
+    /// unverified (counted as `overloaded`), so the socket drains and bonded peers are still
+    /// answered. Nothing is shed without a backlog. `0` disables shedding.
+    pub overload_unknown_per_second: u32,
     /// Tasks that receive and verify packets in parallel (default: one per core).
     pub ingress_workers: usize,
     /// Verified packets buffered between the ingress workers and the service; when full,
@@ -97,6 +102,7 @@ impl Default for Discv4Config {
             db_expiry_interval: Duration::from_secs(60 * 60),
             rate_limit: RateLimitConfig::default(),
             max_ping_backs_per_second: 1000,
+            overload_unknown_per_second: 500,
             ingress_workers: std::thread::available_parallelism().map_or(2, |n| n.get()),
             ingress_queue: 1024,
             max_pending_requests: 4096,

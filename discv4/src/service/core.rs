@@ -55,6 +55,7 @@ use super::{
         EnrWaiter, Expect, NeighborsWaiter, Pending, PendingRequests, PongWaiter, Resend, Sent,
     },
     predictor::EndpointPredictor,
+    priority::Priority,
     ratelimit::{IpRateLimiter, TokenBucket},
     skew::SkewDetector,
     store::Store,
@@ -121,6 +122,8 @@ pub(crate) struct Service {
     seen_pong: bool,
     /// Caps the ping-backs to unknown pingers (`None`: no cap).
     ping_backs: Option<TokenBucket>,
+    /// Endpoints with a proof, verified first under a flood (shared with the workers).
+    priority: Arc<Priority>,
     clock: UnixClock,
     pending: PendingRequests,
     bonds: Bonds,
@@ -168,7 +171,9 @@ pub(crate) fn start(
     let metrics = Arc::new(Metrics::default());
     let skew = Arc::new(SkewDetector::default());
 
+    let priority = Arc::new(Priority::new(config.overload_unknown_per_second));
     let context = Arc::new(IngressContext {
+        priority: Arc::clone(&priority),
         transport: Arc::clone(&transport),
         local: local.shared(),
         rate_limit: config.rate_limit,
@@ -212,6 +217,7 @@ pub(crate) fn start(
         db,
         seen_pong: false,
         ping_backs,
+        priority,
         clock: UnixClock::start(),
         metrics,
         skew,
@@ -480,11 +486,12 @@ impl Service {
 
     /// An endpoint proof from `peer` at `ip`: a PONG matching our PING within the bond
     /// expiration. FINDNODE and ENRRequest are answered only then.
-    fn is_bonded(&self, peer: &PeerId, ip: IpAddr) -> bool {
+    fn is_bonded(&mut self, peer: &PeerId, ip: IpAddr) -> bool {
         let max_age = self.config.bond_expiration.as_secs();
+        let now = self.clock.now_secs();
         self.db
             .last_pong(&peer.node_id(), ip)
-            .is_some_and(|t| self.clock.now_secs().saturating_sub(t) < max_age)
+            .is_some_and(|t| now.saturating_sub(t) < max_age)
     }
 
     /// Whether we must PING before asking the node something: it has not PINGed us (and so
@@ -493,13 +500,14 @@ impl Service {
     /// often means the remote never got our PONG (a lost datagram) and drops our requests as
     /// unproven, so waiting for 5 failures strands a node for a whole refresh. One PING is
     /// cheap insurance.
-    fn needs_bond(&self, node: &NodeRecord) -> bool {
+    fn needs_bond(&mut self, node: &NodeRecord) -> bool {
         let id = node.id.node_id();
         let max_age = self.config.bond_expiration.as_secs();
+        let now = self.clock.now_secs();
         let recent_ping = self
             .db
             .last_ping(&id, node.address)
-            .is_some_and(|t| self.clock.now_secs().saturating_sub(t) < max_age);
+            .is_some_and(|t| now.saturating_sub(t) < max_age);
         let failures = self.db.findnode_failures(&id, node.address);
         !recent_ping || failures > 0
     }

@@ -26,15 +26,16 @@ use tracing::{debug, trace};
 
 use crate::{
     proto::{
-        decode, encode, expiration_after, is_expired, normalize_ip, now_unix_secs, Decoded,
-        Endpoint, Packet, PacketKind, Ping, Pong, MAX_DATAGRAM_SIZE,
+        decode_unverified, encode, expiration_after, is_expired, normalize_ip, now_unix_secs,
+        DecodeError, Decoded, Endpoint, Packet, PacketKind, Ping, Pong,
     },
-    transport::DatagramTransport,
+    transport::{DatagramTransport, RecvBatch},
 };
 
 use super::{
     local::SharedLocal,
     metrics::{DropReason, Metrics},
+    priority::Priority,
     ratelimit::{IpRateLimiter, RateLimitConfig},
     skew::SkewDetector,
 };
@@ -58,67 +59,89 @@ pub(crate) struct IngressContext {
     pub(crate) skew: Arc<SkewDetector>,
     pub(crate) packet_expiration: Duration,
     pub(crate) to_service: mpsc::Sender<Ingress>,
+    /// Who is verified first while the socket has a backlog.
+    pub(crate) priority: Arc<Priority>,
     /// The next arrival ticket; held while receiving, so tickets follow arrival order.
     pub(crate) next_ticket: AsyncMutex<u64>,
     /// The ticket whose packet goes to the service next.
     pub(crate) next_handover: watch::Sender<u64>,
 }
 
+/// Receive buffers per worker: one batched receive takes up to this many datagrams.
+const BATCH: usize = 32;
+
 /// One worker: runs until the service is gone.
 pub(crate) async fn run_worker(ctx: Arc<IngressContext>) {
-    // One byte more than we accept, so an oversized datagram is seen as such, not truncated
-    // into something that might parse.
-    let mut buf = vec![0u8; MAX_DATAGRAM_SIZE + 1];
+    let mut batch = RecvBatch::new(BATCH);
+    let mut verified = Vec::with_capacity(BATCH);
     let mut turn = ctx.next_handover.subscribe();
     loop {
-        let (received, ticket) = {
+        // Tickets for the whole batch, taken while receiving so they follow arrival order.
+        let (first_ticket, count) = {
             let mut next_ticket = ctx.next_ticket.lock().await;
-            let received = proto_recv(&ctx, &mut buf).await;
-            let ticket = *next_ticket;
-            *next_ticket += 1;
-            (received, ticket)
+            let count = receive(&ctx, &mut batch).await;
+            let first = *next_ticket;
+            *next_ticket += count as u64;
+            (first, count)
         };
-        let ingress = received
-            .and_then(|(len, src)| buf.get(..len).map(|datagram| (datagram, src)))
-            .and_then(|(datagram, src)| verify(&ctx, datagram, src));
-        if let Some(ingress) = &ingress {
-            if let Packet::Ping(ping) = &ingress.decoded.packet {
-                answer_ping(&ctx, ingress.src, ping, ingress.decoded.hash).await;
+        if count == 0 {
+            continue;
+        }
+        verified.clear();
+        // A full batch means more datagrams were waiting: the socket is behind.
+        let backlog = count >= BATCH;
+        for (datagram, src) in batch.datagrams() {
+            let src = SocketAddr::new(normalize_ip(src.ip()), src.port());
+            let ingress = verify(&ctx, datagram, src, backlog);
+            if let Some(ingress) = &ingress {
+                if let Packet::Ping(ping) = &ingress.decoded.packet {
+                    answer_ping(&ctx, ingress.src, ping, ingress.decoded.hash).await;
+                }
             }
+            verified.push(ingress);
         }
         // Every ticket is handed over (a dropped datagram as nothing), in order.
-        if turn.wait_for(|next| *next == ticket).await.is_err() {
+        if turn.wait_for(|next| *next == first_ticket).await.is_err() {
             return;
         }
-        let rejected = match ingress {
-            Some(ingress) => ctx.to_service.try_send(ingress).err(),
-            None => None,
-        };
-        ctx.next_handover.send_modify(|next| *next += 1);
-        match rejected {
-            Some(mpsc::error::TrySendError::Full(_)) => ctx.metrics.dropped(DropReason::QueueFull),
-            Some(mpsc::error::TrySendError::Closed(_)) => return,
-            None if ctx.to_service.is_closed() => return,
-            None => {}
+        let mut closed = false;
+        for ingress in verified.drain(..).flatten() {
+            match ctx.to_service.try_send(ingress) {
+                Ok(()) => {}
+                Err(mpsc::error::TrySendError::Full(_)) => {
+                    ctx.metrics.dropped(DropReason::QueueFull);
+                }
+                Err(mpsc::error::TrySendError::Closed(_)) => closed = true,
+            }
+        }
+        ctx.next_handover.send_modify(|next| *next += count as u64);
+        if closed || ctx.to_service.is_closed() {
+            return;
         }
     }
 }
 
-async fn proto_recv(ctx: &IngressContext, buf: &mut [u8]) -> Option<(usize, SocketAddr)> {
-    match ctx.transport.recv_from(buf).await {
-        Ok((len, src)) => Some((len, SocketAddr::new(normalize_ip(src.ip()), src.port()))),
+/// Receives a batch; returns the number of datagrams in it (0 after an error).
+async fn receive(ctx: &IngressContext, batch: &mut RecvBatch) -> usize {
+    match ctx.transport.recv_batch(batch).await {
+        Ok(()) => batch.len(),
         Err(error) => {
             // ICMP errors from earlier sends surface here on Linux; they end nothing.
             trace!(target: "discv4", %error, "receive error");
             // Avoid a hot loop should the socket fail persistently.
             tokio::time::sleep(Duration::from_millis(1)).await;
-            None
+            0
         }
     }
 }
 
 /// Rate limit, decode, verify, drop own and expired packets.
-fn verify(ctx: &IngressContext, datagram: &[u8], src: SocketAddr) -> Option<Ingress> {
+fn verify(
+    ctx: &IngressContext,
+    datagram: &[u8],
+    src: SocketAddr,
+    backlog: bool,
+) -> Option<Ingress> {
     let allowed = ctx.rate_limit.is_exempt(src.ip())
         || ctx
             .limiter
@@ -129,16 +152,35 @@ fn verify(ctx: &IngressContext, datagram: &[u8], src: SocketAddr) -> Option<Ingr
         ctx.metrics.dropped(DropReason::RateLimited);
         return None;
     }
-    let decoded = match decode(datagram) {
+    let unverified = match decode_unverified(datagram) {
+        Ok(unverified) => unverified,
+        Err(error) => {
+            drop_undecodable(ctx, src, &error);
+            return None;
+        }
+    };
+    // Expired packets are dropped before the signature is recovered: a replayed or stale
+    // packet costs a hash, not an ECDSA recovery.
+    if let Some(expiration) = unverified.packet.expiration() {
+        let now = now_unix_secs();
+        let expired = is_expired(expiration, now);
+        // Read as signed, like the expiration rule itself: 2^64 − t is t seconds in the past.
+        ctx.skew
+            .observe(expired, (expiration as i64).wrapping_sub(now as i64));
+        if expired {
+            debug!(target: "discv4", %src, kind = unverified.packet.kind().name(), "dropping expired packet");
+            ctx.metrics.dropped(DropReason::Expired);
+            return None;
+        }
+    }
+    if !ctx.priority.admit(src, backlog) {
+        ctx.metrics.dropped(DropReason::Overloaded);
+        return None;
+    }
+    let decoded = match unverified.verify() {
         Ok(decoded) => decoded,
         Err(error) => {
-            let reason = if error.is_unknown_type() {
-                DropReason::UnknownType
-            } else {
-                DropReason::Malformed
-            };
-            trace!(target: "discv4", %src, %error, "dropping packet");
-            ctx.metrics.dropped(reason);
+            drop_undecodable(ctx, src, &error);
             return None;
         }
     };
@@ -146,20 +188,18 @@ fn verify(ctx: &IngressContext, datagram: &[u8], src: SocketAddr) -> Option<Ingr
         ctx.metrics.dropped(DropReason::FromSelf);
         return None;
     }
-    if let Some(expiration) = decoded.packet.expiration() {
-        let now = now_unix_secs();
-        let expired = is_expired(expiration, now);
-        // Read as signed, like the expiration rule itself: 2^64 − t is t seconds in the past.
-        ctx.skew
-            .observe(expired, (expiration as i64).wrapping_sub(now as i64));
-        if expired {
-            debug!(target: "discv4", %src, kind = decoded.packet.kind().name(), "dropping expired packet");
-            ctx.metrics.dropped(DropReason::Expired);
-            return None;
-        }
-    }
     ctx.metrics.packet_in(decoded.packet.kind());
     Some(Ingress { src, decoded })
+}
+
+fn drop_undecodable(ctx: &IngressContext, src: SocketAddr, error: &DecodeError) {
+    let reason = if error.is_unknown_type() {
+        DropReason::UnknownType
+    } else {
+        DropReason::Malformed
+    };
+    trace!(target: "discv4", %src, %error, "dropping packet");
+    ctx.metrics.dropped(reason);
 }
 
 /// Every PING gets a PONG to its UDP source, whatever its `from` says.

@@ -26,11 +26,14 @@ pub enum DropReason {
     /// Not a dropped datagram: an unknown pinger got its PONG but no ping-back, because the
     /// ping-back cap was reached.
     PingBackLimited,
+    /// Dropped unverified while the socket had a backlog: the sender's endpoint has no proof
+    /// with us and the budget for verifying unknown senders under overload was spent.
+    Overloaded,
 }
 
 impl DropReason {
     /// Every reason, for exporting.
-    pub const ALL: [Self; 9] = [
+    pub const ALL: [Self; 10] = [
         Self::RateLimited,
         Self::Malformed,
         Self::UnknownType,
@@ -40,6 +43,7 @@ impl DropReason {
         Self::NotBonded,
         Self::QueueFull,
         Self::PingBackLimited,
+        Self::Overloaded,
     ];
 
     /// A short snake_case label.
@@ -54,6 +58,7 @@ impl DropReason {
             Self::NotBonded => "not_bonded",
             Self::QueueFull => "queue_full",
             Self::PingBackLimited => "ping_back_limited",
+            Self::Overloaded => "overloaded",
         }
     }
 

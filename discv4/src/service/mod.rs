@@ -39,6 +39,7 @@ mod lookups;
 pub mod metrics;
 mod pending;
 pub mod predictor;
+mod priority;
 pub mod ratelimit;
 pub mod skew;
 mod store;
@@ -84,8 +85,9 @@ pub fn spawn(
     ))
 }
 
-/// Binds a UDP socket for the service.
+/// Binds a UDP socket for the service: batched receive and a 4 MiB kernel receive buffer
+/// (see [`UdpTransport`](crate::transport::UdpTransport)).
 pub async fn bind_udp(addr: SocketAddr) -> std::io::Result<Arc<dyn DatagramTransport>> {
-    let socket = tokio::net::UdpSocket::bind(addr).await?;
-    Ok(Arc::new(socket))
+    let transport = crate::transport::UdpTransport::bind(addr).await?;
+    Ok(Arc::new(transport))
 }

@@ -43,6 +43,16 @@ impl RateLimitConfig {
         self.packets_per_second == 0 || (self.exempt_loopback && ip.is_loopback())
     }
 
+    /// `packets_per_second` from each IP with bursts of four times that (the default's ratio),
+    /// loopback exempt; `0` disables the limit.
+    pub fn per_ip(packets_per_second: u32) -> Self {
+        Self {
+            packets_per_second,
+            burst: packets_per_second.saturating_mul(4),
+            ..Self::default()
+        }
+    }
+
     /// A configuration that lets everything through.
     pub const fn unlimited() -> Self {
         Self {
@@ -134,7 +144,7 @@ pub fn refill_interval(config: &RateLimitConfig) -> Option<Duration> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::net::Ipv4Addr;
+    use std::net::{Ipv4Addr, Ipv6Addr};
 
     const IP: IpAddr = IpAddr::V4(Ipv4Addr::new(8, 8, 8, 8));
 
@@ -167,6 +177,24 @@ mod tests {
         assert!((0..100).all(|_| limiter.allow(IpAddr::V4(Ipv4Addr::LOCALHOST), now)));
         let mut open = IpRateLimiter::new(RateLimitConfig::unlimited());
         assert!((0..100).all(|_| open.allow(IP, now)));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn loopback_is_limited_when_not_exempt() {
+        let config = RateLimitConfig {
+            exempt_loopback: false,
+            ..RateLimitConfig::per_ip(1)
+        };
+        assert_eq!(config.burst, 4);
+        assert!(!config.is_exempt(IpAddr::V4(Ipv4Addr::LOCALHOST)));
+        let mut limiter = IpRateLimiter::new(config);
+        let now = Instant::now();
+        for ip in [
+            IpAddr::V4(Ipv4Addr::LOCALHOST),
+            IpAddr::V6(Ipv6Addr::LOCALHOST),
+        ] {
+            assert_eq!((0..100).filter(|_| limiter.allow(ip, now)).count(), 4);
+        }
     }
 
     #[tokio::test(start_paused = true)]

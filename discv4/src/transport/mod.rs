@@ -4,10 +4,13 @@
 //! service code runs over a tokio [`UdpSocket`](tokio::net::UdpSocket) in production and over
 //! a [`SimNetwork`] with thousands of nodes on tokio's paused clock in tests.
 
+mod batch;
 mod sim;
 mod udp;
 
+pub use batch::RecvBatch;
 pub use sim::{SimConfig, SimNetwork, SimSocket, SimStats};
+pub use udp::{UdpTransport, RECV_BUFFER_BYTES};
 
 use std::future::Future;
 use std::io;
@@ -62,6 +65,28 @@ pub trait DatagramTransport: Send + Sync + 'static {
             let mut read_buf = ReadBuf::new(buf);
             let from = std::future::poll_fn(|cx| self.poll_recv_from(cx, &mut read_buf)).await?;
             Ok((read_buf.filled().len(), from))
+        })
+    }
+
+    /// Receives one or more datagrams into `batch` (replacing what it held), waiting for the
+    /// first. Transports that can receive many datagrams per system call (`recvmmsg`) do; the
+    /// default receives one.
+    ///
+    /// Safe to call from many tasks at once, like [`recv_from`](Self::recv_from).
+    fn recv_batch<'a>(&'a self, batch: &'a mut RecvBatch) -> TransportFuture<'a, io::Result<()>> {
+        Box::pin(async move {
+            batch.filled.clear();
+            let buffer = batch
+                .buffers
+                .first_mut()
+                .ok_or_else(|| io::Error::other("receive batch without buffers"))?;
+            let (len, src) = self.recv_from(buffer).await?;
+            batch.filled.push(batch::Filled {
+                len,
+                stride: len,
+                src,
+            });
+            Ok(())
         })
     }
 

@@ -1,13 +1,18 @@
-//! [`DatagramTransport`] for a real tokio UDP socket.
+//! [`DatagramTransport`] for real UDP sockets: a plain tokio [`UdpSocket`] (one datagram per
+//! system call), and [`UdpTransport`], which receives a batch per system call.
 
-use std::io;
+use std::io::{self, IoSliceMut};
 use std::net::SocketAddr;
 use std::task::{Context, Poll};
 
-use tokio::io::ReadBuf;
+use quinn_udp::{RecvMeta, UdpSocketState};
+use tokio::io::{Interest, ReadBuf};
 use tokio::net::UdpSocket;
 
-use super::{DatagramTransport, TransportFuture};
+use super::{
+    batch::{Filled, RecvBatch},
+    DatagramTransport, TransportFuture,
+};
 
 impl DatagramTransport for UdpSocket {
     fn poll_recv_from(
@@ -46,5 +51,116 @@ impl DatagramTransport for UdpSocket {
         target: SocketAddr,
     ) -> TransportFuture<'a, io::Result<usize>> {
         Box::pin(UdpSocket::send_to(self, buf, target))
+    }
+}
+
+/// Kernel receive buffer asked for: at ~2 KiB of kernel memory per queued datagram this holds
+/// a few thousand, ~100 ms of a busy node's traffic, where the common 208 KiB default overflows
+/// within a few milliseconds of a burst. Linux caps it at `net.core.rmem_max` unless the
+/// process may exceed that; what the kernel granted is in [`UdpTransport::recv_buffer_size`].
+pub const RECV_BUFFER_BYTES: usize = 4 * 1024 * 1024;
+
+/// A UDP socket that receives many datagrams per system call (`recvmmsg` on Linux, with
+/// UDP GRO where the kernel offers it, via `quinn-udp`; one datagram per call elsewhere) and
+/// sends one datagram per call.
+///
+/// `quinn-udp` also sets the socket to never fragment (`IP_PMTUDISC_PROBE`): discv4 datagrams
+/// are at most 1280 bytes, within every IPv6 path and every IPv4 path in practice.
+#[derive(Debug)]
+pub struct UdpTransport {
+    socket: UdpSocket,
+    state: UdpSocketState,
+}
+
+impl UdpTransport {
+    /// Wraps a bound socket, asking the kernel for a [`RECV_BUFFER_BYTES`] receive buffer
+    /// (a refusal is not an error: the socket keeps the system default).
+    pub fn new(socket: UdpSocket) -> io::Result<Self> {
+        let state = UdpSocketState::new((&socket).into())?;
+        if let Err(error) = state.set_recv_buffer_size((&socket).into(), RECV_BUFFER_BYTES) {
+            tracing::debug!(target: "discv4", %error, "cannot enlarge the UDP receive buffer");
+        }
+        Ok(Self { socket, state })
+    }
+
+    /// Binds `addr`.
+    pub async fn bind(addr: SocketAddr) -> io::Result<Self> {
+        Self::new(UdpSocket::bind(addr).await?)
+    }
+
+    /// The kernel's receive buffer for this socket, in bytes (Linux reports twice what was
+    /// asked, its bookkeeping overhead included).
+    pub fn recv_buffer_size(&self) -> io::Result<usize> {
+        self.state.recv_buffer_size((&self.socket).into())
+    }
+
+    fn try_recv_batch(&self, batch: &mut RecvBatch) -> io::Result<()> {
+        let mut slices: Vec<IoSliceMut<'_>> = batch
+            .buffers
+            .iter_mut()
+            .take(quinn_udp::BATCH_SIZE)
+            .map(|buffer| IoSliceMut::new(buffer))
+            .collect();
+        let mut metas = vec![RecvMeta::default(); slices.len()];
+        let received = self
+            .state
+            .recv((&self.socket).into(), &mut slices, &mut metas)?;
+        batch.filled.clear();
+        batch
+            .filled
+            .extend(metas.iter().take(received).map(|meta| Filled {
+                len: meta.len,
+                stride: meta.stride,
+                src: meta.addr,
+            }));
+        Ok(())
+    }
+}
+
+impl DatagramTransport for UdpTransport {
+    fn poll_recv_from(
+        &self,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<SocketAddr>> {
+        self.socket.poll_recv_from(cx, buf)
+    }
+
+    fn poll_send_to(
+        &self,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+        target: SocketAddr,
+    ) -> Poll<io::Result<usize>> {
+        self.socket.poll_send_to(cx, buf, target)
+    }
+
+    fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.socket.local_addr()
+    }
+
+    fn recv_from<'a>(
+        &'a self,
+        buf: &'a mut [u8],
+    ) -> TransportFuture<'a, io::Result<(usize, SocketAddr)>> {
+        Box::pin(self.socket.recv_from(buf))
+    }
+
+    fn recv_batch<'a>(&'a self, batch: &'a mut RecvBatch) -> TransportFuture<'a, io::Result<()>> {
+        Box::pin(async move {
+            // Like tokio's own `recv_from`: one waiter per call, so concurrent receivers each
+            // get a wake-up; `WouldBlock` clears readiness and waits again.
+            self.socket
+                .async_io(Interest::READABLE, || self.try_recv_batch(batch))
+                .await
+        })
+    }
+
+    fn send_to<'a>(
+        &'a self,
+        buf: &'a [u8],
+        target: SocketAddr,
+    ) -> TransportFuture<'a, io::Result<usize>> {
+        Box::pin(self.socket.send_to(buf, target))
     }
 }

@@ -65,6 +65,7 @@ impl Service {
             id: sender,
         };
         if self.is_bonded(&sender, src.ip()) {
+            self.priority.bonded(src);
             self.add_inbound(record);
         } else if !self.pending.has(&sender, src.ip(), PacketKind::Pong) && self.allow_ping_back() {
             self.send_ping(record, PongWaiter::PingBack { record })
@@ -105,6 +106,7 @@ impl Service {
         self.db
             .set_last_pong(&sender.node_id(), src.ip(), self.clock.now_secs());
         self.seen_pong = true;
+        self.priority.bonded(src);
         self.predictor
             .add_statement(sender.node_id(), pong.to.udp_addr(), now);
         self.update_predicted_endpoint(now);
