@@ -54,6 +54,9 @@ pub enum Discv4Command {
         #[command(flatten)]
         client: ClientOptions,
     },
+    /// Resolve every node of a nodes.json and write back the newer records.
+    #[command(name = "resolve-json")]
+    ResolveJson(super::resolve_json::ResolveJsonArgs),
     /// Run a long-lived discovery node and print its record (same flags as `bootnode`). It
     /// joins Ethereum mainnet through mainnet's bootnodes unless --bootnodes says otherwise,
     /// and keeps no data directory unless --datadir is given.
@@ -109,6 +112,9 @@ pub fn run(command: Discv4Command, json_mode: bool) -> Result<(), CliError> {
         } => runtime.block_on(findnode(&node, target.as_deref(), &client, json_mode)),
         Discv4Command::Resolve { node, client } => {
             runtime.block_on(resolve(&node, &client, json_mode))
+        }
+        Discv4Command::ResolveJson(args) => {
+            runtime.block_on(super::resolve_json::run(args, json_mode))
         }
         Discv4Command::Listen { node } => runtime.block_on(listen(&node, json_mode)),
         Discv4Command::Crawl(args) => runtime.block_on(crawl::run(args, json_mode)),

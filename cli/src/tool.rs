@@ -32,6 +32,9 @@ pub enum ToolCommand {
     /// Discovery v4 probes, a listening node, a crawler and the conformance suite.
     #[command(subcommand)]
     Discv4(Discv4Command),
+    /// Node sets (a crawler's nodes.json): info and filter, as go-ethereum's `devp2p nodeset`.
+    #[command(subcommand)]
+    Nodeset(super::nodeset::NodesetCommand),
     /// RLPx probes.
     #[command(subcommand)]
     Rlpx(super::rlpx::RlpxCommand),
@@ -63,6 +66,7 @@ pub fn main(args: ToolArgs) -> Result<(), CliError> {
             super::enr::run_decode(record.as_deref(), file.as_deref(), args.json)
         }
         ToolCommand::Discv4(command) => super::discv4::run(command, args.json),
+        ToolCommand::Nodeset(command) => super::nodeset::run(command, args.json),
         ToolCommand::Rlpx(command) => super::rlpx::run(command, args.json),
         ToolCommand::Node(node) => super::p2p::main(*node, args.json),
     }

@@ -427,3 +427,56 @@ fn health_and_process_metrics() {
     }
     let _ = Duration::ZERO;
 }
+
+// geth's missing tool commands: nodeset info|filter and discv4 resolve-json over a crawl's file.
+#[test]
+fn nodeset_and_resolve_json() {
+    let dir = TempDir::new("op-nodeset");
+    let boot = Bootnode::start(dir.path(), &[]);
+    let boot_id = node_id_of_key(&dir.join("nodekey"));
+    let file = dir.join("nodes.json").display().to_string();
+    let out = run(
+        KADNODE,
+        &[
+            "discv4",
+            "crawl",
+            &file,
+            "--bootnodes",
+            &boot.enode,
+            "--timeout",
+            "5s",
+        ],
+    );
+    assert_eq!(out.code, 0, "{out:?}");
+
+    let out = run(KADNODE, &["--json", "nodeset", "info", &file]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(json_of(&out)["nodes"].as_u64().unwrap() >= 1, "{out:?}");
+    let out = run(
+        KADNODE,
+        &[
+            "nodeset",
+            "filter",
+            &file,
+            "--ip",
+            "127.0.0.0/8",
+            "--limit",
+            "1",
+        ],
+    );
+    assert_eq!(out.code, 0, "{out:?}");
+    let kept = json_of(&out);
+    assert_eq!(kept.as_object().unwrap().len(), 1, "{kept}");
+    let out = run(KADNODE, &["nodeset", "filter", &file, "--ip", "10.0.0.0/8"]);
+    assert_eq!(json_of(&out), json!({}));
+
+    let out = run(
+        KADNODE,
+        &["--json", "discv4", "resolve-json", &file, "--bootnodes", ""],
+    );
+    assert_eq!(out.code, 0, "{out:?}");
+    let summary = json_of(&out);
+    assert_eq!(summary["noAnswer"], 0, "{summary}");
+    let set: Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    assert!(set.get(&boot_id).is_some(), "{set}");
+}
