@@ -101,7 +101,7 @@ pub fn main(args: BootnodeArgs) -> Result<(), CliError> {
         println!("{}", key.peer_id());
         return Ok(());
     }
-    logging::init(args.node.verbosity);
+    logging::init_with(args.node.verbosity, args.node.log_format);
     let defaults = Defaults {
         addr: DEFAULT_ADDR
             .parse::<SocketAddr>()

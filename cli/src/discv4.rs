@@ -263,7 +263,7 @@ async fn resolve(text: &str, client: &ClientOptions, json_mode: bool) -> Result<
 }
 
 async fn listen(opts: &NodeOptions, json_mode: bool) -> Result<(), CliError> {
-    logging::init(opts.verbosity);
+    logging::init_with(opts.verbosity, opts.log_format);
     let defaults = Defaults {
         addr: SocketAddr::from(([0, 0, 0, 0], 0)),
         use_default_datadir: false,

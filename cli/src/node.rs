@@ -44,6 +44,14 @@ pub struct NodeOptions {
     #[arg(long, value_name = "N", default_value_t = super::logging::DEFAULT_VERBOSITY,
           value_parser = clap::value_parser!(u8).range(0..=5))]
     pub verbosity: u8,
+    /// Log format on stderr: text, or json (one object per line).
+    #[arg(
+        long = "log.format",
+        value_name = "FORMAT",
+        default_value = "text",
+        value_enum
+    )]
+    pub log_format: super::logging::LogFormat,
     /// Data directory holding `nodekey` and the node database `nodes.redb`.
     #[arg(long, value_name = "DIR")]
     pub datadir: Option<PathBuf>,

@@ -480,3 +480,20 @@ fn nodeset_and_resolve_json() {
     let set: Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
     assert!(set.get(&boot_id).is_some(), "{set}");
 }
+
+#[test]
+fn json_logs() {
+    let dir = TempDir::new("op-jsonlog");
+    let mut boot = Bootnode::start(dir.path(), &["--log.format", "json"]);
+    let line = boot
+        .proc
+        .wait_stderr(|l| l.contains("new node key generated"));
+    let value: Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line}"));
+    assert_eq!(value["level"], "info", "{value}");
+    assert_eq!(value["msg"], "new node key generated", "{value}");
+    assert!(
+        value["datadir"].as_str().unwrap().starts_with('/'),
+        "{value}"
+    );
+    assert!(value["t"].as_str().unwrap().ends_with('Z'), "{value}");
+}
