@@ -61,6 +61,13 @@ pub struct BootnodeArgs {
 /// Runs the bootnode until SIGINT/SIGTERM.
 pub fn main(args: BootnodeArgs) -> Result<(), CliError> {
     if let Some(path) = &args.genkey {
+        // A bootnode's key is its identity in every network that lists it: never replace one.
+        if path.exists() {
+            return Err(CliError::usage(format!(
+                "{} already exists; refusing to overwrite a node key (remove it first to replace it)",
+                path.display()
+            )));
+        }
         let key = NodeKey::generate();
         key.save(path).map_err(CliError::usage)?;
         if args.writeaddress {
@@ -94,7 +101,7 @@ pub fn main(args: BootnodeArgs) -> Result<(), CliError> {
         println!("{}", key.peer_id());
         return Ok(());
     }
-    logging::init(args.node.verbosity);
+    logging::init_with(args.node.verbosity, args.node.log_format);
     let defaults = Defaults {
         addr: DEFAULT_ADDR
             .parse::<SocketAddr>()

@@ -48,6 +48,41 @@ pub struct CrawlArgs {
     pub client: ClientOptions,
 }
 
+/// How often a crawl whose stderr is not a terminal logs its progress (geth: 8 s).
+pub const LOG_PROGRESS_INTERVAL: Duration = Duration::from_secs(5);
+
+/// Where progress goes: one rewritten line on a terminal, else a log line every few seconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Progress {
+    Terminal,
+    Log,
+}
+
+/// With an empty input set the crawl starts from the bootnodes alone: when none answers there
+/// is nothing to crawl, and waiting out `--timeout` would only hide it (geth: "no input nodes").
+async fn any_bootnode_answers(handle: &Discv4Handle, client: &ClientOptions) -> bool {
+    let bootnodes: Vec<NodeRecord> = match &client.bootnodes {
+        Some(list) => list.clone(),
+        None => super::probe::MAINNET_BOOTNODES
+            .iter()
+            .filter_map(|url| super::parse::node(url).ok().map(|(record, _)| record))
+            .collect(),
+    };
+    let mut pings: FuturesUnordered<_> = bootnodes
+        .into_iter()
+        .map(|node| {
+            let handle = handle.clone();
+            async move { handle.ping(node).await.is_ok() }
+        })
+        .collect();
+    while let Some(answered) = pings.next().await {
+        if answered {
+            return true;
+        }
+    }
+    false
+}
+
 #[derive(Debug, Default, Clone, Copy)]
 struct Stats {
     checked: usize,
@@ -55,23 +90,40 @@ struct Stats {
     updated: usize,
     removed: usize,
     skipped: usize,
-    incompatible: usize,
+    never_answered: usize,
 }
 
 /// Runs the crawl.
 pub async fn run(args: CrawlArgs, json_mode: bool) -> Result<(), CliError> {
     let mut signals = super::node::Signals::install()?;
     let mut set = nodes_json::load(&args.file).map_err(CliError::Usage)?;
-    let handle = client_node(&args.client, true).await?;
     let input: Vec<NodeRecord> = set
         .values()
         .filter_map(|entry| entry.enr())
         .filter_map(|enr| enr_to_node_record(&enr).ok())
         .collect();
+    if input.is_empty() && args.client.bootnodes.as_ref().is_some_and(Vec::is_empty) {
+        return Err(CliError::usage(format!(
+            "no input nodes: {} holds none and --bootnodes is empty",
+            args.file.display()
+        )));
+    }
+    let handle = client_node(&args.client, true).await?;
+    if input.is_empty() && !any_bootnode_answers(&handle, &args.client).await {
+        handle.shutdown().await;
+        return Err(CliError::failed(format!(
+            "no input nodes: {} holds none and no bootnode answered a PING",
+            args.file.display()
+        )));
+    }
     info!(target: "kadnode", nodes = input.len(), file = %args.file.display(), "crawl starting");
     let deadline = Instant::now() + args.timeout;
     let mut stats = Stats::default();
-    let progress = std::io::stderr().is_terminal();
+    let progress = if std::io::stderr().is_terminal() {
+        Progress::Terminal
+    } else {
+        Progress::Log
+    };
 
     let crawl = crawl_loop(
         &handle,
@@ -88,7 +140,7 @@ pub async fn run(args: CrawlArgs, json_mode: bool) -> Result<(), CliError> {
         () = signals.wait() => { info!(target: "kadnode", "interrupted, saving"); }
     }
     handle.shutdown().await;
-    if progress {
+    if progress == Progress::Terminal {
         eprintln!();
     }
     nodes_json::save(&args.file, &set).map_err(CliError::Failed)?;
@@ -96,12 +148,12 @@ pub async fn run(args: CrawlArgs, json_mode: bool) -> Result<(), CliError> {
         json_mode,
         &format!(
             "crawl done: checked {}, added {}, updated {}, removed {}, skipped {} recent, {} never answered; {} nodes in {}",
-            stats.checked, stats.added, stats.updated, stats.removed, stats.skipped, stats.incompatible,
+            stats.checked, stats.added, stats.updated, stats.removed, stats.skipped, stats.never_answered,
             set.len(), args.file.display()
         ),
         &json!({
             "checked": stats.checked, "added": stats.added, "updated": stats.updated,
-            "removed": stats.removed, "skipped": stats.skipped, "incompatible": stats.incompatible,
+            "removed": stats.removed, "skipped": stats.skipped, "neverAnswered": stats.never_answered,
             "nodes": set.len(), "file": args.file.display().to_string(),
         }),
     );
@@ -114,7 +166,7 @@ async fn crawl_loop(
     input: Vec<NodeRecord>,
     parallel: usize,
     stats: &mut Stats,
-    progress: bool,
+    progress: Progress,
     file: &std::path::Path,
 ) {
     let mut queue = input.into_iter();
@@ -147,15 +199,29 @@ async fn crawl_loop(
             }
             else => return,
         }
-        if progress && last_progress.elapsed() >= Duration::from_millis(500) {
+        let every = match progress {
+            Progress::Terminal => Duration::from_millis(500),
+            Progress::Log => LOG_PROGRESS_INTERVAL,
+        };
+        if last_progress.elapsed() >= every {
             last_progress = Instant::now();
-            let mut err = std::io::stderr().lock();
-            let _ = write!(
-                err,
-                "\rchecked {} | added {} | updated {} | removed {} | skipped {} | in flight {} | nodes {}   ",
-                stats.checked, stats.added, stats.updated, stats.removed, stats.skipped, in_flight.len(), set.len()
-            );
-            let _ = err.flush();
+            match progress {
+                Progress::Terminal => {
+                    let mut err = std::io::stderr().lock();
+                    let _ = write!(
+                        err,
+                        "\rchecked {} | added {} | updated {} | removed {} | skipped {} | in flight {} | nodes {}   ",
+                        stats.checked, stats.added, stats.updated, stats.removed, stats.skipped, in_flight.len(), set.len()
+                    );
+                    let _ = err.flush();
+                }
+                Progress::Log => info!(
+                    target: "kadnode",
+                    checked = stats.checked, added = stats.added, updated = stats.updated,
+                    removed = stats.removed, skipped = stats.skipped, in_flight = in_flight.len(),
+                    nodes = set.len(), "crawling"
+                ),
+            }
         }
         if last_save.elapsed() >= SAVE_INTERVAL {
             last_save = Instant::now();
@@ -229,8 +295,8 @@ fn apply(
                 stats.removed += 1;
             }
             None => {
-                debug!(target: "kadnode", node = %node, %error, "skipping incompatible node");
-                stats.incompatible += 1;
+                debug!(target: "kadnode", node = %node, %error, "node never answered; not added");
+                stats.never_answered += 1;
             }
         },
     }

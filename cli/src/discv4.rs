@@ -54,7 +54,12 @@ pub enum Discv4Command {
         #[command(flatten)]
         client: ClientOptions,
     },
-    /// Run a long-lived discovery node and print its record (same flags as `bootnode`).
+    /// Resolve every node of a nodes.json and write back the newer records.
+    #[command(name = "resolve-json")]
+    ResolveJson(super::resolve_json::ResolveJsonArgs),
+    /// Run a long-lived discovery node and print its record (same flags as `bootnode`). It
+    /// joins Ethereum mainnet through mainnet's bootnodes unless --bootnodes says otherwise,
+    /// and keeps no data directory unless --datadir is given.
     Listen {
         /// Node flags.
         #[command(flatten)]
@@ -108,6 +113,9 @@ pub fn run(command: Discv4Command, json_mode: bool) -> Result<(), CliError> {
         Discv4Command::Resolve { node, client } => {
             runtime.block_on(resolve(&node, &client, json_mode))
         }
+        Discv4Command::ResolveJson(args) => {
+            runtime.block_on(super::resolve_json::run(args, json_mode))
+        }
         Discv4Command::Listen { node } => runtime.block_on(listen(&node, json_mode)),
         Discv4Command::Crawl(args) => runtime.block_on(crawl::run(args, json_mode)),
         Discv4Command::Test(args) => runtime.block_on(test(args, json_mode)),
@@ -118,9 +126,19 @@ async fn target_node(text: &str) -> Result<(NodeRecord, Option<Enr>), CliError> 
     parse::node_resolving(text).await.map_err(CliError::Usage)
 }
 
+/// The probe's flags for talking to `node`: an IPv6 target gets an IPv6 socket when the local
+/// address was left at its IPv4 default (an IPv4 socket cannot send to it).
+fn client_for(client: &ClientOptions, node: &NodeRecord) -> ClientOptions {
+    let mut client = client.clone();
+    if node.address.is_ipv6() && client.addr.ip().is_unspecified() && client.addr.is_ipv4() {
+        client.addr = SocketAddr::new(std::net::Ipv6Addr::UNSPECIFIED.into(), client.addr.port());
+    }
+    client
+}
+
 async fn ping(text: &str, client: &ClientOptions, json_mode: bool) -> Result<(), CliError> {
     let (node, _) = target_node(text).await?;
-    let handle = client_node(client, false).await?;
+    let handle = client_node(&client_for(client, &node), false).await?;
     let result = handle.ping(node).await;
     handle.shutdown().await;
     match result {
@@ -138,20 +156,16 @@ async fn ping(text: &str, client: &ClientOptions, json_mode: bool) -> Result<(),
             );
             Ok(())
         }
-        Err(e) => {
-            output::emit(
-                json_mode,
-                &format!("no answer from {} ({e})", node.udp_addr()),
-                &json!({"node": node.enode_url(), "answered": false, "error": e.to_string()}),
-            );
-            Err(CliError::failed("node didn't respond"))
-        }
+        Err(e) => Err(CliError::failed(format!(
+            "no answer to PING from {}: {e}",
+            node.udp_addr()
+        ))),
     }
 }
 
 async fn request_enr(text: &str, client: &ClientOptions, json_mode: bool) -> Result<(), CliError> {
     let (node, _) = target_node(text).await?;
-    let handle = client_node(client, false).await?;
+    let handle = client_node(&client_for(client, &node), false).await?;
     let result = handle.request_enr(node).await;
     handle.shutdown().await;
     let enr =
@@ -193,7 +207,7 @@ async fn findnode(
         Some(target) => parse_target(target)?,
         None => node.id,
     };
-    let handle = client_node(client, false).await?;
+    let handle = client_node(&client_for(client, &node), false).await?;
     let result = handle.findnode(node, target).await;
     handle.shutdown().await;
     let nodes = result
@@ -218,26 +232,38 @@ async fn resolve(text: &str, client: &ClientOptions, json_mode: bool) -> Result<
     let result = handle.resolve(node).await;
     handle.shutdown().await;
     let (record, fresh) = result.map_err(|e| CliError::failed(format!("resolve failed: {e}")))?;
-    match fresh.or(enr) {
+    match fresh {
         Some(enr) => output::emit(
             json_mode,
             &format!("{}\n{}", enr.to_base64(), output::enr_human(&enr)),
             &output::enr_json(&enr),
         ),
-        None => output::emit(
+        // Another endpoint for the node, without a record: still news.
+        None if record != node => output::emit(
             json_mode,
             &format!(
-                "{}\n(no ENR found; the node did not answer)",
+                "{}\n(no ENR: the node did not answer at its new endpoint)",
                 record.enode_url()
             ),
             &json!({"enode": record.enode_url(), "enr": null}),
         ),
+        None => {
+            let given = if enr.is_some() {
+                " (the record given is all there is)"
+            } else {
+                ""
+            };
+            return Err(CliError::failed(format!(
+                "nothing found for {}: the node did not answer and no lookup found it{given}",
+                record.enode_url()
+            )));
+        }
     }
     Ok(())
 }
 
 async fn listen(opts: &NodeOptions, json_mode: bool) -> Result<(), CliError> {
-    logging::init(opts.verbosity);
+    logging::init_with(opts.verbosity, opts.log_format);
     let defaults = Defaults {
         addr: SocketAddr::from(([0, 0, 0, 0], 0)),
         use_default_datadir: false,

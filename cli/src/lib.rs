@@ -14,10 +14,12 @@ pub mod key;
 pub mod logging;
 pub mod node;
 pub mod nodes_json;
+pub mod nodeset;
 pub mod output;
 pub mod p2p;
 pub mod parse;
 pub mod probe;
+pub mod resolve_json;
 pub mod rlpx;
 pub mod timefmt;
 pub mod tool;
@@ -84,18 +86,50 @@ pub fn parse_args_from<T: clap::Parser>(
                     Err(ExitCode::from(code))
                 }
                 _ => {
-                    let rendered = error.render().to_string();
-                    let first = rendered
-                        .lines()
-                        .find(|line| !line.trim().is_empty())
-                        .unwrap_or("invalid arguments")
-                        .trim_start_matches("error: ");
-                    eprintln!("{program}: {first} (see {program} --help)");
+                    eprintln!(
+                        "{}",
+                        one_line_usage_error(program, &error.render().to_string())
+                    );
                     Err(ExitCode::from(2))
                 }
             }
         }
     }
+}
+
+/// Folds clap's multi-line error into one line that keeps what clap said (the missing
+/// argument's name, its "a similar subcommand exists" tip) and points at the help of the
+/// subcommand that failed, read from clap's `Usage:` line.
+fn one_line_usage_error(program: &str, rendered: &str) -> String {
+    let mut parts = Vec::new();
+    let mut command = program.to_owned();
+    for line in rendered.lines() {
+        let line = line.trim();
+        if let Some(usage) = line.strip_prefix("Usage:") {
+            let words: Vec<&str> = usage
+                .split_whitespace()
+                .take_while(|w| !w.starts_with(['[', '<', '-']))
+                .collect();
+            if !words.is_empty() {
+                command = words.join(" ");
+            }
+            break;
+        }
+        if !line.is_empty() {
+            parts.push(line.trim_start_matches("error: ").to_owned());
+        }
+    }
+    let mut message = String::new();
+    for part in parts {
+        if !message.is_empty() {
+            message.push_str(if message.ends_with(':') { " " } else { "; " });
+        }
+        message.push_str(&part);
+    }
+    if message.is_empty() {
+        message.push_str("invalid arguments");
+    }
+    format!("{program}: {message} (see {command} --help)")
 }
 
 /// Rewrites go-style single-dash long flags (`-nodekey x`, `-addr=:30301`) to `--…` when
@@ -140,6 +174,15 @@ pub fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn usage_errors_keep_the_argument_and_the_subcommand() {
+        let rendered = "error: the following required arguments were not provided:\n  <NODE>\n\nUsage: kadnode discv4 ping <NODE>\n\nFor more information, try '--help'.\n";
+        assert_eq!(
+            one_line_usage_error("kadnode", rendered),
+            "kadnode: the following required arguments were not provided: <NODE> (see kadnode discv4 ping --help)"
+        );
+    }
 
     #[test]
     fn single_dash_geth_flags() {

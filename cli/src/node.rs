@@ -35,13 +35,23 @@ pub struct NodeOptions {
     /// NAT mode: none, or extip:<IP> to announce a fixed external IP.
     #[arg(long, value_name = "MODE", default_value = "none", value_parser = parse::nat)]
     pub nat: Nat,
-    /// Only talk to nodes in these networks (comma-separated CIDRs).
+    /// Only nodes in these networks (comma-separated CIDRs) enter the table, are returned in
+    /// NEIGHBORS and are contacted; as in go-ethereum, requests from elsewhere are still
+    /// answered (use a firewall to refuse them).
     #[arg(long, value_name = "CIDRS", value_parser = parse::netrestrict)]
     pub netrestrict: Option<NetRestrict>,
     /// Log level 0 (silent) to 5 (trace); RUST_LOG overrides it.
     #[arg(long, value_name = "N", default_value_t = super::logging::DEFAULT_VERBOSITY,
           value_parser = clap::value_parser!(u8).range(0..=5))]
     pub verbosity: u8,
+    /// Log format on stderr: text, or json (one object per line).
+    #[arg(
+        long = "log.format",
+        value_name = "FORMAT",
+        default_value = "text",
+        value_enum
+    )]
+    pub log_format: super::logging::LogFormat,
     /// Data directory holding `nodekey` and the node database `nodes.redb`.
     #[arg(long, value_name = "DIR")]
     pub datadir: Option<PathBuf>,
@@ -177,6 +187,13 @@ pub async fn start_with_p2p(
         })?),
         None => None,
     };
+    let datadir = datadir.map(|dir| checked_datadir(&dir)).transpose()?;
+    let key_file = match key_source(opts) {
+        KeySource::File(path) => Some(path),
+        KeySource::FromStorage => datadir.as_deref().map(datadir::nodekey_path),
+        KeySource::Key(_) => None,
+    };
+    let key_existed = key_file.as_deref().is_some_and(std::path::Path::exists);
     let mut discovery = Discv4Config {
         netrestrict: opts.netrestrict.clone(),
         tcp_port: opts.tcp_port,
@@ -196,6 +213,7 @@ pub async fn start_with_p2p(
         ..Discv4Config::default()
     };
     discovery.bootnodes = resolve_bootnodes(opts, defaults).await?;
+    let has_bootnodes = !discovery.bootnodes.is_empty();
     // Bind the HTTP ports before starting discovery so a taken port fails fast.
     let metrics_listener = match opts.metrics {
         Some(addr) => Some(http::bind(addr, "metrics").await.map_err(CliError::Usage)?),
@@ -218,6 +236,7 @@ pub async fn start_with_p2p(
         discovery_transport: None,
     };
     let node = Node::start(config).await.map_err(node_error)?;
+    log_key_and_datadir(key_file.as_deref(), key_existed, datadir.as_deref());
     if let Some(warning) = node.storage_warning() {
         warn!(target: "kadnode", "{warning}");
     }
@@ -230,7 +249,7 @@ pub async fn start_with_p2p(
         metrics_addr = listener.local_addr().ok();
         tasks.push(tokio::spawn(http::serve(
             listener,
-            metrics_handler(handle.clone(), node.p2p().cloned()),
+            metrics_handler(handle.clone(), node.p2p().cloned(), has_bootnodes),
         )));
     }
     let mut rpc_addr = None;
@@ -258,6 +277,56 @@ pub async fn start_with_p2p(
     })
 }
 
+/// The data directory made absolute (the start-up line and the logs name it unambiguously),
+/// refusing a path that exists but is not a directory with a message that says so.
+fn checked_datadir(dir: &std::path::Path) -> Result<PathBuf, CliError> {
+    if dir.exists() && !dir.is_dir() {
+        return Err(CliError::usage(format!(
+            "--datadir {}: not a directory (it is a file); give a directory, it is created if missing",
+            dir.display()
+        )));
+    }
+    std::path::absolute(dir)
+        .map_err(|e| CliError::usage(format!("--datadir {}: {e}", dir.display())))
+}
+
+/// One start-up line saying where the key came from and which data directory is in use, and
+/// a warning when the key file is readable by others.
+fn log_key_and_datadir(
+    key_file: Option<&std::path::Path>,
+    existed: bool,
+    datadir: Option<&std::path::Path>,
+) {
+    let dir = datadir.map_or_else(
+        || "none (in-memory node database)".to_owned(),
+        |d| d.display().to_string(),
+    );
+    match key_file {
+        Some(path) if existed => {
+            info!(target: "kadnode", key = %path.display(), datadir = %dir, "node key loaded")
+        }
+        Some(path) => {
+            info!(target: "kadnode", key = %path.display(), datadir = %dir, "new node key generated")
+        }
+        None => info!(target: "kadnode", datadir = %dir, "node key from --nodekeyhex or random"),
+    }
+    #[cfg(unix)]
+    if let Some(path) = key_file {
+        use std::os::unix::fs::PermissionsExt;
+        if let Ok(meta) = std::fs::metadata(path) {
+            let mode = meta.permissions().mode() & 0o777;
+            if mode & 0o077 != 0 {
+                warn!(
+                    target: "kadnode",
+                    "node key {} is readable by other users (mode {mode:o}); run: chmod 600 {}",
+                    path.display(),
+                    path.display()
+                );
+            }
+        }
+    }
+}
+
 async fn resolve_bootnodes(
     opts: &NodeOptions,
     defaults: &Defaults,
@@ -281,7 +350,12 @@ async fn resolve_bootnodes(
     Ok(nodes)
 }
 
-fn metrics_handler(handle: Discv4Handle, node: Option<kadnode::NodeHandle>) -> http::Handler {
+fn metrics_handler(
+    handle: Discv4Handle,
+    node: Option<kadnode::NodeHandle>,
+    has_bootnodes: bool,
+) -> http::Handler {
+    let started = tokio::time::Instant::now();
     Arc::new(move |request: http::Request| {
         let handle = handle.clone();
         let node = node.clone();
@@ -289,11 +363,15 @@ fn metrics_handler(handle: Discv4Handle, node: Option<kadnode::NodeHandle>) -> h
             if request.method != "GET" && request.method != "HEAD" {
                 return http::Response::error(405, "use GET").with_header("Allow", "GET");
             }
+            if request.path == "/health" {
+                return http::health::respond(&handle, started.elapsed(), has_bootnodes).await;
+            }
             if request.path != "/metrics" && request.path != "/" {
-                return http::Response::error(404, "not found; try /metrics");
+                return http::Response::error(404, "not found; try /metrics or /health");
             }
             let buckets = handle.buckets().await.unwrap_or_default();
             let mut text = http::metrics::render(&handle.metrics(), &buckets);
+            text.push_str(&http::process::render(started.elapsed()));
             if let Some(node) = node {
                 let peers = node.peers().await.unwrap_or_default();
                 text.push_str(&http::node_metrics::render(node.metrics(), &peers));
@@ -373,6 +451,10 @@ pub struct Signals {
     interrupt: tokio::signal::unix::Signal,
     #[cfg(unix)]
     terminate: tokio::signal::unix::Signal,
+    /// SIGHUP is caught so it neither kills the node (its default action, without a flush)
+    /// nor reopens anything: there are no log files to reopen, the log goes to stderr.
+    #[cfg(unix)]
+    hangup: tokio::signal::unix::Signal,
 }
 
 impl Signals {
@@ -389,6 +471,7 @@ impl Signals {
             Ok(Self {
                 interrupt: install(SignalKind::interrupt(), "SIGINT")?,
                 terminate: install(SignalKind::terminate(), "SIGTERM")?,
+                hangup: install(SignalKind::hangup(), "SIGHUP")?,
             })
         }
         #[cfg(not(unix))]
@@ -401,9 +484,14 @@ impl Signals {
     pub async fn wait(&mut self) {
         #[cfg(unix)]
         {
-            tokio::select! {
-                _ = self.interrupt.recv() => {}
-                _ = self.terminate.recv() => {}
+            loop {
+                tokio::select! {
+                    _ = self.interrupt.recv() => return,
+                    _ = self.terminate.recv() => return,
+                    _ = self.hangup.recv() => {
+                        info!(target: "kadnode", "SIGHUP ignored: nothing to reload (stop with SIGTERM)");
+                    }
+                }
             }
         }
         #[cfg(not(unix))]

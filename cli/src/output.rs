@@ -20,6 +20,16 @@ pub fn emit(json_mode: bool, human: &str, value: &Value) {
     let _ = out.flush();
 }
 
+/// The JSON a failed command prints with `--json`: `{"ok":false,"error":…,"exitCode":…}`.
+pub fn error_json(error: &crate::CliError) -> Value {
+    json!({"ok": false, "error": error.to_string(), "exitCode": error.exit_code()})
+}
+
+/// Prints [`error_json`] on stdout.
+pub fn emit_error(error: &crate::CliError) {
+    emit(true, "", &error_json(error));
+}
+
 /// The lines a started node prints: enode URL and ENR first (bare, for copy-paste), then
 /// where it listens.
 pub fn node_identity(
@@ -37,6 +47,10 @@ pub fn node_identity(
         record.node_id(),
         enr.seq()
     );
+    let note = record_note(enr, udp);
+    if let Some(note) = &note {
+        human.push_str(&format!("note:     {note}\n"));
+    }
     if let Some(addr) = metrics {
         human.push_str(&format!("metrics:  http://{addr}/metrics\n"));
     }
@@ -56,8 +70,26 @@ pub fn node_identity(
         "metrics": metrics.map(|a| format!("http://{a}/metrics")),
         "rpc": rpc.map(|a| format!("http://{a}/")),
         "datadir": datadir.map(|d| d.display().to_string()),
+        "recordUsable": note.is_none(),
+        "recordNote": note,
     });
     (human, value)
+}
+
+/// Why the printed record cannot be used by another node as given, and what makes it usable;
+/// `None` when it carries an IP address with a UDP port.
+pub fn record_note(enr: &Enr, udp: std::net::SocketAddr) -> Option<String> {
+    let has_endpoint = (enr.ip4().is_some() && enr.udp4().is_some())
+        || (enr.ip6().is_some() && enr.udp6().is_some());
+    if has_endpoint {
+        return None;
+    }
+    Some(format!(
+        "the record above has no IP address (listening on {udp} announces none), so other nodes \
+         cannot use it until peers report our address; give --nat extip:<public IP>, or listen on \
+         one address with --addr <IP>:{}",
+        udp.port()
+    ))
 }
 
 /// An ENR's contents as JSON: seq, id, signature validity, every key/value pair.

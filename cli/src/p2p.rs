@@ -175,7 +175,7 @@ fn trusted_ids(entries: &[String]) -> Result<Vec<PeerId>, CliError> {
 
 /// Runs the node until SIGINT/SIGTERM.
 pub fn main(args: P2pNodeArgs, json: bool) -> Result<(), CliError> {
-    logging::init(args.node.verbosity);
+    logging::init_with(args.node.verbosity, args.node.log_format);
     let runtime = super::runtime()?;
     runtime.block_on(run(args, json))
 }

@@ -32,6 +32,9 @@ pub enum ToolCommand {
     /// Discovery v4 probes, a listening node, a crawler and the conformance suite.
     #[command(subcommand)]
     Discv4(Discv4Command),
+    /// Node sets (a crawler's nodes.json): info and filter, as go-ethereum's `devp2p nodeset`.
+    #[command(subcommand)]
+    Nodeset(super::nodeset::NodesetCommand),
     /// RLPx probes.
     #[command(subcommand)]
     Rlpx(super::rlpx::RlpxCommand),
@@ -43,10 +46,15 @@ pub enum ToolCommand {
 /// `kadnode enr` subcommands.
 #[derive(Debug, Subcommand)]
 pub enum EnrCommand {
-    /// Decode an ENR (enr:… or RLP hex): fields, seq, signature check, node id.
+    /// Decode an ENR (enr:… or RLP hex): fields, seq, signature check, node id. A record
+    /// whose signature does not verify is shown too (exit code 1).
     Decode {
         /// The record.
-        record: String,
+        #[arg(required_unless_present = "file")]
+        record: Option<String>,
+        /// Read the record from this file (its first non-empty line; `-` for stdin).
+        #[arg(long, value_name = "FILE", conflicts_with = "record")]
+        file: Option<std::path::PathBuf>,
     },
 }
 
@@ -54,10 +62,11 @@ pub enum EnrCommand {
 pub fn main(args: ToolArgs) -> Result<(), CliError> {
     match args.command {
         ToolCommand::Key(command) => super::key::run(command, args.json),
-        ToolCommand::Enr(EnrCommand::Decode { record }) => {
-            super::enr::run_decode(&record, args.json)
+        ToolCommand::Enr(EnrCommand::Decode { record, file }) => {
+            super::enr::run_decode(record.as_deref(), file.as_deref(), args.json)
         }
         ToolCommand::Discv4(command) => super::discv4::run(command, args.json),
+        ToolCommand::Nodeset(command) => super::nodeset::run(command, args.json),
         ToolCommand::Rlpx(command) => super::rlpx::run(command, args.json),
         ToolCommand::Node(node) => super::p2p::main(*node, args.json),
     }

@@ -93,7 +93,7 @@ fn ping_without_answer_exits_1() {
     .stdout;
     let out = run(KADNODE, &["discv4", "ping", enode.trim()]);
     assert_eq!(out.code, 1, "{out:?}");
-    assert!(out.stdout.contains("no answer"), "{out:?}");
+    assert!(out.stderr.contains("no answer"), "{out:?}");
 }
 
 #[test]

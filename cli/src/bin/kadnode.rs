@@ -7,8 +7,16 @@ fn main() -> ExitCode {
         Ok(args) => args,
         Err(code) => return code,
     };
+    let json = args.json;
     match kadnode_cli::tool::main(args) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(error) => kadnode_cli::report("kadnode", &error),
+        Err(error) => {
+            // Every subcommand fails the same way: the exit code, the message on stderr and,
+            // with --json, one JSON object on stdout for scripts.
+            if json {
+                kadnode_cli::output::emit_error(&error);
+            }
+            kadnode_cli::report("kadnode", &error)
+        }
     }
 }

@@ -7,8 +7,10 @@
 //! are closed right away rather than queued without bound).
 
 pub mod admin;
+pub mod health;
 pub mod metrics;
 pub mod node_metrics;
+pub mod process;
 pub mod rpc;
 
 use std::{future::Future, net::SocketAddr, pin::Pin, sync::Arc, time::Duration};
@@ -110,6 +112,7 @@ impl Response {
 fn reason(status: u16) -> &'static str {
     match status {
         200 => "OK",
+        204 => "No Content",
         400 => "Bad Request",
         404 => "Not Found",
         405 => "Method Not Allowed",

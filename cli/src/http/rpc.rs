@@ -87,13 +87,38 @@ async fn serve(handle: &RpcContext, request: Request) -> Response {
         Value::Array(calls) => {
             let mut answers = Vec::with_capacity(calls.len());
             for call in calls {
-                answers.push(call_one(handle, call).await);
+                let notification = is_notification(&call);
+                let answer = call_one(handle, call).await;
+                if !notification {
+                    answers.push(answer);
+                }
+            }
+            if answers.is_empty() {
+                return no_content();
             }
             Value::Array(answers)
         }
-        call => call_one(handle, call).await,
+        call => {
+            let notification = is_notification(&call);
+            let answer = call_one(handle, call).await;
+            if notification {
+                return no_content();
+            }
+            answer
+        }
     };
     json_response(&answer)
+}
+
+/// A call without `id` is a notification: JSON-RPC 2.0 says the server must not reply, even
+/// with an error.
+fn is_notification(call: &Value) -> bool {
+    matches!(call, Value::Object(object) if !object.contains_key("id"))
+}
+
+/// The HTTP answer when there is no JSON-RPC reply to send.
+fn no_content() -> Response {
+    Response::new(204, "application/json", Vec::new())
 }
 
 fn json_response(value: &Value) -> Response {

@@ -266,6 +266,11 @@ impl Proc {
         signal(self.pid(), "TERM");
     }
 
+    /// Sends SIGHUP.
+    pub fn sighup(&self) {
+        signal(self.pid(), "HUP");
+    }
+
     /// Sends SIGINT.
     pub fn sigint(&self) {
         signal(self.pid(), "INT");

@@ -677,6 +677,7 @@ impl Service {
         let expect = Expect::Neighbors {
             nodes: Vec::new(),
             received: 0,
+            replied: false,
             waiter,
         };
         self.send_request(node, packet, expect, first).await;

@@ -134,6 +134,15 @@ impl Lookups {
         let id = LookupId(self.next_id);
         self.next_id = self.next_id.wrapping_add(1);
         let lookup = Lookup::new(target.node_id(), local, seeds);
+        let mut owner = owner;
+        if let Owner::Client {
+            found: Some(sink), ..
+        } = &mut owner
+        {
+            // As geth's lookup iterator does, the table's nodes the lookup starts from are
+            // results too: in a small network they may be all there is to find.
+            sink.offer(&lookup.result());
+        }
         self.active.insert(
             id,
             Active {
@@ -312,6 +321,30 @@ mod tests {
             done.try_recv().is_err(),
             "the service sends the answer, not the registry"
         );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_walk_hears_the_seeds_too() {
+        let mut lookups = Lookups::default();
+        let (tx, mut rx) = mpsc::channel(8);
+        let (reply, _done) = oneshot::channel();
+        let owner = Owner::Client {
+            reply,
+            found: Some(FoundSink::new(tx)),
+        };
+        let id = lookups.start(
+            PeerId([9; 64]),
+            NodeId([0; 32]),
+            vec![record(1), record(2)],
+            owner,
+        );
+        let mut heard: Vec<NodeRecord> = std::iter::from_fn(|| rx.try_recv().ok()).collect();
+        heard.sort_by_key(|r| r.id.0[0]);
+        assert_eq!(heard, vec![record(1), record(2)]);
+        // A seed named again in a reply is not handed on twice.
+        lookups.answered(id, &record(1).id.node_id(), vec![record(2), record(3)]);
+        assert_eq!(rx.try_recv().ok(), Some(record(3)));
+        assert!(rx.try_recv().is_err());
     }
 
     #[tokio::test(start_paused = true)]

@@ -67,6 +67,9 @@ pub(crate) enum Expect {
     Neighbors {
         nodes: Vec<NodeRecord>,
         received: usize,
+        /// A NEIGHBORS packet arrived, if an empty one: the node answered (it has no nodes
+        /// for us), which is not a timeout.
+        replied: bool,
         waiter: NeighborsWaiter,
     },
     /// An ENRResponse echoing the request's hash.
@@ -254,6 +257,7 @@ impl PendingRequests {
                         Expect::Neighbors {
                             nodes: acc,
                             received: count,
+                            replied,
                             ..
                         },
                     ..
@@ -262,6 +266,7 @@ impl PendingRequests {
             )) = self.requests.get_mut(&id)
             {
                 *count += received;
+                *replied = true;
                 acc.extend(
                     nodes
                         .iter()
@@ -426,6 +431,7 @@ mod tests {
                 Expect::Neighbors {
                     nodes: vec![],
                     received: 0,
+                    replied: false,
                     waiter: NeighborsWaiter::Lookup(LookupId(7)),
                 },
             ),

@@ -244,12 +244,14 @@ impl Service {
     pub(super) fn expire_requests(&mut self) {
         for pending in self.pending.take_expired(Instant::now()) {
             match pending.expect {
-                // NEIGHBORS that did not reach 16 entries: what arrived is the answer.
+                // NEIGHBORS that did not reach 16 entries: what arrived is the answer, even
+                // when it is an empty packet (the node has nothing for us).
                 Expect::Neighbors {
                     nodes,
                     received,
+                    replied,
                     waiter,
-                } if received > 0 => self.finish_findnode(Answered {
+                } if received > 0 || replied => self.finish_findnode(Answered {
                     sent: pending.sent,
                     nodes,
                     waiter,
