@@ -6,5 +6,6 @@
 //! service that feed it and ask it.
 
 mod api;
+pub mod wire;
 
 pub use api::{GossipSource, IngestReport, Misbehaviour, PersistError, PexBook};
