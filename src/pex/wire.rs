@@ -483,6 +483,44 @@ mod tests {
         assert_eq!(roundtrip(&peers), peers);
     }
 
+    #[test]
+    #[ignore = "writes the fuzz seed corpus"]
+    fn write_seed_corpus() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/fuzz/corpus/pex_message");
+        std::fs::create_dir_all(dir).unwrap();
+        let status = |flags| PexMessage::Status(Status { version: 1, flags, enr: record(4, 2), max_records: 64 });
+        let peers = |n: u8, hints: Vec<u8>| PexMessage::Peers(Peers {
+            request_id: u64::from(n) * 1000,
+            records: (1..=n).map(|i| record(i, u64::from(i))).collect(),
+            hints,
+            invalid: 0,
+        });
+        let messages = [
+            ("status", status(0)),
+            ("status_seed", status(FLAG_SEED | FLAG_WANTS_ADDRESSES)),
+            ("get_peers", PexMessage::GetPeers(GetPeers { request_id: 1, limit: 64 })),
+            ("get_peers_max", PexMessage::GetPeers(GetPeers { request_id: u64::MAX, limit: u64::MAX })),
+            ("peers_empty", peers(0, vec![])),
+            ("peers_one", peers(1, vec![HINT_CONNECTED])),
+            ("peers_three", peers(3, vec![1, 0])),
+            ("peers_eight", peers(8, vec![1; 8])),
+            ("peers_full", peers(64, vec![0; 64])),
+        ];
+        for (name, message) in messages {
+            let mut data = vec![message.code() as u8];
+            data.extend_from_slice(&message.encode());
+            std::fs::write(format!("{dir}/{name}.bin"), data).unwrap();
+        }
+        // A GetPeers with an appended field, and a Peers with a forged record.
+        std::fs::write(format!("{dir}/get_peers_extra.bin"), [1, 0xc4, 0x07, 0x10, 0x81, 0x80]).unwrap();
+        let mut forged = peers(2, vec![]).encode().to_vec();
+        let at = forged.len() / 2;
+        forged[at] ^= 0x40;
+        let mut data = vec![2];
+        data.extend_from_slice(&forged);
+        std::fs::write(format!("{dir}/peers_forged.bin"), data).unwrap();
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(64))]
 
@@ -516,6 +554,7 @@ mod tests {
 /// The fuzz target's body: decodes `data` as each message code; a message that decodes
 /// re-encodes to something that decodes to the same message.
 #[cfg(any(test, feature = "fuzzing"))]
+#[doc(hidden)]
 pub fn fuzz_message(data: &[u8]) {
     let Some((&code, payload)) = data.split_first() else {
         return;
