@@ -17,7 +17,7 @@ use enode::{decode_enr, Enr, MAX_ENR_SIZE};
 /// The capability's name.
 pub const PEX_NAME: &str = "pex";
 /// The capability's version.
-pub const PEX_VERSION: u8 = 1;
+pub const PEX_VERSION: u32 = 1;
 /// Message codes the capability uses.
 pub const PEX_MESSAGES: u64 = 3;
 
