@@ -12,7 +12,10 @@ const MUTATIONS: usize = 6000;
 const RANDOM: usize = 1000;
 
 fn corpus() -> Vec<Vec<u8>> {
-    let dir = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/fuzz/corpus/pex_message"));
+    let dir = PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/fuzz/corpus/pex_message"
+    ));
     let mut files: Vec<_> = fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
         .map(|entry| entry.unwrap().path())
@@ -99,11 +102,18 @@ fn seeds_decode_and_mutations_reach_both_paths() {
         .iter()
         .filter(|s| PexMessage::decode(u64::from(s[0]), &s[1..]).is_ok())
         .count();
-    assert!(decoded + 1 >= seeds.len(), "{decoded} of {} seeds decode", seeds.len());
+    assert!(
+        decoded + 1 >= seeds.len(),
+        "{decoded} of {} seeds decode",
+        seeds.len()
+    );
     let mut rng = Rng(2);
     let accepted = (0..1000)
         .map(|_| mutate(&mut rng, &seeds))
         .filter(|m| PexMessage::decode(u64::from(m[0] % 4), &m[1..]).is_ok())
         .count();
-    assert!(accepted > 20 && accepted < 980, "{accepted} of 1000 mutations decode");
+    assert!(
+        accepted > 20 && accepted < 980,
+        "{accepted} of 1000 mutations decode"
+    );
 }

@@ -12,11 +12,9 @@ use std::{
     io,
     net::SocketAddr,
     pin::Pin,
-
     task::{Context, Poll},
     time::Duration,
 };
-
 
 use enode::{build_enr, EndpointConfig, NodeKey, PublicKey};
 use kadnode::{
@@ -98,10 +96,7 @@ struct Client {
 impl Client {
     async fn connect(addr: SocketAddr, remote: PublicKey, slow: bool) -> Self {
         let key = NodeKey::generate();
-        let config = SessionConfig::new(
-            "pex-test",
-            vec![kadnode::ProtocolSpec::new("pex", 1, 3)],
-        );
+        let config = SessionConfig::new("pex-test", vec![kadnode::ProtocolSpec::new("pex", 1, 3)]);
         let tcp = TcpStream::connect(addr).await.unwrap();
         tcp.set_nodelay(true).unwrap();
         let mut session = if slow {
@@ -144,10 +139,7 @@ impl Client {
             request_id,
             limit: 64,
         });
-        self.handle
-            .send(GET_PEERS, request.encode())
-            .await
-            .is_ok()
+        self.handle.send(GET_PEERS, request.encode()).await.is_ok()
     }
 
     /// The next Peers: (request id, record count); `None` once the session ended.
@@ -165,10 +157,7 @@ async fn recv(handle: &mut ProtocolHandle) -> Option<PexMessage> {
 }
 
 /// A node running PEX over a test book holding `records` records.
-async fn pex_node(
-    records: u8,
-    tune: impl FnOnce(&mut PexConfig),
-) -> (Node, pex_support::Probe) {
+async fn pex_node(records: u8, tune: impl FnOnce(&mut PexConfig)) -> (Node, pex_support::Probe) {
     let key = NodeKey::generate();
     let initial = (1..=records)
         .map(|i| pex_support::record(i, 20000 + u16::from(i)))
@@ -204,10 +193,17 @@ async fn a_seed_delivers_its_answer_before_hanging_up_on_a_slow_reader() {
             Some((round, 40 + round as usize)),
             "round {round}"
         );
-        assert_eq!(client.peers().await, None, "the seed hangs up after one answer");
+        assert_eq!(
+            client.peers().await,
+            None,
+            "the seed hangs up after one answer"
+        );
         let end = timeout(WAIT, client.handle.closed()).await.unwrap();
         assert!(
-            matches!(end, SessionEnd::Remote(DisconnectReason::DisconnectRequested)),
+            matches!(
+                end,
+                SessionEnd::Remote(DisconnectReason::DisconnectRequested)
+            ),
             "round {round}: {end}"
         );
     }
@@ -245,13 +241,19 @@ async fn a_burst_is_served_a_flood_throttled_then_disconnected() {
             None => break,
         }
     }
-    assert!(answered <= FLOOD_DISCONNECT, "{answered} flood requests answered");
+    assert!(
+        answered <= FLOOD_DISCONNECT,
+        "{answered} flood requests answered"
+    );
     let end = timeout(WAIT, client.handle.closed()).await.unwrap();
     assert!(
         matches!(end, SessionEnd::Remote(DisconnectReason::SubprotocolError)),
         "{end}"
     );
-    assert_eq!(node.pex().unwrap().metrics().rate_limited(), u64::from(answered));
+    assert_eq!(
+        node.pex().unwrap().metrics().rate_limited(),
+        u64::from(answered)
+    );
     node.shutdown().await;
 }
 
@@ -324,9 +326,11 @@ async fn a_node_with_pex_keeps_peers_without_it() {
     // Well past the pex Status timeout: the session is still there.
     tokio::time::sleep(kadnode::pex::STATUS_TIMEOUT + Duration::from_secs(1)).await;
     let peers = with_pex.handle().peers().await.unwrap();
-    assert!(peers.iter().any(|p| p.id == b), "the peer without pex stays");
+    assert!(
+        peers.iter().any(|p| p.id == b),
+        "the peer without pex stays"
+    );
     assert_eq!(with_pex.node.pex().unwrap().metrics().sessions(), 0);
     with_pex.node.shutdown().await;
     without.node.shutdown().await;
 }
-

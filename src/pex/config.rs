@@ -39,6 +39,9 @@ pub struct PexConfig {
     /// Interval between asks while the book needs more (jittered, stretched up to
     /// [`MAX_ENSURE_PERIOD`] while answers bring nothing new). Default 30 s.
     pub ensure_period: Duration,
+    /// Longest interval between asks while answers bring nothing new. Default
+    /// [`MAX_ENSURE_PERIOD`] (10 min).
+    pub max_ensure_period: Duration,
     /// How long an answer may take. Default 10 s.
     pub response_timeout: Duration,
     /// Interval between saves of the book. Default 2 min.
@@ -61,6 +64,7 @@ impl PexConfig {
             seed_mode: false,
             private_ids: Vec::new(),
             ensure_period: DEFAULT_ENSURE_PERIOD,
+            max_ensure_period: MAX_ENSURE_PERIOD,
             response_timeout: DEFAULT_RESPONSE_TIMEOUT,
             save_interval: DEFAULT_SAVE_INTERVAL,
             crawl_period: DEFAULT_CRAWL_PERIOD,

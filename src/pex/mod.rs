@@ -25,7 +25,6 @@ pub use config::{
 pub use metrics::PexMetrics;
 pub use service::{spawn_pex, PexHandle, PexParts};
 pub use session::{
-    PexProtocol, FLOOD_DISCONNECT, REQUEST_BURST, REQUEST_REFILL, SEED_SESSION_CAP,
-    STATUS_TIMEOUT,
+    PexProtocol, FLOOD_DISCONNECT, REQUEST_BURST, REQUEST_REFILL, SEED_SESSION_CAP, STATUS_TIMEOUT,
 };
 pub use source::PexSource;

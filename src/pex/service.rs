@@ -18,7 +18,7 @@ use tokio::{
 };
 
 use super::{
-    config::{PexConfig, MAX_ENSURE_PERIOD},
+    config::PexConfig,
     metrics::{bump, PexMetrics},
     session::PexProtocol,
     source::{PexSource, REPORT_QUEUE},
@@ -130,7 +130,12 @@ impl PexHandle {
     /// Saves the book and stops the service; returns at once if it already stopped.
     pub async fn shutdown(&self) {
         let (reply, done) = oneshot::channel();
-        if self.requests.send(Request::Shutdown { reply }).await.is_ok() {
+        if self
+            .requests
+            .send(Request::Shutdown { reply })
+            .await
+            .is_ok()
+        {
             let _ = done.await;
         }
     }
@@ -195,6 +200,8 @@ pub fn spawn_pex(book: Box<dyn PexBook>, config: PexConfig, local_enr: Enr) -> P
 struct SessionEntry {
     commands: mpsc::Sender<SessionCommand>,
     outstanding: bool,
+    /// We asked this peer at least once.
+    asked: bool,
 }
 
 struct Service {
@@ -221,7 +228,11 @@ impl Service {
     ) {
         let start = Instant::now();
         // New outbound sessions ask at once; the periodic ask starts within one period.
-        let mut next_ask = start + self.config.ensure_period.mul_f64(self.rng.gen_range(0.0..1.0));
+        let mut next_ask = start
+            + self
+                .config
+                .ensure_period
+                .mul_f64(self.rng.gen_range(0.0..1.0));
         let mut next_save = start + self.config.save_interval;
         let mut next_crawl = start;
         let mut slot: Option<mpsc::OwnedPermit<Candidate>> = None;
@@ -356,10 +367,17 @@ impl Service {
         if !self.book.needs_more(now) {
             return;
         }
+        // Peers never asked first: the stretched interval is about asking the same peers
+        // again, a new peer may know something.
+        let never_asked = self
+            .sessions
+            .values()
+            .any(|entry| !entry.outstanding && !entry.asked);
         let idle: Vec<PeerId> = self
             .sessions
             .iter()
-            .filter(|(_, entry)| !entry.outstanding)
+            .filter(|(_, entry)| !entry.outstanding && (entry.asked || never_asked))
+            .filter(|(_, entry)| !never_asked || !entry.asked)
             .map(|(id, _)| *id)
             .collect();
         if idle.is_empty() {
@@ -369,12 +387,16 @@ impl Service {
         if let Some(entry) = self.sessions.get_mut(&id) {
             if entry.commands.try_send(SessionCommand::Ask).is_ok() {
                 entry.outstanding = true;
+                entry.asked = true;
             }
         }
     }
 
     fn crawl_round(&mut self, now: Instant) {
-        let room = self.config.crawl_batch.saturating_sub(self.crawl_queue.len());
+        let room = self
+            .config
+            .crawl_batch
+            .saturating_sub(self.crawl_queue.len());
         for record in self.book.crawl_candidates(room, now) {
             if let Ok(node) = enr_to_node_record(&record) {
                 self.crawl_queue.push_back(Candidate::new(node));
@@ -413,6 +435,7 @@ impl Service {
                     SessionEntry {
                         commands,
                         outstanding: session.asked,
+                        asked: session.asked,
                     },
                 );
                 self.metrics
@@ -492,7 +515,8 @@ impl Service {
         self.ask_interval = if report.added > 0 {
             self.config.ensure_period
         } else {
-            (self.ask_interval * 2).min(MAX_ENSURE_PERIOD.max(self.config.ensure_period))
+            (self.ask_interval * 2)
+                .min(self.config.max_ensure_period.max(self.config.ensure_period))
         };
     }
 }

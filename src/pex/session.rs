@@ -153,7 +153,11 @@ async fn send(conn: &ProtocolConn, message: &PexMessage) -> Result<(), ProtocolE
 }
 
 impl PexProtocol {
-    async fn run_session(self, peer: PeerInfo, mut conn: ProtocolConn) -> Result<(), ProtocolError> {
+    async fn run_session(
+        self,
+        peer: PeerInfo,
+        mut conn: ProtocolConn,
+    ) -> Result<(), ProtocolError> {
         let own = self.local_enr.borrow().clone();
         let flags = if self.seed_mode {
             FLAG_SEED
@@ -192,8 +196,9 @@ impl PexProtocol {
             }
         }
         let outbound = peer.direction == Direction::Outbound;
-        // Inbound peers are trusted less: we ask only peers we dialed (and seeds, which we dial).
-        let ask_now = outbound;
+        // Inbound peers are trusted less: we ask at once only peers we dialed, and seeds
+        // (whose sessions, ours or their crawls, exist only for the exchange).
+        let ask_now = outbound || status.is_seed();
         let ip = peer.remote_addr.ip();
         let (reply, registered) = oneshot::channel();
         self.requests

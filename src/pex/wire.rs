@@ -208,8 +208,7 @@ impl PexMessage {
                 let version = u64::decode(&mut body)?;
                 let flags = u64::decode(&mut body)?;
                 let raw = take_list_item(&mut body)?;
-                let enr =
-                    decode_enr(raw).map_err(|e| WireError::BadStatusRecord(e.to_string()))?;
+                let enr = decode_enr(raw).map_err(|e| WireError::BadStatusRecord(e.to_string()))?;
                 let max_records = u64::decode(&mut body)?;
                 Ok(Self::Status(Status {
                     version,
@@ -398,7 +397,9 @@ mod tests {
     fn limits_are_enforced() {
         let many = PexMessage::Peers(Peers {
             request_id: 1,
-            records: (0..MAX_RECORDS as u8 + 5).map(|i| record(i + 1, 1)).collect(),
+            records: (0..MAX_RECORDS as u8 + 5)
+                .map(|i| record(i + 1, 1))
+                .collect(),
             hints: vec![],
             invalid: 0,
         });
@@ -475,7 +476,9 @@ mod tests {
         // 64 records of the largest kind we build stay under the Peers size limit.
         let peers = PexMessage::Peers(Peers {
             request_id: u64::MAX,
-            records: (1..=MAX_RECORDS as u8).map(|i| record(i, u64::MAX)).collect(),
+            records: (1..=MAX_RECORDS as u8)
+                .map(|i| record(i, u64::MAX))
+                .collect(),
             hints: vec![HINT_CONNECTED; MAX_RECORDS],
             invalid: 0,
         });
@@ -488,18 +491,39 @@ mod tests {
     fn write_seed_corpus() {
         let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/fuzz/corpus/pex_message");
         std::fs::create_dir_all(dir).unwrap();
-        let status = |flags| PexMessage::Status(Status { version: 1, flags, enr: record(4, 2), max_records: 64 });
-        let peers = |n: u8, hints: Vec<u8>| PexMessage::Peers(Peers {
-            request_id: u64::from(n) * 1000,
-            records: (1..=n).map(|i| record(i, u64::from(i))).collect(),
-            hints,
-            invalid: 0,
-        });
+        let status = |flags| {
+            PexMessage::Status(Status {
+                version: 1,
+                flags,
+                enr: record(4, 2),
+                max_records: 64,
+            })
+        };
+        let peers = |n: u8, hints: Vec<u8>| {
+            PexMessage::Peers(Peers {
+                request_id: u64::from(n) * 1000,
+                records: (1..=n).map(|i| record(i, u64::from(i))).collect(),
+                hints,
+                invalid: 0,
+            })
+        };
         let messages = [
             ("status", status(0)),
             ("status_seed", status(FLAG_SEED | FLAG_WANTS_ADDRESSES)),
-            ("get_peers", PexMessage::GetPeers(GetPeers { request_id: 1, limit: 64 })),
-            ("get_peers_max", PexMessage::GetPeers(GetPeers { request_id: u64::MAX, limit: u64::MAX })),
+            (
+                "get_peers",
+                PexMessage::GetPeers(GetPeers {
+                    request_id: 1,
+                    limit: 64,
+                }),
+            ),
+            (
+                "get_peers_max",
+                PexMessage::GetPeers(GetPeers {
+                    request_id: u64::MAX,
+                    limit: u64::MAX,
+                }),
+            ),
             ("peers_empty", peers(0, vec![])),
             ("peers_one", peers(1, vec![HINT_CONNECTED])),
             ("peers_three", peers(3, vec![1, 0])),
@@ -512,7 +536,11 @@ mod tests {
             std::fs::write(format!("{dir}/{name}.bin"), data).unwrap();
         }
         // A GetPeers with an appended field, and a Peers with a forged record.
-        std::fs::write(format!("{dir}/get_peers_extra.bin"), [1, 0xc4, 0x07, 0x10, 0x81, 0x80]).unwrap();
+        std::fs::write(
+            format!("{dir}/get_peers_extra.bin"),
+            [1, 0xc4, 0x07, 0x10, 0x81, 0x80],
+        )
+        .unwrap();
         let mut forged = peers(2, vec![]).encode().to_vec();
         let at = forged.len() / 2;
         forged[at] ^= 0x40;
@@ -566,6 +594,10 @@ pub fn fuzz_message(data: &[u8]) {
             return;
         }
         let again = PexMessage::decode(code, &message.encode());
-        assert_eq!(again.ok().as_ref(), Some(&message), "re-encoding changed the message");
+        assert_eq!(
+            again.ok().as_ref(),
+            Some(&message),
+            "re-encoding changed the message"
+        );
     }
 }

@@ -19,6 +19,9 @@ use kadnode::{
 use rand::RngCore;
 use tokio::time::Instant;
 
+/// An entry handed out without a report is offered again after this long.
+const REOFFER: Duration = Duration::from_secs(5);
+
 /// What a test can see of a book from outside.
 #[derive(Debug, Default)]
 pub struct Stats {
@@ -34,7 +37,9 @@ pub type Probe = Arc<Mutex<Stats>>;
 struct Entry {
     record: Enr,
     eligible_at: Instant,
+    /// Handed out to the dialer, and when; offered again after a while without a report.
     handed_out: bool,
+    handed_at: Instant,
     crawled_at: Option<Instant>,
 }
 
@@ -118,6 +123,7 @@ impl PexBook for TestBook {
                             record,
                             eligible_at: now,
                             handed_out: false,
+                            handed_at: now,
                             crawled_at: None,
                         },
                     );
@@ -153,19 +159,25 @@ impl PexBook for TestBook {
     }
 
     fn next_candidate(&mut self, now: Instant, _rng: &mut dyn RngCore) -> Option<Candidate> {
-        let entry = self
-            .entries
-            .values_mut()
-            .find(|entry| !entry.handed_out && entry.eligible_at <= now)?;
+        let entry = self.entries.values_mut().find(|entry| {
+            let free = !entry.handed_out || now >= entry.handed_at + REOFFER;
+            free && entry.eligible_at <= now
+        })?;
         entry.handed_out = true;
+        entry.handed_at = now;
         Some(Candidate::new(enr_to_node_record(&entry.record).ok()?))
     }
 
     fn next_eligible_at(&self, _now: Instant) -> Option<Instant> {
         self.entries
             .values()
-            .filter(|entry| !entry.handed_out)
-            .map(|entry| entry.eligible_at)
+            .map(|entry| {
+                if entry.handed_out {
+                    entry.eligible_at.max(entry.handed_at + REOFFER)
+                } else {
+                    entry.eligible_at
+                }
+            })
             .min()
     }
 
