@@ -299,6 +299,29 @@ fn take_list_item<'a>(data: &mut &'a [u8]) -> Result<&'a [u8], WireError> {
     Ok(item)
 }
 
+/// The fuzz target's body: decodes `data` as each message code; a message that decodes
+/// re-encodes to something that decodes to the same message.
+#[cfg(any(test, feature = "fuzzing"))]
+#[doc(hidden)]
+pub fn fuzz_message(data: &[u8]) {
+    let Some((&code, payload)) = data.split_first() else {
+        return;
+    };
+    let code = u64::from(code % 4);
+    if let Ok(message) = PexMessage::decode(code, payload) {
+        if matches!(&message, PexMessage::Peers(peers) if peers.invalid > 0) {
+            // The dropped records' hints no longer line up; nothing to compare.
+            return;
+        }
+        let again = PexMessage::decode(code, &message.encode());
+        assert_eq!(
+            again.ok().as_ref(),
+            Some(&message),
+            "re-encoding changed the message"
+        );
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -576,28 +599,5 @@ mod tests {
         fn arbitrary_bytes_never_panic(code in 0u64..4, data in proptest::collection::vec(any::<u8>(), 0..2048)) {
             let _ = PexMessage::decode(code, &data);
         }
-    }
-}
-
-/// The fuzz target's body: decodes `data` as each message code; a message that decodes
-/// re-encodes to something that decodes to the same message.
-#[cfg(any(test, feature = "fuzzing"))]
-#[doc(hidden)]
-pub fn fuzz_message(data: &[u8]) {
-    let Some((&code, payload)) = data.split_first() else {
-        return;
-    };
-    let code = u64::from(code % 4);
-    if let Ok(message) = PexMessage::decode(code, payload) {
-        if matches!(&message, PexMessage::Peers(peers) if peers.invalid > 0) {
-            // The dropped records' hints no longer line up; nothing to compare.
-            return;
-        }
-        let again = PexMessage::decode(code, &message.encode());
-        assert_eq!(
-            again.ok().as_ref(),
-            Some(&message),
-            "re-encoding changed the message"
-        );
     }
 }
