@@ -332,7 +332,10 @@ mod tests {
     use super::*;
 
     fn record(seed: u8, seq: u64) -> Enr {
-        let key = NodeKey::from_hex(&hex::encode([seed.max(1); 32])).unwrap();
+        // Distinct valid secret keys (a key of all 0xff bytes is above the curve order).
+        let mut secret = [1u8; 32];
+        secret[31] = seed;
+        let key = NodeKey::from_hex(&hex::encode(secret)).unwrap();
         let endpoints = EndpointConfig {
             ip4: Some([10, 0, seed, 1].into()),
             tcp4: Some(30303),

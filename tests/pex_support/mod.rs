@@ -88,7 +88,10 @@ pub fn factory(own: PeerId, wanted: usize, initial: Vec<Enr>) -> (BookFactory, P
 
 /// A record for key `seed` at 127.0.0.1:`port` (nobody listens there unless a test says).
 pub fn record(seed: u8, port: u16) -> Enr {
-    let key = NodeKey::from_hex(&hex::encode([seed.max(1); 32])).unwrap();
+    // Distinct valid secret keys (a key of all 0xff bytes is above the curve order).
+    let mut secret = [1u8; 32];
+    secret[31] = seed;
+    let key = NodeKey::from_hex(&hex::encode(secret)).unwrap();
     let endpoints = EndpointConfig {
         ip4: Some([127, 0, 0, 1].into()),
         tcp4: Some(port),
