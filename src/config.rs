@@ -140,6 +140,10 @@ pub struct P2pConfig {
     /// How long failed or ended peers wait before they are dialed again, by verdict class
     /// (documented defaults in [`crate::peers::BackoffConfig`]).
     pub backoff: crate::peers::BackoffConfig,
+    /// Peer exchange (`pex/1`): the node runs the capability, and the address book becomes
+    /// a source of dial candidates beside discv4 (or alone, with discovery off). Default
+    /// `None`: no PEX.
+    pub pex: Option<crate::pex::PexConfig>,
     /// How connections are made and accepted. Default TCP; an in-memory network
     /// (`kadnode::net::MemoryNetwork`) runs whole nodes in simulations.
     pub transport: Arc<dyn StreamTransport>,
@@ -163,6 +167,7 @@ impl std::fmt::Debug for P2pConfig {
             .field("no_dial", &self.no_dial)
             .field("enr_filter", &self.enr_filter.is_some())
             .field("listen", &self.listen)
+            .field("pex", &self.pex)
             .finish_non_exhaustive()
     }
 }
@@ -187,6 +192,7 @@ impl Default for P2pConfig {
             inbound: InboundConfig::default(),
             dial_policy: crate::dial::DialPolicy::Ranked,
             backoff: crate::peers::BackoffConfig::default(),
+            pex: None,
             transport: Arc::new(TcpTransport::new()),
         }
     }

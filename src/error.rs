@@ -43,6 +43,9 @@ pub enum NodeError {
     /// The discovery service could not start.
     #[error("cannot start discovery: {0}")]
     Discovery(#[from] Discv4Error),
+    /// Our own record for PEX could not be built (an unusable listen address).
+    #[error("cannot build the node record PEX announces: {0}")]
+    PexRecord(enode::EnrError),
 }
 
 fn bind_reason(error: &io::Error) -> String {

@@ -189,6 +189,18 @@ impl ProtocolConn {
     }
 }
 
+impl ProtocolConn {
+    /// Ends the session with `reason` after every message queued before it (by any
+    /// capability) has been written: unlike returning from the run loop, whose Disconnect
+    /// overtakes queued messages, the last answer is never lost. Waits until the session has
+    /// ended and returns why (for the run loop to return as [`ProtocolError::Session`]).
+    pub async fn disconnect_after_sent(&self, reason: DisconnectReason) -> SessionEnd {
+        // Queued or not (the session may already be over), the end is what we wait for.
+        let _ = self.handle.disconnect_after_queued(reason).await;
+        self.handle.closed().await
+    }
+}
+
 /// Why a protocol's run loop ended the peer. The variant decides the Disconnect reason sent
 /// and the verdict the dial scheduler learns.
 #[derive(Debug, thiserror::Error)]

@@ -715,3 +715,46 @@ async fn large_messages_for_a_slow_protocol_stop_reading_at_the_inbound_budget()
     drop(sender.await.unwrap());
     assert!(conn.end_reason().is_none());
 }
+
+#[tokio::test]
+async fn an_ordered_disconnect_goes_out_after_everything_queued_before_it() {
+    // A 16-byte pipe: the remote reads far slower than we queue.
+    let (mut left, mut right) = connect_pair(16).await;
+    let l_eth = left.take_handle("eth").unwrap();
+    let mut r_eth = right.take_handle("eth").unwrap();
+    let reader = tokio::spawn(async move {
+        let mut got = Vec::new();
+        while let Some((code, payload)) = r_eth.recv().await {
+            got.push((code, payload.len()));
+        }
+        (got, r_eth.end_reason())
+    });
+    for i in 0..20u64 {
+        l_eth
+            .send(i % 2, Bytes::from(vec![7u8; 3000]))
+            .await
+            .unwrap();
+    }
+    l_eth
+        .disconnect_after_queued(DisconnectReason::DisconnectRequested)
+        .await
+        .unwrap();
+    assert!(matches!(
+        l_eth.closed().await,
+        SessionEnd::Local(DisconnectReason::DisconnectRequested)
+    ));
+    let (got, end) = reader.await.unwrap();
+    assert_eq!(
+        got.len(),
+        20,
+        "every message queued before the Disconnect arrived"
+    );
+    assert!(
+        matches!(
+            end,
+            Some(SessionEnd::Remote(DisconnectReason::DisconnectRequested))
+        ),
+        "{end:?}"
+    );
+    drop(left);
+}

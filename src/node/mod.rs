@@ -9,6 +9,7 @@ mod handle;
 mod listener;
 mod memory_file;
 mod metrics;
+mod pex;
 mod service;
 
 pub use event::PeerEvent;
@@ -45,6 +46,7 @@ pub struct Node {
     key: NodeKey,
     discv4: Option<Discv4Handle>,
     p2p: Option<NodeHandle>,
+    pex: Option<crate::pex::PexHandle>,
     tcp_addr: Option<SocketAddr>,
     udp_addr: Option<SocketAddr>,
     announced_tcp_port: u16,
@@ -125,13 +127,37 @@ impl Node {
                 db,
             )?);
         }
-        let p2p = config
-            .p2p
-            .map(|p2p| start_p2p(&key, p2p, tcp_listener, discv4.as_ref(), datadir.as_deref()));
+        let mut pex = None;
+        let p2p = match config.p2p {
+            Some(mut p2p) => {
+                let started = pex::start(
+                    &key,
+                    &mut p2p,
+                    discv4.as_ref(),
+                    tcp_addr,
+                    datadir.as_deref(),
+                )
+                .await?;
+                let source = started.map(|started| {
+                    pex = Some(started.handle);
+                    started.source
+                });
+                Some(start_p2p(
+                    &key,
+                    p2p,
+                    tcp_listener,
+                    discv4.as_ref(),
+                    datadir.as_deref(),
+                    source,
+                ))
+            }
+            None => None,
+        };
         Ok(Self {
             key,
             discv4,
             p2p,
+            pex,
             tcp_addr,
             udp_addr,
             announced_tcp_port,
@@ -159,6 +185,11 @@ impl Node {
     /// when the node runs discovery only.
     pub fn p2p(&self) -> Option<&NodeHandle> {
         self.p2p.as_ref()
+    }
+
+    /// The PEX service, when `P2pConfig::pex` was set.
+    pub fn pex(&self) -> Option<&crate::pex::PexHandle> {
+        self.pex.as_ref()
     }
 
     /// The bound TCP address of the server.
@@ -215,6 +246,10 @@ impl Node {
         if let Some(p2p) = self.p2p {
             p2p.shutdown().await;
         }
+        if let Some(pex) = self.pex {
+            // After the sessions: the book's last save includes their outcomes.
+            pex.shutdown().await;
+        }
         if let Some(handle) = self.discv4 {
             handle.shutdown().await;
         }
@@ -254,6 +289,7 @@ fn start_p2p(
     listener: Option<BoxedListener>,
     discv4: Option<&Discv4Handle>,
     datadir: Option<&Path>,
+    pex_source: Option<Box<dyn crate::discovery::CandidateSource + Send>>,
 ) -> NodeHandle {
     let mut session = SessionConfig::new(
         config.client_id.clone(),
@@ -289,6 +325,10 @@ fn start_p2p(
         let source = Discv4Source::new(handle, config.enr_filter.clone());
         // The first source of an empty mix always fits.
         let _ = mix.add_source(Box::new(source));
+    }
+    if let Some(source) = pex_source.filter(|_| !config.no_dial) {
+        // Two sources never exceed the mix's limit.
+        let _ = mix.add_source(source);
     }
     let (command_tx, commands) = mpsc::channel(COMMAND_QUEUE);
     let (events, _) = broadcast::channel(EVENT_CAPACITY);

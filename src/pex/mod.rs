@@ -1,10 +1,30 @@
 //! PEX: Tendermint-style peer exchange over the RLPx capability `pex/1`, a second discovery
 //! backend beside discv4 (design: `../shared/reference/pex-design.md` §8).
 //!
+//! [`spawn_pex`] starts the service task that owns a book and returns the `pex/1`
+//! [`PexProtocol`] for the node's protocols, the [`PexSource`] of dial candidates for its
+//! fair mix, and a [`PexHandle`]; a node configured with `P2pConfig::pex` does this itself.
+//!
 //! The [`PexBook`] trait is the seam between the address book (a pure data structure that
 //! stores signed ENRs, decides eligibility and picks gossip) and the `pex/1` protocol and
 //! service that feed it and ask it.
 
 mod api;
+mod config;
+mod metrics;
+mod service;
+mod session;
+mod source;
+pub mod wire;
 
 pub use api::{GossipSource, IngestReport, Misbehaviour, PersistError, PexBook};
+pub use config::{
+    BookFactory, PexConfig, DEFAULT_CRAWL_BATCH, DEFAULT_CRAWL_CONCURRENCY, DEFAULT_CRAWL_PERIOD,
+    DEFAULT_ENSURE_PERIOD, DEFAULT_RESPONSE_TIMEOUT, DEFAULT_SAVE_INTERVAL, MAX_ENSURE_PERIOD,
+};
+pub use metrics::PexMetrics;
+pub use service::{spawn_pex, PexHandle, PexParts};
+pub use session::{
+    PexProtocol, FLOOD_DISCONNECT, REQUEST_BURST, REQUEST_REFILL, SEED_SESSION_CAP, STATUS_TIMEOUT,
+};
+pub use source::PexSource;

@@ -247,6 +247,7 @@ impl ProtocolHandle {
             code: self.capability.offset + code,
             payload,
             permit,
+            then_disconnect: None,
         };
         match self.control.outbound.send(message).await {
             Ok(()) => Ok(()),
@@ -255,8 +256,29 @@ impl ProtocolHandle {
     }
 
     /// Asks the session to disconnect with `reason` (e.g. [`DisconnectReason::SubprotocolError`]).
+    /// The Disconnect overtakes messages still queued; see [`Self::disconnect_after_queued`].
     pub fn disconnect(&self, reason: DisconnectReason) {
         self.control.disconnect(reason);
+    }
+
+    /// Queues a Disconnect with `reason` behind every message already queued by any
+    /// capability: the session writes and flushes them first, then says goodbye (a seed's
+    /// answer is never lost to its own hang-up). The write timeout still bounds a peer that
+    /// does not read. Returns once queued; [`Self::closed`] tells when the session ended.
+    pub async fn disconnect_after_queued(&self, reason: DisconnectReason) -> Result<(), P2pError> {
+        let Some(permit) = self.control.outbound_budget.acquire(0).await else {
+            return Err(self.control.session_closed().await);
+        };
+        let marker = Outbound {
+            code: 0,
+            payload: Bytes::new(),
+            permit,
+            then_disconnect: Some(reason),
+        };
+        match self.control.outbound.send(marker).await {
+            Ok(()) => Ok(()),
+            Err(_) => Err(self.control.session_closed().await),
+        }
     }
 
     /// Waits until the session has ended and says why.

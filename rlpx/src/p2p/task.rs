@@ -52,6 +52,9 @@ pub(super) struct Outbound {
     pub(super) code: u64,
     pub(super) payload: Bytes,
     pub(super) permit: BudgetPermit,
+    /// Set on the marker [`super::ProtocolHandle::disconnect_after_queued`] sends: once
+    /// everything queued before it is written and flushed, the session ends with this reason.
+    pub(super) then_disconnect: Option<DisconnectReason>,
 }
 
 /// The task's ends of the channels to the connection and its handles.
@@ -107,6 +110,9 @@ pub(super) struct Task<S: MessageStream> {
     /// The last time the sink took a frame or finished a flush.
     write_progress: Instant,
     pending: Option<Pending>,
+    /// An ordered disconnect was taken from the outbound queue: nothing more is taken, and
+    /// the session ends with this reason once the write queue and the sink are flushed.
+    closing: Option<DisconnectReason>,
 }
 
 /// What an inbound frame asks the loop to do.
@@ -160,6 +166,7 @@ impl<S: MessageStream> Task<S> {
             needs_flush: false,
             write_progress: now,
             pending: None,
+            closing: None,
         };
         (task, end)
     }
@@ -188,6 +195,11 @@ impl<S: MessageStream> Task<S> {
         let (mut was_reading, mut was_writing) = (true, false);
 
         loop {
+            if let Some(reason) = self.closing {
+                if self.write_queue.is_empty() && !self.needs_flush {
+                    return (SessionEnd::Local(reason), Some(reason));
+                }
+            }
             let reading = self.pending.is_none()
                 && self.pong_due.is_none()
                 && self.write_queue.len() < WRITE_QUEUE_LIMIT;
@@ -204,7 +216,7 @@ impl<S: MessageStream> Task<S> {
             }
             (was_reading, was_writing) = (reading, writing);
             // A protocol message is taken only when the previous one went to the sink.
-            let take_outbound = self.write_queue.is_empty();
+            let take_outbound = self.write_queue.is_empty() && self.closing.is_none();
             // A parked message first waits for its share of the budget, then for a slot.
             let (needs_budget, needs_slot) = match &self.pending {
                 Some(p) if p.permit.is_none() => (Some(p.payload.len()), None),
@@ -262,10 +274,14 @@ impl<S: MessageStream> Task<S> {
                     }
                 }
                 message = self.outbound.recv(), if take_outbound => {
-                    let Some(Outbound { code, payload, permit }) = message else {
+                    let Some(Outbound { code, payload, permit, then_disconnect }) = message else {
                         let reason = DisconnectReason::ClientQuitting;
                         return (SessionEnd::Local(reason), Some(reason));
                     };
+                    if then_disconnect.is_some() {
+                        self.closing = then_disconnect;
+                        continue;
+                    }
                     // Encoded, it leaves the budget: at most one message sits in the write
                     // queue, and the sink holds at most one more.
                     let queued = self.queue(code, &payload);

@@ -1,0 +1,522 @@
+//! The PEX service: one task owns the address book. The `pex/1` run loops talk to it over a
+//! bounded channel with typed replies; the node's fair mix takes the book's candidates from
+//! it through [`PexSource`]; it tells sessions when to ask, saves the book every
+//! `save_interval` and at shutdown, and, as a seed, hands stale entries out to be crawled.
+
+use std::{
+    collections::{HashMap, HashSet, VecDeque},
+    net::IpAddr,
+    sync::{atomic::Ordering, Arc},
+    time::Duration,
+};
+
+use enode::{enr_to_node_record, Enr, PeerId};
+use rand::{rngs::StdRng, Rng, SeedableRng};
+use tokio::{
+    sync::{mpsc, oneshot, watch},
+    time::{sleep_until, Instant},
+};
+
+use super::{
+    config::PexConfig,
+    metrics::{bump, PexMetrics},
+    session::PexProtocol,
+    source::{PexSource, REPORT_QUEUE},
+    GossipSource, IngestReport, Misbehaviour, PexBook,
+};
+use crate::discovery::{Candidate, Outcome};
+
+/// Requests from the run loops that may wait for the service.
+const REQUEST_QUEUE: usize = 256;
+/// Commands that may wait for one session.
+const SESSION_QUEUE: usize = 4;
+/// A crawl target that produced no report by then is counted as done.
+const CRAWL_DEADLINE: Duration = Duration::from_secs(30);
+
+/// What a run loop asks of the service.
+#[derive(Debug)]
+pub(crate) enum Request {
+    /// A session passed the Status exchange.
+    Register {
+        session: SessionInfo,
+        reply: oneshot::Sender<Registration>,
+    },
+    /// A Peers message answering our request (or `None` records on a timeout).
+    Answer {
+        from: GossipSource,
+        answer: Option<(Vec<Enr>, usize)>,
+        reply: oneshot::Sender<AnswerReply>,
+    },
+    /// Records for a requester.
+    Select {
+        requester: PeerId,
+        limit: usize,
+        reply: oneshot::Sender<Vec<Enr>>,
+    },
+    /// Scores misbehaviour; the reply says whether the peer is now banned.
+    Penalize {
+        id: PeerId,
+        ip: IpAddr,
+        what: Misbehaviour,
+        reply: oneshot::Sender<bool>,
+    },
+    /// Save the book and stop.
+    Shutdown { reply: oneshot::Sender<()> },
+}
+
+/// A session as it registers.
+#[derive(Debug)]
+pub(crate) struct SessionInfo {
+    pub(crate) id: PeerId,
+    pub(crate) ip: IpAddr,
+    /// The peer's own record, from its Status.
+    pub(crate) own_record: Enr,
+    /// The session already sent its first GetPeers.
+    pub(crate) asked: bool,
+}
+
+/// What a session does, decided by the service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Role {
+    /// An ordinary session: asks when told, answers within the rate limit.
+    Normal,
+    /// A seed's crawl: one GetPeers, then hang up.
+    Crawl,
+}
+
+/// The service's answer to a registration.
+#[derive(Debug)]
+pub(crate) struct Registration {
+    pub(crate) role: Role,
+    pub(crate) private: bool,
+    pub(crate) commands: mpsc::Receiver<SessionCommand>,
+}
+
+/// What the service tells one session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SessionCommand {
+    /// Send a GetPeers (if none is outstanding).
+    Ask,
+}
+
+/// The service's answer to an answer: whether the sender is now banned (for forged
+/// records).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct AnswerReply {
+    pub(crate) banned: bool,
+}
+
+/// The handle to a running PEX service: its counters, our record as sessions announce it,
+/// and shutdown (which saves the book).
+#[derive(Debug, Clone)]
+pub struct PexHandle {
+    requests: mpsc::Sender<Request>,
+    local_enr: Arc<watch::Sender<Enr>>,
+    metrics: Arc<PexMetrics>,
+}
+
+impl PexHandle {
+    /// The service's counters.
+    pub fn metrics(&self) -> &Arc<PexMetrics> {
+        &self.metrics
+    }
+
+    /// Announces `record` in the Status of sessions from now on (after an endpoint or
+    /// sequence change).
+    pub fn set_local_record(&self, record: Enr) {
+        self.local_enr.send_replace(record);
+    }
+
+    /// Saves the book and stops the service; returns at once if it already stopped.
+    pub async fn shutdown(&self) {
+        let (reply, done) = oneshot::channel();
+        if self
+            .requests
+            .send(Request::Shutdown { reply })
+            .await
+            .is_ok()
+        {
+            let _ = done.await;
+        }
+    }
+}
+
+/// The three parts of a started PEX service.
+#[derive(Debug)]
+pub struct PexParts {
+    /// The `pex/1` capability, for the node's protocols.
+    pub protocol: PexProtocol,
+    /// The book's candidates, for the node's fair mix.
+    pub source: PexSource,
+    /// Metrics and shutdown.
+    pub handle: PexHandle,
+}
+
+/// Starts the service task over `book`. `local_enr` is our signed record (it must carry our
+/// node key: peers check it against the session).
+pub fn spawn_pex(book: Box<dyn PexBook>, config: PexConfig, local_enr: Enr) -> PexParts {
+    let metrics = Arc::new(PexMetrics::default());
+    let (requests_tx, requests) = mpsc::channel(REQUEST_QUEUE);
+    let (reports_tx, reports) = mpsc::channel(REPORT_QUEUE);
+    let (candidates_tx, candidates) = mpsc::channel(1);
+    let (enr_tx, enr_rx) = watch::channel(local_enr);
+    let protocol = PexProtocol::new(
+        requests_tx.clone(),
+        enr_rx,
+        config.seed_mode,
+        config.response_timeout,
+        Arc::clone(&metrics),
+    );
+    let source = PexSource {
+        candidates,
+        reports: reports_tx,
+        metrics: Arc::clone(&metrics),
+    };
+    let handle = PexHandle {
+        requests: requests_tx,
+        local_enr: Arc::new(enr_tx),
+        metrics: Arc::clone(&metrics),
+    };
+    let service = Service {
+        private: config.private_ids.iter().copied().collect(),
+        ask_interval: config.ensure_period,
+        config,
+        book,
+        rng: StdRng::from_entropy(),
+        sessions: HashMap::new(),
+        crawl_queue: VecDeque::new(),
+        crawling: HashMap::new(),
+        seed_retry: HashMap::new(),
+        metrics,
+    };
+    tokio::spawn(service.run(requests, reports, candidates_tx));
+    PexParts {
+        protocol,
+        source,
+        handle,
+    }
+}
+
+struct SessionEntry {
+    commands: mpsc::Sender<SessionCommand>,
+    outstanding: bool,
+    /// We asked this peer at least once.
+    asked: bool,
+}
+
+struct Service {
+    config: PexConfig,
+    book: Box<dyn PexBook>,
+    rng: StdRng,
+    private: HashSet<PeerId>,
+    sessions: HashMap<PeerId, SessionEntry>,
+    /// Seed mode: entries waiting for a crawl slot, and those being crawled (with deadline).
+    crawl_queue: VecDeque<Candidate>,
+    crawling: HashMap<PeerId, Instant>,
+    /// Seeds: when each may be offered again.
+    seed_retry: HashMap<PeerId, Instant>,
+    ask_interval: Duration,
+    metrics: Arc<PexMetrics>,
+}
+
+impl Service {
+    async fn run(
+        mut self,
+        mut requests: mpsc::Receiver<Request>,
+        mut reports: mpsc::Receiver<(PeerId, Outcome)>,
+        candidates: mpsc::Sender<Candidate>,
+    ) {
+        let start = Instant::now();
+        // New outbound sessions ask at once; the periodic ask starts within one period.
+        let mut next_ask = start
+            + self
+                .config
+                .ensure_period
+                .mul_f64(self.rng.gen_range(0.0..1.0));
+        let mut next_save = start + self.config.save_interval;
+        let mut next_crawl = start;
+        let mut slot: Option<mpsc::OwnedPermit<Candidate>> = None;
+        let mut source_gone = false;
+        let mut shutdown_reply = None;
+        loop {
+            let now = Instant::now();
+            let mut wake = None;
+            if let Some(permit) = slot.take() {
+                match self.next_offer(now) {
+                    Some(candidate) => drop(permit.send(candidate)),
+                    None => {
+                        wake = self.next_offer_at(now);
+                        slot = Some(permit);
+                    }
+                }
+            }
+            self.metrics
+                .book_size
+                .store(self.book.len() as u64, Ordering::Relaxed);
+            let seed_mode = self.config.seed_mode;
+            tokio::select! {
+                request = requests.recv() => match request {
+                    Some(Request::Shutdown { reply }) => {
+                        shutdown_reply = Some(reply);
+                        break;
+                    }
+                    Some(request) => self.on_request(request),
+                    None => break,
+                },
+                Some((id, outcome)) = reports.recv() => self.on_report(id, outcome),
+                permit = candidates.clone().reserve_owned(), if slot.is_none() && !source_gone => {
+                    match permit {
+                        Ok(permit) => slot = Some(permit),
+                        // The node dropped the source (no dialing): nothing more to offer.
+                        Err(_) => source_gone = true,
+                    }
+                }
+                () = sleep_until(wake.unwrap_or(now)), if wake.is_some() => {}
+                () = sleep_until(next_ask), if !seed_mode => {
+                    self.ask_someone(Instant::now());
+                    next_ask = Instant::now() + self.jitter(self.ask_interval);
+                }
+                () = sleep_until(next_crawl), if seed_mode => {
+                    self.crawl_round(Instant::now());
+                    next_crawl = Instant::now() + self.config.crawl_period;
+                }
+                () = sleep_until(next_save) => {
+                    self.persist(Instant::now());
+                    next_save = Instant::now() + self.config.save_interval;
+                }
+            }
+        }
+        self.persist(Instant::now());
+        if let Some(reply) = shutdown_reply {
+            let _ = reply.send(());
+        }
+    }
+
+    /// `period` ± 25 %, so nodes started together do not ask in lockstep.
+    fn jitter(&mut self, period: Duration) -> Duration {
+        period.mul_f64(self.rng.gen_range(0.75..1.25))
+    }
+
+    fn persist(&mut self, now: Instant) {
+        if let Err(error) = self.book.persist(now) {
+            tracing::warn!(target: "kadnode::pex", %error, "address book not saved");
+        }
+    }
+
+    /// The next candidate for the mix: a crawl target in seed mode; otherwise the book's
+    /// next eligible entry, or a seed when the book has nothing and wants more.
+    fn next_offer(&mut self, now: Instant) -> Option<Candidate> {
+        if self.config.seed_mode {
+            self.crawling.retain(|_, deadline| *deadline > now);
+            if self.crawling.len() >= self.config.crawl_concurrency {
+                return None;
+            }
+            let candidate = self.crawl_queue.pop_front()?;
+            self.crawling
+                .insert(candidate.record.id, now + CRAWL_DEADLINE);
+            bump(&self.metrics.crawls, 1);
+            return Some(candidate);
+        }
+        if let Some(candidate) = self.book.next_candidate(now, &mut self.rng) {
+            return Some(candidate);
+        }
+        if !self.book.needs_more(now) {
+            return None;
+        }
+        let seed = self
+            .config
+            .seeds
+            .iter()
+            .filter(|seed| !self.sessions.contains_key(&seed.id))
+            .find(|seed| self.seed_retry.get(&seed.id).is_none_or(|at| *at <= now))
+            .copied()?;
+        self.seed_retry
+            .insert(seed.id, now + self.config.ensure_period);
+        Some(Candidate::new(seed))
+    }
+
+    /// When [`Self::next_offer`] may have something it has not now.
+    fn next_offer_at(&self, now: Instant) -> Option<Instant> {
+        if self.config.seed_mode {
+            // Crawl slots free on reports and registrations, which wake the loop anyway;
+            // the deadline is the fallback.
+            return (!self.crawl_queue.is_empty())
+                .then(|| self.crawling.values().min().copied())
+                .flatten();
+        }
+        let book = self.book.next_eligible_at(now);
+        let seeds = self
+            .config
+            .seeds
+            .iter()
+            .filter_map(|seed| self.seed_retry.get(&seed.id))
+            .filter(|at| **at > now)
+            .min()
+            .copied();
+        match (book, seeds) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    fn ask_someone(&mut self, now: Instant) {
+        self.sessions.retain(|_, entry| !entry.commands.is_closed());
+        self.metrics
+            .sessions
+            .store(self.sessions.len() as u64, Ordering::Relaxed);
+        if !self.book.needs_more(now) {
+            return;
+        }
+        // Peers never asked first: the stretched interval is about asking the same peers
+        // again, a new peer may know something.
+        let never_asked = self
+            .sessions
+            .values()
+            .any(|entry| !entry.outstanding && !entry.asked);
+        let idle: Vec<PeerId> = self
+            .sessions
+            .iter()
+            .filter(|(_, entry)| !entry.outstanding && (entry.asked || never_asked))
+            .filter(|(_, entry)| !never_asked || !entry.asked)
+            .map(|(id, _)| *id)
+            .collect();
+        if idle.is_empty() {
+            return;
+        }
+        let id = idle[self.rng.gen_range(0..idle.len())];
+        if let Some(entry) = self.sessions.get_mut(&id) {
+            if entry.commands.try_send(SessionCommand::Ask).is_ok() {
+                entry.outstanding = true;
+                entry.asked = true;
+            }
+        }
+    }
+
+    fn crawl_round(&mut self, now: Instant) {
+        let room = self
+            .config
+            .crawl_batch
+            .saturating_sub(self.crawl_queue.len());
+        for record in self.book.crawl_candidates(room, now) {
+            if let Ok(node) = enr_to_node_record(&record) {
+                self.crawl_queue.push_back(Candidate::new(node));
+            }
+        }
+    }
+
+    fn on_report(&mut self, id: PeerId, outcome: Outcome) {
+        let now = Instant::now();
+        if outcome != Outcome::Connected {
+            // A crawl is over once its dial failed or its session ended.
+            self.crawling.remove(&id);
+        }
+        self.book.report(&id, outcome, now);
+    }
+
+    fn on_request(&mut self, request: Request) {
+        let now = Instant::now();
+        match request {
+            Request::Register { session, reply } => {
+                let private = self.private.contains(&session.id);
+                let source = GossipSource {
+                    id: session.id,
+                    ip: session.ip,
+                    private,
+                };
+                self.book.ingest(source, vec![session.own_record], now);
+                let role = if self.crawling.contains_key(&session.id) {
+                    Role::Crawl
+                } else {
+                    Role::Normal
+                };
+                let (commands, receiver) = mpsc::channel(SESSION_QUEUE);
+                self.sessions.insert(
+                    session.id,
+                    SessionEntry {
+                        commands,
+                        outstanding: session.asked,
+                        asked: session.asked,
+                    },
+                );
+                self.metrics
+                    .sessions
+                    .store(self.sessions.len() as u64, Ordering::Relaxed);
+                let _ = reply.send(Registration {
+                    role,
+                    private,
+                    commands: receiver,
+                });
+            }
+            Request::Answer {
+                from,
+                answer,
+                reply,
+            } => {
+                if let Some(entry) = self.sessions.get_mut(&from.id) {
+                    entry.outstanding = false;
+                }
+                let Some((records, invalid)) = answer else {
+                    bump(&self.metrics.request_timeouts, 1);
+                    return;
+                };
+                bump(&self.metrics.gossip_in, records.len());
+                let report = self.book.ingest(from, records, now);
+                self.adapt_interval(&report);
+                let mut banned = false;
+                if invalid > 0 {
+                    bump(&self.metrics.invalid_records, invalid);
+                    banned = self.penalize(from.id, from.ip, Misbehaviour::InvalidRecords, now);
+                }
+                let _ = reply.send(AnswerReply { banned });
+            }
+            Request::Select {
+                requester,
+                limit,
+                reply,
+            } => {
+                let records = self.book.select_for_gossip(
+                    &requester,
+                    limit.min(super::wire::MAX_RECORDS),
+                    now,
+                    &mut self.rng,
+                );
+                bump(&self.metrics.gossip_out, records.len());
+                let _ = reply.send(records);
+            }
+            Request::Penalize {
+                id,
+                ip,
+                what,
+                reply,
+            } => {
+                let banned = self.penalize(id, ip, what, now);
+                let _ = reply.send(banned);
+            }
+            Request::Shutdown { .. } => {}
+        }
+    }
+
+    fn penalize(&mut self, id: PeerId, ip: IpAddr, what: Misbehaviour, now: Instant) -> bool {
+        match what {
+            Misbehaviour::RequestFlood => bump(&self.metrics.rate_limited, 1),
+            Misbehaviour::UnsolicitedPeers => bump(&self.metrics.unsolicited, 1),
+            Misbehaviour::InvalidRecords | Misbehaviour::ProtocolViolation => {}
+        }
+        let banned = self.book.penalize(&id, ip, what, now);
+        if banned {
+            bump(&self.metrics.bans, 1);
+        }
+        banned
+    }
+
+    /// Stretches the interval between asks while answers bring nothing new (tendermint
+    /// v0.35's idea), back to the configured period as soon as one does.
+    fn adapt_interval(&mut self, report: &IngestReport) {
+        self.ask_interval = if report.added > 0 {
+            self.config.ensure_period
+        } else {
+            (self.ask_interval * 2)
+                .min(self.config.max_ensure_period.max(self.config.ensure_period))
+        };
+    }
+}
