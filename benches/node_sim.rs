@@ -138,7 +138,7 @@ async fn run(nodes: usize, unreachable: f64, max_peers: usize, policy: DialPolic
             })
             .count();
         let secs = started.elapsed().as_secs();
-        if secs % 30 == 0 {
+        if secs.is_multiple_of(30) {
             // Progress on stderr, so a run cut short still says where it was.
             eprintln!(
                 "{policy:?} t={secs} s: {reachable_filled} of {reachable} reachable nodes full"
