@@ -6,16 +6,23 @@
 //! ```sh
 //! cargo bench -p kadnode --bench node_sim            # 1,000 nodes, 30% unreachable
 //! NODE_SIM_NODES=300 NODE_SIM_UNREACHABLE=0.3 cargo bench -p kadnode --bench node_sim
+//! NODE_SIM_POLICY=geth-like cargo bench -p kadnode --bench node_sim   # one policy only
 //! ```
 //!
 //! Prints, per dial policy: the virtual time until every reachable node has filled its
-//! dialed slots, and dial attempts and failed dials per filled slot over the whole network.
+//! dialed slots, and dial attempts and failed dials per filled slot over the whole network;
+//! then why: failed dials by verdict, the nodes left short, and the dial scheduler's own
+//! events (refusals by label, backoffs by verdict, the tier of each candidate dialed, the
+//! queue's occupancy) counted through a `tracing` subscriber.
 
 #![allow(clippy::expect_used, missing_docs)]
 
+#[path = "support/dial_counters.rs"]
+mod dial_counters;
 #[path = "support/hold_open.rs"]
 mod hold_open;
 
+use dial_counters::{CountingSubscriber, DialCounters};
 use hold_open::HoldOpen;
 use std::{
     net::{IpAddr, Ipv4Addr, SocketAddr},
@@ -31,7 +38,7 @@ use enode::NodeRecord;
 use kadnode::dial::DialPolicy;
 use kadnode::{
     net::{MemoryConfig, MemoryNetwork, Reachability},
-    Direction, Node, NodeConfig, P2pConfig, VERDICTS,
+    verdict_label, Direction, Node, NodeConfig, P2pConfig, VERDICTS,
 };
 use tokio::time::Instant;
 
@@ -59,6 +66,12 @@ struct Report {
     dials: u64,
     failures: u64,
     slots_filled: u64,
+    failures_by_verdict: Vec<(&'static str, u64)>,
+    /// Reachable nodes short of their dialed slots at the end: (outbound, inbound, dials,
+    /// failures).
+    short: Vec<(u64, u64, u64, u64)>,
+    /// Reachable nodes with every peer slot taken at the end.
+    reachable_full: usize,
 }
 
 async fn run(nodes: usize, unreachable: f64, max_peers: usize, policy: DialPolicy) -> Report {
@@ -124,6 +137,13 @@ async fn run(nodes: usize, unreachable: f64, max_peers: usize, policy: DialPolic
                         .is_some_and(|p| p.metrics().peers(Direction::Outbound) >= target)
             })
             .count();
+        let secs = started.elapsed().as_secs();
+        if secs.is_multiple_of(30) {
+            // Progress on stderr, so a run cut short still says where it was.
+            eprintln!(
+                "{policy:?} t={secs} s: {reachable_filled} of {reachable} reachable nodes full"
+            );
+        }
         if reachable_filled == reachable {
             filled_at = Some(started.elapsed());
             break;
@@ -132,12 +152,28 @@ async fn run(nodes: usize, unreachable: f64, max_peers: usize, policy: DialPolic
     let mut dials = 0;
     let mut failures = 0;
     let mut slots_filled = 0;
-    for (node, _) in &running {
+    let mut failures_by_verdict: Vec<(&'static str, u64)> =
+        VERDICTS.iter().map(|v| (verdict_label(*v), 0)).collect();
+    let mut short = Vec::new();
+    let mut reachable_full = 0;
+    for (node, reachable) in &running {
         if let Some(p2p) = node.p2p() {
             let m = p2p.metrics();
             dials += m.dials_started();
-            failures += VERDICTS.iter().map(|v| m.dial_failures(*v)).sum::<u64>();
-            slots_filled += m.peers(Direction::Outbound);
+            let node_failures = VERDICTS.iter().map(|v| m.dial_failures(*v)).sum::<u64>();
+            failures += node_failures;
+            for (slot, verdict) in failures_by_verdict.iter_mut().zip(VERDICTS) {
+                slot.1 += m.dial_failures(verdict);
+            }
+            let outbound = m.peers(Direction::Outbound);
+            let inbound = m.peers(Direction::Inbound);
+            slots_filled += outbound;
+            if *reachable && outbound < target {
+                short.push((outbound, inbound, m.dials_started(), node_failures));
+            }
+            if *reachable && (outbound + inbound) as usize >= max_peers {
+                reachable_full += 1;
+            }
         }
     }
     for (node, _) in running {
@@ -150,6 +186,9 @@ async fn run(nodes: usize, unreachable: f64, max_peers: usize, policy: DialPolic
         dials,
         failures,
         slots_filled,
+        failures_by_verdict,
+        short,
+        reachable_full,
     }
 }
 
@@ -157,16 +196,26 @@ fn main() {
     let nodes: usize = env("NODE_SIM_NODES", 1000);
     let unreachable: f64 = env("NODE_SIM_UNREACHABLE", 0.3);
     let max_peers: usize = env("NODE_SIM_MAX_PEERS", 50);
+    let counters = Arc::new(DialCounters::default());
+    tracing::subscriber::set_global_default(CountingSubscriber(counters.clone()))
+        .expect("one subscriber");
+    // NODE_SIM_POLICY=ranked or geth-like runs one policy only (two processes side by side
+    // finish sooner on a shared machine; the figures are on virtual time either way).
+    let only = std::env::var("NODE_SIM_POLICY").ok();
     for (name, policy) in [
         ("ranked", DialPolicy::Ranked),
         ("geth-like", DialPolicy::GethLike),
     ] {
+        if only.as_deref().is_some_and(|only| only != name) {
+            continue;
+        }
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .start_paused(true)
             .build()
             .expect("runtime");
         let wall = std::time::Instant::now();
+        counters.reset();
         let report = runtime.block_on(run(nodes, unreachable, max_peers, policy));
         let filled = report.slots_filled.max(1) as f64;
         println!(
@@ -178,5 +227,10 @@ fn main() {
             report.failures as f64 / filled,
             wall.elapsed().as_secs_f64()
         );
+        println!(
+            "  failed dials by verdict: {:?}; reachable nodes with every peer slot taken: {}; reachable nodes short (outbound, inbound, dials, failures): {:?}",
+            report.failures_by_verdict, report.reachable_full, report.short
+        );
+        print!("{}", counters.report());
     }
 }

@@ -54,7 +54,9 @@
 //! **Ranking (better than geth at finding peers).** Candidates wait in a bounded queue and
 //! the best goes first: a node with a past session (remembered by the scheduler's
 //! [`DialMemory`], or hinted by the source from the node database) before one that answered
-//! discovery recently, before a stranger, before one whose dials failed at that address.
+//! discovery recently, before a stranger, before one whose dials failed at that address;
+//! among equals the freshest find goes first (the first finds of a walk are the ones every
+//! nearby node dials first). A node with every dialed slot taken takes no candidates.
 //! The memory persists across restarts as a compact [`DialMemorySnapshot`]. The
 //! [`DialPolicy::GethLike`] mode (arrival order, history only) exists to measure the gain.
 //!

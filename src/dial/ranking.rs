@@ -9,7 +9,10 @@
 //!    the failure); one that proved incompatible;
 //! 2. within a tier, the most recent discovery answer;
 //! 3. then fewer failures;
-//! 4. then arrival order (first come, first dialed).
+//! 4. then the latest arrival first. The first nodes a discovery walk finds are the ones
+//!    every node near them finds first (the bootnodes' neighbourhood), so they are the first
+//!    to be full; the freshest find is more likely to have a free slot, and it was in some
+//!    table a moment ago. A full queue therefore sheds its oldest stranger for a new one.
 //!
 //! Ranks depend on time (answers age), so they are computed when a candidate is picked: a
 //! linear scan over a queue of a few hundred entries, cheap next to a dial.
@@ -45,7 +48,7 @@ pub(crate) struct Rank {
     tier: CandidateTier,
     answered_at: Option<Instant>,
     fewer_failures: Reverse<u32>,
-    earlier: Reverse<u64>,
+    later: u64,
 }
 
 /// What ranking needs besides the candidate.
@@ -93,7 +96,7 @@ impl RankContext<'_> {
             tier,
             answered_at: hints.answered_at,
             fewer_failures: Reverse(if failing { standing.failures_here } else { 0 }),
-            earlier: Reverse(seq),
+            later: seq,
         }
     }
 }
@@ -297,12 +300,12 @@ mod tests {
                 past_sessions: 2,
             }), // proven (hint) + answered
             answered(8, now - 3000 * SEC), // answer too old: stranger
-            candidate(10),               // stranger, later arrival
+            candidate(10),               // stranger, later arrival: before 3
         ];
         for c in offers {
             queue.push(&ctx, SOURCE, c).unwrap();
         }
-        assert_eq!(drain(&mut queue, &ctx), [7, 5, 6, 4, 8, 3, 10, 1, 2, 9]);
+        assert_eq!(drain(&mut queue, &ctx), [7, 5, 6, 4, 8, 10, 3, 1, 2, 9]);
     }
 
     #[test]
@@ -343,24 +346,32 @@ mod tests {
 
     #[test]
     fn a_full_ranked_queue_drops_its_worst_for_a_better_newcomer() {
-        let now = Instant::now();
-        let memory = DialMemory::new(1, SEC);
+        let t0 = Instant::now();
+        let mut memory = DialMemory::new(8, 3600 * SEC);
+        let addr = SocketAddr::new(IpAddr::from([8, 8, 8, 5]), 30303);
+        memory.record_failure(t0, PeerId([5; 64]), addr, Verdict::Timeout);
+        let now = t0 + SEC;
         let ctx = ctx(&memory, now);
         let mut queue = CandidateQueue::new(2, DialPolicy::Ranked);
         queue.push(&ctx, SOURCE, candidate(1)).unwrap();
         queue.push(&ctx, SOURCE, answered(2, now)).unwrap();
-        // Another stranger ranks below the queued stranger (later arrival): refused.
+        // A node whose dial failed ranks below the queued stranger: refused.
+        assert_eq!(
+            queue.push(&ctx, SOURCE, candidate(5)),
+            Err(DialRefusal::QueueFull)
+        );
+        // A fresher stranger replaces the older one.
         assert_eq!(
             queue.push(&ctx, SOURCE, candidate(3)),
-            Err(DialRefusal::QueueFull)
+            Ok(Some(PeerId([1; 64])))
         );
         // A node that answered discovery replaces the stranger.
         assert_eq!(
             queue.push(&ctx, SOURCE, answered(4, now)),
-            Ok(Some(PeerId([1; 64])))
+            Ok(Some(PeerId([3; 64])))
         );
         assert_eq!(queue.len(), 2);
-        assert_eq!(drain(&mut queue, &ctx), [2, 4]);
+        assert_eq!(drain(&mut queue, &ctx), [4, 2]);
     }
 
     #[test]

@@ -180,14 +180,18 @@ impl DialScheduler {
     // ---- inputs: candidates -------------------------------------------------------------
 
     /// True while the scheduler takes candidates: poll the discovery mix only then. A
-    /// ranked scheduler fills its queue (to choose among many); a geth-like one takes only
-    /// as many as it can dial now.
+    /// ranked scheduler fills its queue (to choose among many) while a dialed slot is free;
+    /// a geth-like one takes only as many as it can dial now. A node whose dialed slots are
+    /// all taken takes nothing: pulling a discovery walk then only costs lookups, and
+    /// candidates queued meanwhile would be stale when a slot frees.
     pub fn wants_candidates(&self) -> bool {
         if self.max_dialed == 0 {
             return false;
         }
         match self.config.policy {
-            DialPolicy::Ranked => self.queue.len() < self.queue.capacity(),
+            DialPolicy::Ranked => {
+                self.dialed_peers < self.max_dialed && self.queue.len() < self.queue.capacity()
+            }
             DialPolicy::GethLike => self.queue.len() < self.budget().min(self.queue.capacity()),
         }
     }
@@ -203,7 +207,7 @@ impl DialScheduler {
     ) -> Result<(), DialRefusal> {
         let result = self.try_offer(now, source, candidate);
         if let Err(refusal) = result {
-            trace!(target: "kadnode::dial", id = ?candidate.record.id, %refusal, "candidate refused");
+            trace!(target: "kadnode::dial", id = ?candidate.record.id, refusal = refusal.label(), "candidate refused");
             self.stats.refusals.count(refusal);
         }
         result
@@ -806,6 +810,7 @@ impl DialScheduler {
                 fresh_answer: self.config.fresh_answer,
             };
             let queued = self.queue.pop(&ctx)?;
+            let tier = ctx.tier(&queued.candidate);
             let record = queued.candidate.record;
             let id = record.id;
             let refusal = if self.statics.contains(&id) {
@@ -815,7 +820,7 @@ impl DialScheduler {
                 self.refusal(now, &id, Some(record.tcp_addr()), Check::Start, privileged)
             };
             if let Some(refusal) = refusal {
-                trace!(target: "kadnode::dial", ?id, %refusal, "queued candidate dropped");
+                trace!(target: "kadnode::dial", ?id, refusal = refusal.label(), "queued candidate dropped");
                 self.stats.refusals.count(refusal);
                 continue;
             }
@@ -831,7 +836,7 @@ impl DialScheduler {
                 },
             );
             self.stats.dials_started += 1;
-            trace!(target: "kadnode::dial", ?id, addr = %record.tcp_addr(), "dialing candidate");
+            trace!(target: "kadnode::dial", ?id, addr = %record.tcp_addr(), queued = self.queue.len() as u64, ?tier, "dialing candidate");
             return Some(DialAction::Dial(DialTask { record, kind }));
         }
     }
@@ -950,7 +955,8 @@ impl DialScheduler {
             return;
         }
         let class = verdict.backoff();
-        self.backoffs.back_off_id(now, id, class, privileged);
+        let wait = self.backoffs.back_off_id(now, id, class, privileged);
+        trace!(target: "kadnode::dial", ?id, ?verdict, ?wait, dialed, "backed off");
         if let (true, Backoff::Medium, Some(ip)) = (dialed, class, ip) {
             self.backoffs.back_off_ip(now, ip, class);
         }

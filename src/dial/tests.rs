@@ -133,18 +133,19 @@ fn concurrent_dials_are_twice_the_free_dialed_slots() {
     for n in 1..=10 {
         h.offer(n).unwrap();
     }
-    assert_eq!(h.dials(), [1, 2, 3, 4].map(id));
+    // The freshest candidates first.
+    assert_eq!(h.dials(), [10, 9, 8, 7].map(id));
     assert_eq!(h.s.active_dials(), 4);
     // Two connect: both dialed slots are taken, nothing more starts.
-    h.connect(1, Direction::Outbound);
-    h.connect(2, Direction::Outbound);
-    h.fail(3, Verdict::Timeout);
-    h.fail(4, Verdict::Timeout);
+    h.connect(10, Direction::Outbound);
+    h.connect(9, Direction::Outbound);
+    h.fail(8, Verdict::Timeout);
+    h.fail(7, Verdict::Timeout);
     assert_eq!(h.s.dialed_peers(), 2);
     assert!(h.dials().is_empty());
     // One leaves: one free slot, two dials.
-    h.s.peer_removed(h.now, &id(1), Verdict::Transient);
-    assert_eq!(h.dials(), [5, 6].map(id));
+    h.s.peer_removed(h.now, &id(10), Verdict::Transient);
+    assert_eq!(h.dials(), [6, 5].map(id));
     // Inbound peers take no dialed slot.
     h.connect(50, Direction::Inbound);
     assert_eq!(h.s.dialed_peers(), 1);
@@ -435,7 +436,7 @@ fn a_ban_that_comes_while_a_candidate_waits_is_checked_when_its_dial_is_due() {
     let mut h = Harness::with_slots(3); // 2 concurrent dials
     h.offer(1).unwrap();
     h.offer(2).unwrap();
-    assert_eq!(h.dials(), [id(1), id(2)]);
+    assert_eq!(h.dials(), [id(2), id(1)], "the later arrival first");
     // Node 3 waits in the queue (no slot); its IP gets banned through another node.
     h.offer(3).unwrap();
     assert_eq!(h.s.queued(), 1);
@@ -528,7 +529,12 @@ fn every_refusal_rule() {
         "a pending mark never reported done expires"
     );
 
-    // The slot is taken (node 3): 4 and 5 wait; the queue (capacity 2) is full of equals.
+    // The slot is taken (node 3): 4 and 5 wait; the queue (capacity 2) is full of
+    // strangers, which rank above node 6, remembered (from an earlier run) as failing.
+    let mut memory = DialMemory::new(16, 7 * 24 * HOUR);
+    memory.record_failure(h.now, id(6), node(6).tcp_addr(), Verdict::Timeout);
+    let snapshot = memory.snapshot(h.now, 1_000_000);
+    assert_eq!(h.s.restore_memory(h.now, 1_000_000, &snapshot), 1);
     assert_eq!(h.offer(6), Err(DialRefusal::QueueFull));
     h.s.add_static(StaticNode::at(node(7))).unwrap();
     assert_eq!(h.offer(7), Err(DialRefusal::StaticNode));
@@ -618,7 +624,8 @@ fn ranked_dials_known_good_and_recently_seen_nodes_before_strangers_and_failures
         h.fail(slot, Verdict::Busy);
         order.extend(h.dials());
     }
-    assert_eq!(order, [4, 5, 3, 1, 2].map(id));
+    // Among equals (4 and 5 both proven), the later arrival goes first.
+    assert_eq!(order, [5, 4, 3, 1, 2].map(id));
 }
 
 #[test]
@@ -660,6 +667,23 @@ fn a_ranked_queue_keeps_taking_candidates_until_full() {
     }
     assert_eq!(taken, 4);
     assert_eq!(h.dials().len(), 2);
+    assert!(h.s.wants_candidates());
+}
+
+#[test]
+fn a_ranked_node_with_every_dialed_slot_taken_takes_no_candidates() {
+    let mut h = Harness::with_slots(6); // 2 dialed slots
+    h.offer(1).unwrap();
+    h.offer(2).unwrap();
+    assert_eq!(h.dials(), [2, 1].map(id));
+    h.connect(1, Direction::Outbound);
+    h.connect(2, Direction::Outbound);
+    // Full: pulling the discovery walk now would only cost lookups.
+    assert!(!h.s.wants_candidates());
+    // Inbound peers take no dialed slot: still full.
+    h.connect(7, Direction::Inbound);
+    assert!(!h.s.wants_candidates());
+    h.s.peer_removed(h.now, &id(1), Verdict::Transient);
     assert!(h.s.wants_candidates());
 }
 

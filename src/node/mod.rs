@@ -116,9 +116,13 @@ impl Node {
                 addr: udp_listen,
                 source,
             };
-            let transport = discv4_service::bind_udp(udp_listen)
-                .await
-                .map_err(bind_error)?;
+            // A simulation injects its own datagram socket; otherwise bind UDP.
+            let transport = match config.discovery_transport {
+                Some(transport) => transport,
+                None => discv4_service::bind_udp(udp_listen)
+                    .await
+                    .map_err(bind_error)?,
+            };
             udp_addr = Some(transport.local_addr().map_err(bind_error)?);
             discv4 = Some(discv4_service::spawn(
                 discovery,
