@@ -42,7 +42,7 @@ pub struct NodeOptions {
     #[arg(long, value_name = "N", default_value_t = super::logging::DEFAULT_VERBOSITY,
           value_parser = clap::value_parser!(u8).range(0..=5))]
     pub verbosity: u8,
-    /// Data directory holding `nodekey` and the node database `nodes.redb`.
+    /// Data directory holding `nodekey` and the node database `nodes.sqlite`.
     #[arg(long, value_name = "DIR")]
     pub datadir: Option<PathBuf>,
     /// Upstream bootnodes (comma-separated enode:// URLs or enr: records).
