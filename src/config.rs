@@ -25,7 +25,7 @@ pub const DEFAULT_LISTEN_ADDR: SocketAddr =
 /// Where the node keeps its key and its node database.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Storage {
-    /// A data directory holding `nodekey` and `nodes.redb` (created if missing). A damaged
+    /// A data directory holding `nodekey` and `nodes.sqlite` (created if missing). A damaged
     /// database is set aside and replaced by an empty one, with a warning
     /// ([`crate::Node::storage_warning`]).
     Dir(PathBuf),

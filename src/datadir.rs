@@ -2,7 +2,7 @@
 //!
 //! Default: `$XDG_DATA_HOME/kadnode` when `XDG_DATA_HOME` is set to an absolute path, else
 //! `$HOME/.local/share/kadnode`. Inside it: `nodekey` (64 hex characters, mode 0600) and
-//! `nodes.redb` (the discovery node database).
+//! `nodes.sqlite` (the discovery node database).
 
 use std::path::{Path, PathBuf};
 

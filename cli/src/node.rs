@@ -52,7 +52,7 @@ pub struct NodeOptions {
         value_enum
     )]
     pub log_format: super::logging::LogFormat,
-    /// Data directory holding `nodekey` and the node database `nodes.redb`.
+    /// Data directory holding `nodekey` and the node database `nodes.sqlite`.
     #[arg(long, value_name = "DIR")]
     pub datadir: Option<PathBuf>,
     /// Upstream bootnodes (comma-separated enode:// URLs or enr: records).

@@ -19,7 +19,7 @@ fn prints_identity_and_serves_rpc_and_metrics() {
         boot.enode
     );
     assert!(dir.join("nodekey").exists());
-    assert!(dir.join("nodes.redb").exists());
+    assert!(dir.join("nodes.sqlite").exists());
     let rpc_url = boot.rpc.clone().unwrap();
 
     // discv4_self matches the printed record.

@@ -32,11 +32,12 @@ impl TempDir {
         &self.0
     }
 
-    /// Names of the files in the directory, sorted.
+    /// Names of the files in the directory, sorted, without SQLite's write-ahead log.
     fn files(&self) -> Vec<String> {
         let mut names: Vec<String> = fs::read_dir(&self.0)
             .unwrap()
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|name| !name.ends_with("-wal"))
             .collect();
         names.sort();
         names
@@ -107,7 +108,7 @@ fn garbage_file_is_moved_aside_and_a_fresh_db_created() {
         .file_name()
         .unwrap()
         .to_string_lossy()
-        .starts_with("nodes.redb.corrupt-"));
+        .starts_with("nodes.sqlite.corrupt-"));
     assert!(warning.unwrap().to_string().contains("moved it to"));
     // The new database works.
     db.update_node(&record(), None).unwrap();
@@ -139,15 +140,16 @@ fn other_schema_versions_and_foreign_files_start_fresh() {
     let dir = TempDir::new("db-schema");
     let path = dir.path().join(DB_FILE_NAME);
     {
-        let db = redb::Database::create(&path).unwrap();
-        let txn = db.begin_write().unwrap();
-        {
-            let mut meta = txn
-                .open_table(redb::TableDefinition::<&str, u64>::new("meta"))
-                .unwrap();
-            meta.insert("version", SCHEMA_VERSION + 1).unwrap();
-        }
-        txn.commit().unwrap();
+        // A kadnode database of a later schema.
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch(&format!(
+            "CREATE TABLE nodes (id BLOB PRIMARY KEY, value BLOB) WITHOUT ROWID;
+             PRAGMA application_id = {};
+             PRAGMA user_version = {};",
+            0x6b61_646e,
+            SCHEMA_VERSION + 1
+        ))
+        .unwrap();
     }
     let (db, warning) = NodeDb::open(dir.path()).unwrap();
     let Some(OpenWarning::SchemaMismatch {
@@ -165,23 +167,19 @@ fn other_schema_versions_and_foreign_files_start_fresh() {
         .file_name()
         .unwrap()
         .to_string_lossy()
-        .starts_with("nodes.redb.incompatible-"));
+        .starts_with("nodes.sqlite.incompatible-"));
     drop(db);
     // Reopening the fresh file is clean.
     let (_db, warning) = NodeDb::open(dir.path()).unwrap();
     assert_eq!(warning, None);
 
-    // A redb file of some other program (tables, no version marker).
+    // A SQLite file of some other program (tables, not our application id).
     let dir = TempDir::new("db-foreign");
     let path = dir.path().join(DB_FILE_NAME);
     {
-        let db = redb::Database::create(&path).unwrap();
-        let txn = db.begin_write().unwrap();
-        txn.open_table(redb::TableDefinition::<u64, u64>::new("nodes"))
-            .unwrap()
-            .insert(1, 2)
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch("CREATE TABLE nodes (x INTEGER); INSERT INTO nodes VALUES (1);")
             .unwrap();
-        txn.commit().unwrap();
     }
     let (_db, warning) = NodeDb::open(dir.path()).unwrap();
     assert!(
@@ -210,4 +208,41 @@ fn data_dir_is_created() {
     let (_db, warning) = NodeDb::open(&nested).unwrap();
     assert_eq!(warning, None);
     assert!(nested.join(DB_FILE_NAME).exists());
+}
+
+/// Issue 12 #6: a file the node may not use (here a directory where the database should
+/// be; as a non-root user also a file without permissions) is an error naming the file, and
+/// nothing is moved aside.
+#[test]
+fn an_unusable_file_is_an_error_and_is_not_moved() {
+    let dir = TempDir::new("db-notafile");
+    fs::create_dir(dir.path().join(DB_FILE_NAME)).unwrap();
+    let err = NodeDb::open(dir.path()).unwrap_err();
+    assert!(matches!(err, DbError::File { .. }), "{err:?}");
+    assert!(err.to_string().contains(DB_FILE_NAME), "{err}");
+    assert_eq!(dir.files(), vec![DB_FILE_NAME.to_owned()]);
+
+    let dir = TempDir::new("db-perm");
+    {
+        let (mut db, _) = NodeDb::open(dir.path()).unwrap();
+        db.update_node(&record(), None).unwrap();
+    }
+    let path = dir.path().join(DB_FILE_NAME);
+    let healthy = fs::read(&path).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(&path, fs::Permissions::from_mode(0o000)).unwrap();
+    let denied = fs::File::open(&path).is_err(); // false as root: root ignores the mode
+    let result = NodeDb::open(dir.path());
+    if denied {
+        let err = result.unwrap_err();
+        assert!(matches!(err, DbError::File { .. }), "{err:?}");
+        assert!(err.to_string().contains("ermission denied"), "{err}");
+        assert_eq!(dir.files(), vec![DB_FILE_NAME.to_owned()]);
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).unwrap();
+        assert_eq!(fs::read(&path).unwrap(), healthy, "the file is untouched");
+    } else {
+        let (db, warning) = result.unwrap();
+        assert_eq!(warning, None);
+        assert!(db.node(&record().id.node_id()).unwrap().is_some());
+    }
 }

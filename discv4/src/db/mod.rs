@@ -1,10 +1,11 @@
-//! The persistent node database (redb): restart seeds, endpoint-proof times, FINDNODE
+//! The persistent node database (SQLite): restart seeds, endpoint-proof times, FINDNODE
 //! failure counts and the local record's seq.
 //!
-//! Layout (one file, `nodes.redb`, in the data directory; see geth's `nodedb.go`):
+//! Layout (one file, `nodes.sqlite`, in the data directory; see geth's `nodedb.go`), tables
+//! without rowid, marked with `PRAGMA application_id` and `PRAGMA user_version`
+//! ([`SCHEMA_VERSION`]); a file with another version, or of some other program, is moved
+//! aside and a fresh database is created:
 //!
-//! - `meta`: `"version"` → schema version ([`SCHEMA_VERSION`]). Any other version, or a
-//!   file of some other program, is moved aside and a fresh database is created.
 //! - `nodes`: node id (32 bytes) → latest record: endpoint, seq, and the ENR (RLP) when
 //!   known. A record with a lower seq than the stored one is ignored.
 //! - `endpoints`: node id ‖ IP (16 bytes, IPv4-mapped) → (last PING received, last PONG
@@ -12,9 +13,18 @@
 //!   because an endpoint proof from one IP does not cover another.
 //! - `local_seq`: local node id → seq of our own record.
 //!
+//! # Damage
+//!
+//! A damaged file (a failing disk, a torn copy) must never stop the node. SQLite reports
+//! damage as an error; at open (after an integrity check) and at run time such a file is
+//! moved aside as `nodes.sqlite.corrupt-<unix time>`, with its write-ahead log, and the node
+//! goes on with an empty database (at run time with one warning logged). Errors that are not
+//! the file's fault — permissions, a lock held by another process, I/O — are errors and the
+//! file is left alone.
+//!
 //! # Consistency
 //!
-//! A redb commit waits for fsync, far too slow for one write per packet. So updates of node
+//! A commit is a write to disk, far too slow for one per packet. So updates of node
 //! records and endpoint rows go to an in-memory write-behind buffer, and every read consults
 //! that buffer first: a reader always sees its own writes. The buffer is committed in **one**
 //! transaction when a write finds the last commit more than [`FLUSH_INTERVAL`] ago, when it
@@ -27,9 +37,14 @@
 //! Expiry is the caller's job: call [`NodeDb::expire`] hourly ([`CLEANUP_INTERVAL`]), and
 //! (like geth) only once the node has received its first PONG, so a node that cannot reach
 //! the network does not wipe its seeds.
+//!
+//! [`NodeDb::in_memory`] keeps the same tables in plain bounded maps (no file, no engine): a
+//! few hundred bytes per row, which lets simulations run 10,000 nodes.
 
 mod codec;
+mod memory;
 mod open;
+mod sqlite;
 #[cfg(test)]
 mod tests;
 
@@ -38,24 +53,26 @@ use std::{
     fmt,
     net::IpAddr,
     path::{Path, PathBuf},
+    sync::atomic::{AtomicBool, Ordering},
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
 
 use rand::{seq::SliceRandom, Rng};
-use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use secp256k1::SecretKey;
 
 use crate::table::NodeInfo;
 
 use codec::{decode_node, encode_node, endpoint_key, endpoint_key_id, node_seq, EndpointKey};
 use enode::{NodeId, NodeRecord};
+use memory::{MemoryTables, MEMORY_ROW_LIMIT};
+use sqlite::SqliteFile;
 
 type Enr = enr::Enr<SecretKey>;
 
 /// Version of the table layout; a database with another version is moved aside.
 pub const SCHEMA_VERSION: u64 = 1;
 /// File name of the database inside the data directory.
-pub const DB_FILE_NAME: &str = "nodes.redb";
+pub const DB_FILE_NAME: &str = "nodes.sqlite";
 /// Endpoint rows and nodes without a PONG for this long are deleted by [`NodeDb::expire`].
 pub const NODE_EXPIRATION: Duration = Duration::from_secs(24 * 60 * 60);
 /// How often the service should call [`NodeDb::expire`].
@@ -69,14 +86,6 @@ pub const FLUSH_INTERVAL: Duration = Duration::from_secs(1);
 /// Buffered rows that force a commit regardless of time.
 pub const MAX_PENDING_WRITES: usize = 4096;
 
-const VERSION_KEY: &str = "version";
-const META: TableDefinition<'_, &str, u64> = TableDefinition::new("meta");
-const NODES: TableDefinition<'_, &[u8; 32], &[u8]> = TableDefinition::new("nodes");
-/// Value: (last ping, last pong, findnode failures); 0 means never / none.
-const ENDPOINTS: TableDefinition<'_, &[u8; 48], (u64, u64, u32)> =
-    TableDefinition::new("endpoints");
-const LOCAL_SEQ: TableDefinition<'_, &[u8; 32], u64> = TableDefinition::new("local_seq");
-
 /// Errors of the node database.
 #[derive(Debug, thiserror::Error)]
 pub enum DbError {
@@ -84,6 +93,15 @@ pub enum DbError {
     #[error("node database directory {path}: {source}")]
     Io {
         /// The directory.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The database file exists but cannot be read and written (permissions, a directory
+    /// in its place). Nothing was moved: fix the file or its permissions.
+    #[error("node database {path}: {source}; fix its permissions or remove it")]
+    File {
+        /// The database file.
         path: PathBuf,
         /// The OS error.
         source: std::io::Error,
@@ -109,18 +127,20 @@ pub enum DbError {
     EnrMismatch(NodeId),
     /// A read or write failed in the storage engine.
     #[error("node database storage error: {0}")]
-    Storage(#[from] redb::Error),
+    Storage(String),
 }
 
-fn storage(e: impl Into<redb::Error>) -> DbError {
-    DbError::Storage(e.into())
+impl From<rusqlite::Error> for DbError {
+    fn from(e: rusqlite::Error) -> Self {
+        Self::Storage(e.to_string())
+    }
 }
 
 /// Something [`NodeDb::open`] repaired by starting with an empty database. The old file is
 /// kept under `moved_to` for inspection.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum OpenWarning {
-    /// The file could not be opened (damaged, truncated, not a redb file).
+    /// The file is damaged (failed the integrity check, truncated, not a database).
     Corrupt {
         /// Where the old file now is.
         moved_to: PathBuf,
@@ -180,21 +200,21 @@ pub fn unix_now() -> u64 {
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-struct EndpointRow {
+pub(crate) struct EndpointRow {
     last_ping: u64,
     last_pong: u64,
     findnode_failures: u32,
 }
 
 #[derive(Debug, Clone, Copy, Default)]
-struct PendingEndpoint {
+pub(crate) struct PendingEndpoint {
     last_ping: Option<u64>,
     last_pong: Option<u64>,
     findnode_failures: Option<u32>,
 }
 
 impl PendingEndpoint {
-    fn apply(&self, row: &mut EndpointRow) {
+    pub(crate) fn apply(&self, row: &mut EndpointRow) {
         if let Some(t) = self.last_ping {
             row.last_ping = t;
         }
@@ -207,11 +227,37 @@ impl PendingEndpoint {
     }
 }
 
+/// Buffered writes handed to a backend's commit.
+#[derive(Clone, Copy)]
+pub(crate) struct Batch<'a> {
+    nodes: &'a HashMap<[u8; 32], Vec<u8>>,
+    endpoints: &'a HashMap<EndpointKey, PendingEndpoint>,
+}
+
+/// What a commit does besides writing the buffer.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Extra {
+    None,
+    LocalSeq([u8; 32], u64),
+    Remove([u8; 32]),
+    /// Expire everything older than this Unix time.
+    Expire(u64),
+}
+
+/// Where the rows live.
+#[derive(Debug)]
+enum Backend {
+    File(SqliteFile),
+    Memory(MemoryTables),
+}
+
 /// The node database. Single owner (the discovery service); all methods are synchronous and
 /// cheap except the commits described in the [module documentation](self).
 pub struct NodeDb {
-    db: Database,
+    backend: Backend,
     path: Option<PathBuf>,
+    /// A read found the file damaged: the next write moves it aside (reads take `&self`).
+    damaged: AtomicBool,
     pending_nodes: HashMap<[u8; 32], Vec<u8>>,
     pending_endpoints: HashMap<EndpointKey, PendingEndpoint>,
     last_flush: std::time::Instant,
@@ -229,11 +275,12 @@ impl fmt::Debug for NodeDb {
 }
 
 impl NodeDb {
-    /// Opens `dir/nodes.redb`, creating the directory and the file as needed. A corrupt or
-    /// incompatible file is renamed (`nodes.redb.corrupt-<unix time>` or
-    /// `nodes.redb.incompatible-<unix time>`) and an empty database is created; the returned
-    /// warning says so and should be logged. Fails only when the directory is unusable, the
-    /// file is locked by another process, or the old file cannot be moved.
+    /// Opens `dir/nodes.sqlite`, creating the directory and the file as needed. A damaged
+    /// or incompatible file is renamed (`nodes.sqlite.corrupt-<unix time>` or
+    /// `nodes.sqlite.incompatible-<unix time>`) and an empty database is created; the
+    /// returned warning says so and should be logged (it is not logged here). Fails —
+    /// moving nothing — when the directory is unusable, the file cannot be read and written
+    /// (permissions), is locked by another process, or cannot be moved.
     pub fn open(dir: impl AsRef<Path>) -> Result<(Self, Option<OpenWarning>), DbError> {
         let dir = dir.as_ref();
         std::fs::create_dir_all(dir).map_err(|source| DbError::Io {
@@ -241,31 +288,25 @@ impl NodeDb {
             source,
         })?;
         let path = dir.join(DB_FILE_NAME);
-        let (db, warning) = open::open_or_recover(&path)?;
-        Ok((Self::with_database(db, Some(path)), warning))
+        let (file, warning) = open::open_or_recover(&path)?;
+        Ok((Self::with_backend(Backend::File(file), Some(path)), warning))
     }
 
-    /// A database that lives in memory only (tests, `--nodedb none` style operation).
+    /// A database that lives in memory only (simulations, tests, nodes without a data
+    /// directory): plain maps bounded to 100,000 rows, the least recently seen evicted.
+    /// Writes apply at once (there is nothing to batch). Never fails; the `Result` keeps the
+    /// signature of [`NodeDb::open`].
     pub fn in_memory() -> Result<Self, DbError> {
-        let db = redb::Builder::new()
-            .create_with_backend(redb::backends::InMemoryBackend::new())
-            .map_err(storage)?;
-        open::prepare(&db).map_err(|problem| {
-            let what = match problem {
-                open::Unusable::Corrupt(e) => e,
-                open::Unusable::Schema(_) => {
-                    "schema mismatch in a new in-memory database".to_owned()
-                }
-            };
-            storage(redb::Error::Corrupted(what))
-        })?;
-        Ok(Self::with_database(db, None))
+        let mut db = Self::with_backend(Backend::Memory(MemoryTables::new(MEMORY_ROW_LIMIT)), None);
+        db.flush_interval = Duration::ZERO;
+        Ok(db)
     }
 
-    fn with_database(db: Database, path: Option<PathBuf>) -> Self {
+    fn with_backend(backend: Backend, path: Option<PathBuf>) -> Self {
         Self {
-            db,
+            backend,
             path,
+            damaged: AtomicBool::new(false),
             pending_nodes: HashMap::new(),
             pending_endpoints: HashMap::new(),
             last_flush: std::time::Instant::now(),
@@ -308,7 +349,13 @@ impl NodeDb {
         let seq = enr.map_or(0, |e| e.seq());
         let current = match self.pending_nodes.get(&id.0) {
             Some(value) => node_seq(value),
-            None => self.stored_node(&id)?.as_deref().and_then(node_seq),
+            // An unreadable stored row must not block the update that replaces it.
+            None => self
+                .stored_node(&id)
+                .ok()
+                .flatten()
+                .as_deref()
+                .and_then(node_seq),
         };
         if current.is_some_and(|stored| stored > seq) {
             return Ok(false);
@@ -370,19 +417,16 @@ impl NodeDb {
 
     /// The stored seq of the local node's record.
     pub fn local_seq(&self, local: &NodeId) -> Result<Option<u64>, DbError> {
-        let txn = self.db.begin_read().map_err(storage)?;
-        let table = txn.open_table(LOCAL_SEQ).map_err(storage)?;
-        let seq = table.get(&local.0).map_err(storage)?.map(|v| v.value());
-        Ok(seq)
+        match &self.backend {
+            Backend::File(file) => self.read(file.local_seq(&local.0)),
+            Backend::Memory(tables) => Ok(tables.local_seq(&local.0)),
+        }
     }
 
     /// Stores the seq of the local node's record. Committed immediately (with the buffered
     /// writes) so a restart never reuses a seq.
     pub fn set_local_seq(&mut self, local: &NodeId, seq: u64) -> Result<(), DbError> {
-        self.commit(|txn| {
-            txn.open_table(LOCAL_SEQ)?.insert(&local.0, seq)?;
-            Ok(())
-        })
+        self.commit(Extra::LocalSeq(local.0, seq)).map(drop)
     }
 
     /// Up to `n` distinct random nodes whose newest PONG (from any IP) is at most `max_age`
@@ -396,15 +440,10 @@ impl NodeDb {
     ) -> Result<Vec<NodeInfo>, DbError> {
         self.flush()?;
         let cutoff = now.saturating_sub(max_age.as_secs());
-        let txn = self.db.begin_read().map_err(storage)?;
-        let endpoints = txn.open_table(ENDPOINTS).map_err(storage)?;
-        let mut youngest: HashMap<[u8; 32], u64> = HashMap::new();
-        for row in endpoints.iter().map_err(storage)? {
-            let (key, value) = row.map_err(storage)?;
-            let (_, last_pong, _) = value.value();
-            let slot = youngest.entry(endpoint_key_id(key.value())).or_insert(0);
-            *slot = (*slot).max(last_pong);
-        }
+        let youngest = match &self.backend {
+            Backend::File(file) => self.read(file.youngest_pongs())?,
+            Backend::Memory(tables) => tables.youngest_pongs(),
+        };
         let mut candidates: Vec<[u8; 32]> = youngest
             .into_iter()
             .filter(|(_, pong)| *pong != 0 && *pong >= cutoff)
@@ -413,14 +452,14 @@ impl NodeDb {
         // Sort first so the shuffle depends on the rng only, not on hash-map order.
         candidates.sort_unstable();
         candidates.shuffle(rng);
-        let nodes = txn.open_table(NODES).map_err(storage)?;
         let mut seeds = Vec::with_capacity(n.min(candidates.len()));
         for id in candidates {
             if seeds.len() >= n {
                 break;
             }
-            if let Some(value) = nodes.get(&id).map_err(storage)? {
-                if let Some(node) = decode_logged(&NodeId(id), value.value()) {
+            let id = NodeId(id);
+            if let Some(value) = self.stored_node(&id)? {
+                if let Some(node) = decode_logged(&id, &value) {
                     seeds.push(node);
                 }
             }
@@ -432,28 +471,7 @@ impl NodeDb {
     /// `now` (Unix seconds), and node records without a PONG in that window from any IP.
     pub fn expire(&mut self, now: u64) -> Result<ExpireStats, DbError> {
         self.flush()?;
-        let cutoff = now.saturating_sub(NODE_EXPIRATION.as_secs());
-        self.commit(|txn| {
-            let mut stats = ExpireStats::default();
-            let mut youngest_pong: HashMap<[u8; 32], u64> = HashMap::new();
-            let mut endpoints = txn.open_table(ENDPOINTS)?;
-            endpoints.retain(|key, (last_ping, last_pong, _)| {
-                let slot = youngest_pong.entry(endpoint_key_id(key)).or_insert(0);
-                *slot = (*slot).max(last_pong);
-                let keep = last_ping.max(last_pong) >= cutoff;
-                stats.endpoints += usize::from(!keep);
-                keep
-            })?;
-            let mut nodes = txn.open_table(NODES)?;
-            nodes.retain(|id, _| {
-                let keep = youngest_pong
-                    .get(id)
-                    .is_some_and(|pong| *pong >= cutoff && *pong != 0);
-                stats.nodes += usize::from(!keep);
-                keep
-            })?;
-            Ok(stats)
-        })
+        self.commit(Extra::Expire(now.saturating_sub(NODE_EXPIRATION.as_secs())))
     }
 
     /// Deletes the node's record and all its endpoint rows.
@@ -461,59 +479,70 @@ impl NodeDb {
         self.pending_nodes.remove(&id.0);
         self.pending_endpoints
             .retain(|key, _| endpoint_key_id(key) != id.0);
-        self.commit(|txn| {
-            txn.open_table(NODES)?.remove(&id.0)?;
-            let mut low = [0u8; 48];
-            low[..32].copy_from_slice(&id.0);
-            let mut high = [0xffu8; 48];
-            high[..32].copy_from_slice(&id.0);
-            txn.open_table(ENDPOINTS)?
-                .retain_in::<&[u8; 48], _>(&low..=&high, |_, _| false)?;
-            Ok(())
-        })
+        self.commit(Extra::Remove(id.0)).map(drop)
     }
 
     /// Commits all buffered writes in one transaction.
     pub fn flush(&mut self) -> Result<(), DbError> {
-        if self.pending_writes() == 0 {
+        if self.pending_writes() == 0 && !self.damaged.load(Ordering::Relaxed) {
             self.last_flush = std::time::Instant::now();
             return Ok(());
         }
-        self.commit(|_| Ok(()))
+        self.commit(Extra::None).map(drop)
     }
 
-    /// Runs `f` in a write transaction together with the buffered writes, then commits.
-    /// The buffer is only cleared when the commit succeeded.
-    fn commit<T>(
-        &mut self,
-        f: impl FnOnce(&redb::WriteTransaction) -> Result<T, redb::Error>,
-    ) -> Result<T, DbError> {
-        let write = || -> Result<T, redb::Error> {
-            let txn = self.db.begin_write()?;
-            {
-                let mut nodes = txn.open_table(NODES)?;
-                for (id, value) in &self.pending_nodes {
-                    nodes.insert(id, value.as_slice())?;
-                }
-                let mut endpoints = txn.open_table(ENDPOINTS)?;
-                for (key, update) in &self.pending_endpoints {
-                    let mut row = endpoints
-                        .get(key)?
-                        .map(|v| row_of(v.value()))
-                        .unwrap_or_default();
-                    update.apply(&mut row);
-                    endpoints.insert(key, (row.last_ping, row.last_pong, row.findnode_failures))?;
-                }
-            }
-            let out = f(&txn)?;
-            txn.commit()?;
-            Ok(out)
+    /// Writes the buffered rows and `extra` in one transaction. The buffer is only cleared
+    /// when the commit succeeded. A damaged file is moved aside and the commit retried once
+    /// on the fresh database, so the buffered writes survive the damage.
+    fn commit(&mut self, extra: Extra) -> Result<ExpireStats, DbError> {
+        if self.damaged.swap(false, Ordering::Relaxed) {
+            self.quarantine("a read failed")?;
+        }
+        let batch = Batch {
+            nodes: &self.pending_nodes,
+            endpoints: &self.pending_endpoints,
         };
-        let out = write().map_err(storage)?;
+        let stats = match &mut self.backend {
+            Backend::Memory(tables) => tables.commit(batch, extra),
+            Backend::File(file) => match file.commit(batch, &extra) {
+                Ok(stats) => stats,
+                Err(e) if sqlite::is_corruption(&e) => {
+                    self.quarantine(&e.to_string())?;
+                    let batch = Batch {
+                        nodes: &self.pending_nodes,
+                        endpoints: &self.pending_endpoints,
+                    };
+                    match &mut self.backend {
+                        Backend::File(file) => file.commit(batch, &extra)?,
+                        Backend::Memory(tables) => tables.commit(batch, extra),
+                    }
+                }
+                Err(e) => return Err(e.into()),
+            },
+        };
         self.pending_nodes.clear();
         self.pending_endpoints.clear();
         self.last_flush = std::time::Instant::now();
-        Ok(out)
+        Ok(stats)
+    }
+
+    /// Moves a file found damaged at run time aside and continues on a fresh one; the
+    /// node keeps running, having lost only its seeds and proof times.
+    fn quarantine(&mut self, error: &str) -> Result<(), DbError> {
+        let Some(path) = self.path.clone() else {
+            return Ok(());
+        };
+        // Close the damaged file before moving it (the lock and its log go with it).
+        self.backend = Backend::Memory(MemoryTables::new(MEMORY_ROW_LIMIT));
+        let moved_to = open::move_aside(&path, "corrupt")?;
+        let warning = OpenWarning::Corrupt {
+            moved_to,
+            error: error.to_owned(),
+        };
+        tracing::warn!(target: "discv4::db", "{warning}");
+        let file = sqlite::SqliteFile::open(&path).map_err(|f| open::fatal(&path, f))?;
+        self.backend = Backend::File(file);
+        Ok(())
     }
 
     fn maybe_flush(&mut self) -> Result<(), DbError> {
@@ -531,6 +560,16 @@ impl NodeDb {
         Ok(())
     }
 
+    /// A read's result; a damaged file is remembered for the next write to move aside.
+    fn read<T>(&self, result: rusqlite::Result<T>) -> Result<T, DbError> {
+        result.map_err(|e| {
+            if sqlite::is_corruption(&e) {
+                self.damaged.store(true, Ordering::Relaxed);
+            }
+            e.into()
+        })
+    }
+
     fn pending_endpoint(&mut self, id: &NodeId, ip: IpAddr) -> &mut PendingEndpoint {
         self.pending_endpoints
             .entry(endpoint_key(&id.0, ip))
@@ -539,13 +578,11 @@ impl NodeDb {
 
     fn endpoint(&self, id: &NodeId, ip: IpAddr) -> Result<EndpointRow, DbError> {
         let key = endpoint_key(&id.0, ip);
-        let txn = self.db.begin_read().map_err(storage)?;
-        let table = txn.open_table(ENDPOINTS).map_err(storage)?;
-        let mut row = table
-            .get(&key)
-            .map_err(storage)?
-            .map(|v| row_of(v.value()))
-            .unwrap_or_default();
+        let stored = match &self.backend {
+            Backend::File(file) => self.read(file.endpoint(&key))?,
+            Backend::Memory(tables) => tables.endpoint(&key),
+        };
+        let mut row = stored.unwrap_or_default();
         if let Some(update) = self.pending_endpoints.get(&key) {
             update.apply(&mut row);
         }
@@ -553,13 +590,10 @@ impl NodeDb {
     }
 
     fn stored_node(&self, id: &NodeId) -> Result<Option<Vec<u8>>, DbError> {
-        let txn = self.db.begin_read().map_err(storage)?;
-        let table = txn.open_table(NODES).map_err(storage)?;
-        let value = table
-            .get(&id.0)
-            .map_err(storage)?
-            .map(|v| v.value().to_vec());
-        Ok(value)
+        match &self.backend {
+            Backend::File(file) => self.read(file.node(&id.0)),
+            Backend::Memory(tables) => Ok(tables.node(&id.0)),
+        }
     }
 }
 
@@ -568,14 +602,6 @@ impl Drop for NodeDb {
         if let Err(e) = self.flush() {
             tracing::warn!(target: "discv4::db", "could not save buffered node database writes: {e}");
         }
-    }
-}
-
-fn row_of((last_ping, last_pong, findnode_failures): (u64, u64, u32)) -> EndpointRow {
-    EndpointRow {
-        last_ping,
-        last_pong,
-        findnode_failures,
     }
 }
 
