@@ -31,6 +31,7 @@ pub const GETH_FLAGS: &[&str] = &[
     "metrics",
     "rpc",
     "json",
+    "config",
 ];
 
 /// Command line of `bootnode`.

@@ -6,6 +6,7 @@
 //! node URLs, an address already in use).
 
 pub mod bootnode;
+pub mod config_file;
 pub mod crawl;
 pub mod discv4;
 pub mod enr;
@@ -60,7 +61,22 @@ impl CliError {
 /// Parses the command line with clap, turning its errors into one line and exit code 2
 /// (`--help` and `--version` print and exit 0).
 pub fn parse_args<T: clap::Parser>(program: &str) -> Result<T, ExitCode> {
-    parse_args_from(program, std::env::args_os())
+    parse_args_from(
+        program,
+        with_config_file(program, std::env::args_os().collect())?,
+    )
+}
+
+/// `argv` with the flags of its `--config FILE` added (see [`config_file`]); a file that
+/// cannot be used is a usage error (exit 2).
+pub fn with_config_file(
+    program: &str,
+    argv: Vec<std::ffi::OsString>,
+) -> Result<Vec<std::ffi::OsString>, ExitCode> {
+    config_file::expand(argv).map_err(|error| {
+        eprintln!("{program}: {error}");
+        ExitCode::from(2)
+    })
 }
 
 /// [`parse_args`] over an explicit argument list (the first item is the program name).

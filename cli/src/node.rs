@@ -23,6 +23,10 @@ use kadnode::datadir;
 /// Flags of a long-lived discovery node (geth's bootnode flags plus kadnode's own).
 #[derive(Debug, Clone, Args)]
 pub struct NodeOptions {
+    /// Read flags from this TOML file (keys are flag names without dashes, e.g.
+    /// `maxpeers = 50`, `bootnodes = ["enode://…"]`); flags on the command line win.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
     /// UDP listen address (ip:port, [ipv6]:port or :port).
     #[arg(long, value_name = "ADDR", value_parser = parse::listen_addr)]
     pub addr: Option<SocketAddr>,

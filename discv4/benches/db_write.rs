@@ -53,10 +53,12 @@ fn run(db: &mut NodeDb) -> f64 {
         for i in 0..ENDPOINT_WRITES {
             let n = (round * 7919 + i * 13) % STORED;
             let t = 1_800_000_000 + u64::from(round);
-            db.set_last_ping(&peer(n).node_id(), record(n).address, t).unwrap();
+            db.set_last_ping(&peer(n).node_id(), record(n).address, t)
+                .unwrap();
         }
         for i in 0..NODE_WRITES {
-            db.update_node(&record((round * 31 + i) % STORED), None).unwrap();
+            db.update_node(&record((round * 31 + i) % STORED), None)
+                .unwrap();
         }
         let start = Instant::now();
         db.flush().unwrap();
@@ -75,7 +77,10 @@ fn main() {
     let keccak_ns = start.elapsed().as_secs_f64() * 1e9 / f64::from(n);
     black_box(digest);
 
-    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos();
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
     let dir = std::env::temp_dir().join(format!("kadnode-db-write-{}-{nanos}", std::process::id()));
     let file_us = {
         let (mut db, _) = NodeDb::open(&dir).unwrap();

@@ -5,6 +5,10 @@ use std::process::ExitCode;
 fn main() -> ExitCode {
     let argv =
         kadnode_cli::geth_style_flags(std::env::args_os(), kadnode_cli::bootnode::GETH_FLAGS);
+    let argv = match kadnode_cli::with_config_file("bootnode", argv) {
+        Ok(argv) => argv,
+        Err(code) => return code,
+    };
     let args =
         match kadnode_cli::parse_args_from::<kadnode_cli::bootnode::BootnodeArgs>("bootnode", argv)
         {
