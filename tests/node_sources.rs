@@ -241,15 +241,26 @@ async fn the_dial_memory_is_written_to_the_data_directory_at_shutdown() {
         storage: Storage::Dir(dir.0.clone()),
         discovery: None,
         p2p: Some(P2pConfig {
+            protocols: vec![Arc::new(KadTest {
+                seen: tokio::sync::mpsc::unbounded_channel().0,
+            })],
             static_nodes: vec![b_record.into()],
             ..P2pConfig::default()
         }),
         ..NodeConfig::default()
     };
     let a = Node::start(config()).await.unwrap();
+    let a_id = a.peer_id();
     let mut events = a.p2p().unwrap().subscribe();
+    let mut b_events = b.handle().subscribe();
     wait_event(&mut events, added).await;
     a.shutdown().await;
+    // b must have let go of a before a comes back, or it refuses a as already connected.
+    wait_event(&mut b_events, |e| match e {
+        PeerEvent::Dropped { id, .. } if *id == a_id => Some(()),
+        _ => None,
+    })
+    .await;
 
     let bytes = std::fs::read(dir.0.join("dial-memory.bin")).unwrap();
     let snapshot = DialMemorySnapshot::decode(&bytes[..bytes.len() - 32]).unwrap();
