@@ -25,6 +25,8 @@ use super::{logging, output, parse, CliError};
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Sessions `rlpx listen` serves at once; further connections are closed.
 pub const MAX_SESSIONS: usize = 64;
+/// Connections still in their encryption handshake, in all (the node server's default).
+pub const MAX_PENDING_HANDSHAKES: usize = kadnode::DEFAULT_MAX_PENDING;
 
 /// `kadnode rlpx` subcommands.
 #[derive(Debug, Subcommand)]
@@ -278,6 +280,13 @@ async fn listen(args: ListenArgs, json_mode: bool) -> Result<(), CliError> {
     let session_config = Arc::new(session_config);
     let key = Arc::new(key);
     let slots = Arc::new(Semaphore::new(MAX_SESSIONS));
+    // The node server's admission before any handshake work: per-IP throttle (30 s; LAN and
+    // loopback exempt), per-IP and per-/24 caps on connections still in their handshake, a
+    // global cap on those. A few addresses cannot hold every session slot.
+    let mut admission = kadnode::net::InboundLimits::new(kadnode::net::InboundConfig {
+        max_pending: MAX_PENDING_HANDSHAKES,
+        ..kadnode::net::InboundConfig::default()
+    });
     let accept = async {
         loop {
             let (tcp, peer) = match listener.accept().await {
@@ -285,6 +294,17 @@ async fn listen(args: ListenArgs, json_mode: bool) -> Result<(), CliError> {
                 Err(e) => {
                     tracing::debug!(target: "kadnode", error = %e, "accept failed");
                     tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            };
+            let pending = match admission.try_admit(peer.ip(), tokio::time::Instant::now()) {
+                Ok(pending) => pending,
+                Err(refusal) => {
+                    event(
+                        json_mode,
+                        &format!("{peer}: refused ({refusal}), closing"),
+                        json!({"event": "rejected", "remote": peer.to_string(), "reason": refusal.label()}),
+                    );
                     continue;
                 }
             };
@@ -299,7 +319,7 @@ async fn listen(args: ListenArgs, json_mode: bool) -> Result<(), CliError> {
             let key = Arc::clone(&key);
             let config = Arc::clone(&session_config);
             tokio::spawn(async move {
-                serve_session(tcp, peer, &key, &config, json_mode).await;
+                serve_session(tcp, peer, &key, &config, json_mode, pending).await;
                 drop(permit);
             });
         }
@@ -320,10 +340,14 @@ async fn serve_session(
     key: &NodeKey,
     config: &SessionConfig,
     json_mode: bool,
+    pending: kadnode::net::PendingPermit,
 ) {
     // Small frames (pings, Hellos) must not wait for Nagle, as on the dialling side.
     let _ = tcp.set_nodelay(true);
-    let authenticated = match authenticate_inbound(tcp, key, config).await {
+    let authenticated = authenticate_inbound(tcp, key, config).await;
+    // The handshake is over: the connection no longer counts against the pending caps.
+    drop(pending);
+    let authenticated = match authenticated {
         Ok(authenticated) => authenticated,
         Err(e) => {
             event(
