@@ -326,21 +326,8 @@ impl Service {
                         self.send_ping_attempt(node, waiter, false).await;
                     }
                     Followup::ResendFindNode(node, target, waiter) => {
-                        if self.needs_bond(&node) {
-                            self.bond_then(
-                                node,
-                                AfterBond::FindNode {
-                                    node,
-                                    target,
-                                    waiter,
-                                    first_attempt: false,
-                                },
-                            )
+                        self.findnode_attempt(node, target, waiter, true, false)
                             .await;
-                        } else {
-                            self.send_findnode_attempt(node, target, waiter, false)
-                                .await;
-                        }
                     }
                     Followup::AfterBond(AfterBond::EnrRequest { node, waiter }) => {
                         self.send_enr_request(node, waiter).await;
@@ -556,6 +543,19 @@ impl Service {
         waiter: NeighborsWaiter,
         bond: bool,
     ) {
+        self.findnode_attempt(node, target, waiter, bond, true)
+            .await;
+    }
+
+    /// [`Self::findnode`], or its retransmission when `first_attempt` is false.
+    async fn findnode_attempt(
+        &mut self,
+        node: NodeRecord,
+        target: PeerId,
+        waiter: NeighborsWaiter,
+        bond: bool,
+        first_attempt: bool,
+    ) {
         if bond && self.needs_bond(&node) {
             self.bond_then(
                 node,
@@ -563,12 +563,13 @@ impl Service {
                     node,
                     target,
                     waiter,
-                    first_attempt: true,
+                    first_attempt,
                 },
             )
             .await;
         } else {
-            self.send_findnode(node, target, waiter).await;
+            self.send_findnode_attempt(node, target, waiter, first_attempt)
+                .await;
         }
     }
 
@@ -657,10 +658,6 @@ impl Service {
             waiter,
         };
         self.send_request(node, ping, expect, first).await;
-    }
-
-    async fn send_findnode(&mut self, node: NodeRecord, target: PeerId, waiter: NeighborsWaiter) {
-        self.send_findnode_attempt(node, target, waiter, true).await;
     }
 
     async fn send_findnode_attempt(
