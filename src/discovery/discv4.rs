@@ -154,12 +154,10 @@ impl CandidateSource for Discv4Source {
             return result;
         }
         loop {
-            return match Pin::new(&mut self.walk).poll_next(cx) {
-                Poll::Ready(Some(node)) if self.rejected.contains(&node.id) => continue,
-                Poll::Ready(Some(node)) => Poll::Ready(Some(Candidate::new(node))),
-                Poll::Ready(None) => Poll::Ready(None),
-                Poll::Pending => Poll::Pending,
-            };
+            match Pin::new(&mut self.walk).poll_next(cx) {
+                Poll::Ready(Some(node)) if self.rejected.contains(&node.id) => {}
+                other => return other.map(|node| node.map(Candidate::new)),
+            }
         }
     }
 

@@ -158,11 +158,13 @@ impl NodeService {
                 self.next_memory_save = now + MEMORY_SAVE_INTERVAL;
                 let _ = self.save_memory();
             }
-            let wake = match self.dialing.next_wake(now) {
-                Some(at) if self.memory_file.is_some() => Some(at.min(self.next_memory_save)),
-                Some(at) => Some(at),
-                None => self.memory_file.as_ref().map(|_| self.next_memory_save),
-            };
+            let memory_save = self.memory_file.as_ref().map(|_| self.next_memory_save);
+            let wake = self
+                .dialing
+                .next_wake(now)
+                .into_iter()
+                .chain(memory_save)
+                .min();
             let want_candidates =
                 !self.no_dial && !self.mix.is_empty() && self.dialing.wants_candidates();
             tokio::select! {
