@@ -253,7 +253,7 @@ async fn the_dial_memory_is_written_to_the_data_directory_at_shutdown() {
     let a_id = a.peer_id();
     let mut events = a.p2p().unwrap().subscribe();
     let mut b_events = b.handle().subscribe();
-    wait_event(&mut events, added).await;
+    wait_peer(a.p2p().unwrap(), &mut events, b_record.id).await;
     a.shutdown().await;
     // b must have let go of a before a comes back, or it refuses a as already connected.
     wait_event(&mut b_events, |e| match e {
@@ -278,7 +278,7 @@ async fn the_dial_memory_is_written_to_the_data_directory_at_shutdown() {
     std::fs::write(dir.0.join("dial-memory.bin"), damaged).unwrap();
     let again = Node::start(config()).await.unwrap();
     let mut events = again.p2p().unwrap().subscribe();
-    wait_event(&mut events, added).await;
+    wait_peer(again.p2p().unwrap(), &mut events, b_record.id).await;
     again.shutdown().await;
     assert!(dir.0.join("dial-memory.bin.corrupt").exists());
 }

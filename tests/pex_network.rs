@@ -102,8 +102,17 @@ async fn a_pex_only_network_bootstraps_from_one_seed_and_converges() {
     if converged.is_err() {
         for (id, node, probe) in &nodes {
             let known = probe.lock().unwrap().known.len();
-            let slots = node.p2p().unwrap().metrics().dialed_slots();
-            eprintln!("{id}: knows {known}, dialed slots {slots:?}");
+            let handle = node.p2p().unwrap();
+            let slots = handle.metrics().dialed_slots();
+            let peers = handle.peers().await.unwrap();
+            let outbound = peers
+                .iter()
+                .filter(|p| p.direction == kadnode::Direction::Outbound)
+                .count();
+            eprintln!(
+                "{id}: knows {known}, dialed slots {slots:?}, peers {} ({outbound} dialed)",
+                peers.len()
+            );
         }
         panic!("the network did not converge in {WAIT:?}");
     }

@@ -86,6 +86,10 @@ pub enum DialOutcome {
     Connected,
     /// The dial, the handshake or the admission failed; the verdict says how bad it is.
     Failed(Verdict),
+    /// The node let the connection go for its own reasons (its dialed slots filled while
+    /// this dial ran): no fault of the remote, which is neither backed off nor remembered
+    /// as a failure.
+    Abandoned,
 }
 
 /// A peer that joined the node's peer set.

@@ -69,6 +69,8 @@ pub struct DialStats {
     pub dials_connected: u64,
     /// Dials that failed (expired ones included).
     pub dials_failed: u64,
+    /// Dials the node let go because its dialed slots filled while they ran.
+    pub dials_abandoned: u64,
     /// Dials or resolutions never reported within the dial deadline.
     pub dials_expired: u64,
     /// Reports dropped because the caller did not take them in time.
@@ -344,6 +346,15 @@ impl DialScheduler {
                 self.linking.insert(*id, attempt.kind, until, now);
             }
             DialOutcome::Failed(verdict) => self.dial_failed(now, *id, attempt, verdict),
+            DialOutcome::Abandoned => {
+                self.stats.dials_abandoned += 1;
+                match attempt.kind {
+                    DialKind::Static => {}
+                    DialKind::Discovered(source) => {
+                        self.report(source, *id, Outcome::Abandoned);
+                    }
+                }
+            }
         }
     }
 

@@ -728,6 +728,31 @@ fn every_outcome_is_reported_to_the_source_of_the_candidate() {
 }
 
 #[test]
+fn an_abandoned_dial_blames_nobody() {
+    let mut h = Harness::with_slots(50);
+    h.offer(1).unwrap();
+    h.offer(2).unwrap();
+    assert_eq!(h.dials().len(), 2);
+    h.s.dial_finished(h.now, &id(1), DialOutcome::Abandoned);
+    h.fail(2, Verdict::Timeout);
+    assert_eq!(
+        h.reports(),
+        [
+            (id(1), Outcome::Abandoned),
+            (id(2), Outcome::DialFailed(Verdict::Timeout))
+        ]
+    );
+    assert_eq!(h.s.stats().dials_abandoned, 1);
+    assert_eq!(h.s.stats().dials_failed, 1);
+    // Once the dial history lets go, the abandoned node is dialed again; the failed one
+    // is still backed off.
+    h.advance(DialConfig::default().history + SEC);
+    h.offer(1).unwrap();
+    assert!(h.offer(2).is_err());
+    assert_eq!(h.dials(), [id(1)]);
+}
+
+#[test]
 fn reports_not_taken_are_bounded() {
     let mut h = Harness::new(DialConfig {
         report_capacity: 3,

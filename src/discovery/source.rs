@@ -54,6 +54,7 @@ impl Candidate {
 /// What happened to a candidate, reported back to the source that offered it so it can
 /// learn (drop dead entries, rank useful ones first, stop offering incompatible ones).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Outcome {
     /// The dial failed; the verdict says why and how bad it is.
     DialFailed(Verdict),
@@ -67,6 +68,9 @@ pub enum Outcome {
     Misbehaved,
     /// A session with the peer ended, with this verdict.
     Disconnected(Verdict),
+    /// The node dropped the dial for its own reasons (its dialed slots filled meanwhile):
+    /// the candidate is exactly as good as before and may be offered again.
+    Abandoned,
 }
 
 impl Outcome {
@@ -78,7 +82,7 @@ impl Outcome {
                 verdict.is_fatal() || verdict.should_ban()
             }
             Self::Incompatible | Self::Misbehaved => true,
-            Self::Connected | Self::Useful => false,
+            Self::Connected | Self::Useful | Self::Abandoned => false,
         }
     }
 

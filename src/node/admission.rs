@@ -15,6 +15,10 @@ pub(crate) struct Limits {
     pub(crate) max_peers: usize,
     /// Inbound peers: `max_peers` minus the dialed slots.
     pub(crate) max_inbound: usize,
+    /// Dialed peers. Unlike geth, a hard cap: the scheduler runs up to twice as many dials
+    /// as free slots, and in a small network keeping every one that succeeds eats the
+    /// inbound slots of the others until some nodes can find no peer at all.
+    pub(crate) max_dialed: usize,
 }
 
 /// The connection being checked.
@@ -31,6 +35,7 @@ pub(crate) struct Candidate {
 pub(crate) struct PeerCounts {
     pub(crate) total: usize,
     pub(crate) inbound: usize,
+    pub(crate) outbound: usize,
 }
 
 /// What to do with a connection to a peer that is already connected.
@@ -67,6 +72,9 @@ pub(crate) fn check(
         if candidate.direction == Direction::Inbound && counts.inbound >= limits.max_inbound {
             return Err(DisconnectReason::TooManyPeers);
         }
+        if candidate.direction == Direction::Outbound && counts.outbound >= limits.max_dialed {
+            return Err(DisconnectReason::TooManyPeers);
+        }
     }
     Ok(None)
 }
@@ -101,6 +109,7 @@ mod tests {
     const LIMITS: Limits = Limits {
         max_peers: 3,
         max_inbound: 2,
+        max_dialed: 2,
     };
 
     fn id(byte: u8) -> PeerId {
@@ -116,7 +125,11 @@ mod tests {
     }
 
     fn counts(total: usize, inbound: usize) -> PeerCounts {
-        PeerCounts { total, inbound }
+        PeerCounts {
+            total,
+            inbound,
+            outbound: total - inbound,
+        }
     }
 
     #[test]
@@ -151,6 +164,21 @@ mod tests {
         );
         assert_eq!(check(id(1), LIMITS, counts(2, 2), outbound, None), Ok(None));
         assert_eq!(check(id(1), LIMITS, counts(1, 1), inbound, None), Ok(None));
+    }
+
+    #[test]
+    fn dialed_slots_are_a_hard_cap_except_for_privileged_peers() {
+        let outbound = candidate(2, Direction::Outbound, false);
+        assert_eq!(
+            check(id(1), LIMITS, counts(2, 0), outbound, None),
+            Err(DisconnectReason::TooManyPeers)
+        );
+        assert_eq!(check(id(1), LIMITS, counts(2, 1), outbound, None), Ok(None));
+        let static_dial = candidate(2, Direction::Outbound, true);
+        assert_eq!(
+            check(id(1), LIMITS, counts(2, 0), static_dial, None),
+            Ok(None)
+        );
     }
 
     #[test]

@@ -111,6 +111,12 @@ impl Dialing {
             .dial_finished(now, &id, DialOutcome::Failed(verdict));
     }
 
+    /// The node let the dial to `id` go for its own reasons (full slots).
+    pub(crate) fn dial_abandoned(&mut self, id: PeerId, now: Instant) {
+        self.scheduler
+            .dial_finished(now, &id, DialOutcome::Abandoned);
+    }
+
     pub(crate) fn inbound_pending(&mut self, id: PeerId, now: Instant) {
         self.scheduler.inbound_pending(now, id);
     }

@@ -122,6 +122,7 @@ impl NodeService {
             limits: Limits {
                 max_peers: config.max_peers,
                 max_inbound: config.max_inbound(),
+                max_dialed: config.max_dialed(),
             },
             protocols: config.protocols.clone().into(),
             no_dial: config.no_dial,
@@ -282,13 +283,15 @@ impl NodeService {
     }
 
     fn counts(&self) -> PeerCounts {
+        let inbound = self
+            .peers
+            .values()
+            .filter(|p| p.info.direction == Direction::Inbound)
+            .count();
         PeerCounts {
             total: self.peers.len(),
-            inbound: self
-                .peers
-                .values()
-                .filter(|p| p.info.direction == Direction::Inbound)
-                .count(),
+            inbound,
+            outbound: self.peers.len() - inbound,
         }
     }
 
@@ -321,8 +324,12 @@ impl NodeService {
                 reply,
             } => {
                 let verdict = self.admission(id, direction).map(|_| ());
-                if verdict.is_ok() && direction == Direction::Inbound {
-                    self.dialing.inbound_pending(id, Instant::now());
+                match (&verdict, direction) {
+                    (Ok(()), Direction::Inbound) => {
+                        self.dialing.inbound_pending(id, Instant::now());
+                    }
+                    (Err(reason), Direction::Outbound) => self.outbound_refused(id, *reason),
+                    _ => {}
                 }
                 let _ = reply.send(verdict);
             }
@@ -344,7 +351,7 @@ impl NodeService {
                         session.connection.disconnect(reason);
                         let verdict = connection::refusal_verdict(reason);
                         if direction == Direction::Outbound {
-                            self.dialing.dial_failed(id, verdict, Instant::now());
+                            self.outbound_refused(id, reason);
                         }
                         let _ = self.events.send(PeerEvent::ConnectionFailed {
                             id: Some(id),
@@ -397,6 +404,19 @@ impl NodeService {
                     detail,
                 });
             }
+        }
+    }
+
+    /// Our admission refused a connection we dialed. Full slots are our own doing (they
+    /// filled while the dial ran): the dial is abandoned without blame. Anything else
+    /// (dialed ourselves, already connected) fails the dial with its verdict.
+    fn outbound_refused(&mut self, id: PeerId, reason: DisconnectReason) {
+        let now = Instant::now();
+        if reason == DisconnectReason::TooManyPeers {
+            self.dialing.dial_abandoned(id, now);
+        } else {
+            self.dialing
+                .dial_failed(id, connection::refusal_verdict(reason), now);
         }
     }
 

@@ -136,6 +136,30 @@ pub async fn wait_event<T>(
     .expect("event did not arrive in time")
 }
 
+/// Waits until `handle` has `peer` as a peer. Race-free: `events` must have been subscribed
+/// before the call, and the peer list is read after it, so a session that came up before the
+/// subscription is seen in the list and one that comes up after it arrives as an event.
+pub async fn wait_peer(
+    handle: &kadnode::NodeHandle,
+    events: &mut tokio::sync::broadcast::Receiver<PeerEvent>,
+    peer: PeerId,
+) -> PeerInfo {
+    if let Some(info) = handle
+        .peers()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|p| p.id == peer)
+    {
+        return info;
+    }
+    wait_event(events, |e| match e {
+        PeerEvent::Added(info) if info.id == peer => Some(info.clone()),
+        _ => None,
+    })
+    .await
+}
+
 /// Waits until `node`'s protocol saw both the greeting and the echo of `peer`.
 pub async fn wait_both_ways(node: &mut TestNode, peer: PeerId) {
     let done = |observed: &std::collections::HashSet<Seen>| {

@@ -41,6 +41,8 @@ struct Entry {
     handed_out: bool,
     handed_at: Instant,
     crawled_at: Option<Instant>,
+    /// Failed dials and sessions since the last success: the retry delay doubles with each.
+    failures: u32,
 }
 
 /// The test double.
@@ -128,6 +130,7 @@ impl PexBook for TestBook {
                             handed_out: false,
                             handed_at: now,
                             crawled_at: None,
+                            failures: 0,
                         },
                     );
                     report.added += 1;
@@ -161,11 +164,23 @@ impl PexBook for TestBook {
         self.entries.len()
     }
 
-    fn next_candidate(&mut self, now: Instant, _rng: &mut dyn RngCore) -> Option<Candidate> {
-        let entry = self.entries.values_mut().find(|entry| {
-            let free = !entry.handed_out || now >= entry.handed_at + REOFFER;
-            free && entry.eligible_at <= now
-        })?;
+    fn next_candidate(&mut self, now: Instant, rng: &mut dyn RngCore) -> Option<Candidate> {
+        // A random eligible entry: always taking the first in map order would hammer the same
+        // few (full) nodes while the ones with room wait.
+        let eligible: Vec<PeerId> = self
+            .entries
+            .iter()
+            .filter(|(_, entry)| {
+                let free = !entry.handed_out || now >= entry.handed_at + REOFFER;
+                free && entry.eligible_at <= now
+            })
+            .map(|(id, _)| *id)
+            .collect();
+        if eligible.is_empty() {
+            return None;
+        }
+        let pick = eligible[(rng.next_u64() % eligible.len() as u64) as usize];
+        let entry = self.entries.get_mut(&pick)?;
         entry.handed_out = true;
         entry.handed_at = now;
         Some(Candidate::new(enr_to_node_record(&entry.record).ok()?))
@@ -187,10 +202,16 @@ impl PexBook for TestBook {
     fn report(&mut self, id: &PeerId, outcome: Outcome, now: Instant) {
         if let Some(entry) = self.entries.get_mut(id) {
             match outcome {
-                Outcome::Connected | Outcome::Useful => {}
-                _ => {
+                Outcome::Connected | Outcome::Useful => entry.failures = 0,
+                Outcome::Abandoned => {
                     entry.handed_out = false;
                     entry.eligible_at = now + Duration::from_millis(500);
+                }
+                _ => {
+                    entry.handed_out = false;
+                    entry.failures = entry.failures.saturating_add(1);
+                    let delay = Duration::from_millis(250) * 2u32.pow(entry.failures.min(4));
+                    entry.eligible_at = now + delay;
                 }
             }
         }
