@@ -34,6 +34,7 @@ mod peer;
 pub mod peers;
 pub mod pex;
 mod protocol;
+mod sealed_file;
 
 pub use config::{
     KeySource, NodeConfig, P2pConfig, Storage, DEFAULT_DIAL_RATIO, DEFAULT_LISTEN_ADDR,

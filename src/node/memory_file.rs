@@ -1,128 +1,57 @@
 //! The dial memory's file in the data directory (`dial-memory.bin`): the scheduler's
-//! [`DialMemorySnapshot`] followed by its keccak-256, written atomically (temporary file,
-//! fsync, rename), so that a torn write or a flipped byte is detected, not believed.
-//!
-//! The memory is a cache of dial results: a damaged file is set aside as
-//! `dial-memory.bin.corrupt` and the node starts without it; a file that cannot be read
-//! (permissions, I/O) is reported and left alone.
+//! [`DialMemorySnapshot`] in a [`SealedFile`] (checksummed, written atomically). The memory
+//! is a cache of dial results: a damaged file is set aside as `dial-memory.bin.corrupt` and
+//! the node starts without it; a file that cannot be read is reported and left alone.
 
-use std::{
-    fs,
-    io::{self, Read, Write},
-    path::{Path, PathBuf},
+use std::path::Path;
+
+use crate::{
+    dial::{DialMemorySnapshot, SnapshotError, MAX_SNAPSHOT_ENTRIES},
+    sealed_file::{SealedFile, SealedFileError},
 };
-
-use crate::dial::{DialMemorySnapshot, SnapshotError, MAX_SNAPSHOT_ENTRIES};
 
 /// The file's name inside the data directory.
 pub(crate) const MEMORY_FILE: &str = "dial-memory.bin";
-const CHECKSUM_LEN: usize = 32;
-/// The largest file a full snapshot makes (an IPv6 entry is 104 bytes), with room to spare;
-/// anything bigger is refused before it is read.
-const MAX_FILE_LEN: u64 = 16 + (MAX_SNAPSHOT_ENTRIES as u64) * 128 + CHECKSUM_LEN as u64;
+/// The largest snapshot (an IPv6 entry is 104 bytes), with room to spare; anything bigger is
+/// refused before it is read.
+const MAX_BODY_LEN: u64 = 16 + (MAX_SNAPSHOT_ENTRIES as u64) * 128;
 
 /// Why the dial memory could not be loaded or saved.
-#[derive(Debug, thiserror::Error)]
-pub(crate) enum MemoryFileError {
-    #[error("could not read {path}: {source}")]
-    Read { path: PathBuf, source: io::Error },
-    #[error("could not write {path}: {source}")]
-    Write { path: PathBuf, source: io::Error },
-    #[error("{path} is damaged ({why}); set aside as {aside}")]
-    Damaged {
-        path: PathBuf,
-        why: String,
-        aside: PathBuf,
-    },
-}
+pub(crate) type MemoryFileError = SealedFileError;
 
 /// Where the dial memory is kept.
 #[derive(Debug, Clone)]
 pub(crate) struct MemoryFile {
-    path: PathBuf,
+    file: SealedFile,
 }
 
 impl MemoryFile {
     pub(crate) fn in_dir(datadir: &Path) -> Self {
         Self {
-            path: datadir.join(MEMORY_FILE),
+            file: SealedFile::new(datadir.join(MEMORY_FILE), MAX_BODY_LEN),
         }
     }
 
     pub(crate) fn path(&self) -> &Path {
-        &self.path
+        self.file.path()
     }
 
     /// The saved memory; `None` when there is none yet.
     pub(crate) fn load(&self) -> Result<Option<DialMemorySnapshot>, MemoryFileError> {
-        let read_error = |source| MemoryFileError::Read {
-            path: self.path.clone(),
-            source,
-        };
-        let file = match fs::File::open(&self.path) {
-            Ok(file) => file,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(read_error(e)),
-        };
-        let mut bytes = Vec::new();
-        file.take(MAX_FILE_LEN + 1)
-            .read_to_end(&mut bytes)
-            .map_err(read_error)?;
-        match decode(&bytes) {
-            Ok(snapshot) => Ok(Some(snapshot)),
-            Err(why) => {
-                let aside = self.path.with_extension("bin.corrupt");
-                fs::rename(&self.path, &aside).map_err(read_error)?;
-                Err(MemoryFileError::Damaged {
-                    path: self.path.clone(),
-                    why,
-                    aside,
-                })
-            }
-        }
+        self.file
+            .load(|body| DialMemorySnapshot::decode(body).map_err(|e: SnapshotError| e.to_string()))
     }
 
     /// Replaces the saved memory with `snapshot`, atomically.
     pub(crate) fn save(&self, snapshot: &DialMemorySnapshot) -> Result<(), MemoryFileError> {
-        let write_error = |source| MemoryFileError::Write {
-            path: self.path.clone(),
-            source,
-        };
-        let mut bytes = snapshot.encode();
-        let checksum = enode::crypto::keccak256(&bytes);
-        bytes.extend_from_slice(&checksum);
-        let temp = self.path.with_extension("bin.tmp");
-        let mut file = fs::File::create(&temp).map_err(write_error)?;
-        file.write_all(&bytes).map_err(write_error)?;
-        file.sync_data().map_err(write_error)?;
-        drop(file);
-        fs::rename(&temp, &self.path).map_err(write_error)?;
-        if let Some(dir) = self.path.parent() {
-            // Makes the rename durable; not every platform can open a directory.
-            if let Ok(dir) = fs::File::open(dir) {
-                let _ = dir.sync_all();
-            }
-        }
-        Ok(())
+        self.file.save(snapshot.encode())
     }
-}
-
-fn decode(bytes: &[u8]) -> Result<DialMemorySnapshot, String> {
-    if bytes.len() as u64 > MAX_FILE_LEN {
-        return Err("larger than any dial memory".into());
-    }
-    let Some(split) = bytes.len().checked_sub(CHECKSUM_LEN) else {
-        return Err("too short".into());
-    };
-    let (body, checksum) = bytes.split_at(split);
-    if enode::crypto::keccak256(body) != checksum {
-        return Err("checksum mismatch".into());
-    }
-    DialMemorySnapshot::decode(body).map_err(|e: SnapshotError| e.to_string())
 }
 
 #[cfg(test)]
 mod tests {
+    use std::{fs, path::PathBuf};
+
     use super::*;
 
     struct TempDir(PathBuf);
@@ -179,7 +108,7 @@ mod tests {
         let file = MemoryFile::in_dir(dir.path());
         fs::write(file.path(), [1, 2, 3]).unwrap();
         assert!(matches!(file.load(), Err(MemoryFileError::Damaged { .. })));
-        fs::write(file.path(), vec![0; MAX_FILE_LEN as usize + 10]).unwrap();
+        fs::write(file.path(), vec![0; MAX_BODY_LEN as usize + 100]).unwrap();
         assert!(matches!(file.load(), Err(MemoryFileError::Damaged { .. })));
     }
 }

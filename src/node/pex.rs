@@ -15,7 +15,7 @@ use crate::{
     config::P2pConfig,
     discovery::CandidateSource,
     error::NodeError,
-    pex::{spawn_pex, PexHandle},
+    pex::{spawn_pex, BookContext, PexHandle},
 };
 
 /// A started PEX service: its source (for the mix) and its handle (kept by the node).
@@ -42,7 +42,12 @@ pub(super) async fn start(
         },
         None => own_record(key, tcp_addr)?,
     };
-    let book = (config.book)(datadir);
+    let book = (config.book)(&BookContext {
+        datadir,
+        local_id: Some(key.peer_id()),
+        private_ids: &config.private_ids,
+        seed_mode: config.seed_mode,
+    });
     let parts = spawn_pex(book, config, record);
     p2p.protocols.push(Arc::new(parts.protocol));
     Ok(Some(StartedPex {

@@ -7,8 +7,22 @@ use enode::{NodeRecord, PeerId};
 
 use super::PexBook;
 
-/// Opens the address book; given the node's data directory (`None` for an in-memory node).
-pub type BookFactory = Arc<dyn Fn(Option<&Path>) -> Box<dyn PexBook> + Send + Sync>;
+/// What a book is opened with: where the node keeps its files and who must never be
+/// gossiped.
+#[derive(Debug, Clone, Copy)]
+pub struct BookContext<'a> {
+    /// The node's data directory (`None` for an in-memory node).
+    pub datadir: Option<&'a Path>,
+    /// Our own id: never stored, never gossiped.
+    pub local_id: Option<PeerId>,
+    /// Peers whose ids, and everything learned from them, are never gossiped.
+    pub private_ids: &'a [PeerId],
+    /// The node runs as a seed.
+    pub seed_mode: bool,
+}
+
+/// Opens the address book at start.
+pub type BookFactory = Arc<dyn Fn(&BookContext<'_>) -> Box<dyn PexBook> + Send + Sync>;
 
 /// Default interval between asks while the book needs addresses (CometBFT's ensure-peers
 /// period).
@@ -72,6 +86,14 @@ impl PexConfig {
             crawl_concurrency: DEFAULT_CRAWL_CONCURRENCY,
             book,
         }
+    }
+}
+
+impl Default for PexConfig {
+    /// PEX with the real [`super::AddressBook`] (default [`super::BookConfig`]), kept in the
+    /// node's data directory.
+    fn default() -> Self {
+        Self::new(super::AddressBook::factory(super::BookConfig::default()))
     }
 }
 

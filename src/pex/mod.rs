@@ -5,11 +5,13 @@
 //! [`PexProtocol`] for the node's protocols, the [`PexSource`] of dial candidates for its
 //! fair mix, and a [`PexHandle`]; a node configured with `P2pConfig::pex` does this itself.
 //!
+//! [`AddressBook`] is the book a node uses by default ([`PexConfig::default`]).
 //! The [`PexBook`] trait is the seam between the address book (a pure data structure that
 //! stores signed ENRs, decides eligibility and picks gossip) and the `pex/1` protocol and
 //! service that feed it and ask it.
 
 mod api;
+mod book;
 mod config;
 mod metrics;
 mod service;
@@ -18,9 +20,16 @@ mod source;
 pub mod wire;
 
 pub use api::{GossipSource, IngestReport, Misbehaviour, PersistError, PexBook};
+pub use book::{
+    AddressBook, Ban, BanReason, BookConfig, BookEntry, BookFileError, BookStats, Group, Table,
+    TableSizes, BACKOFF_CAP, BAN_THRESHOLD, BOOK_FILE, BUSY_BACKOFF, FIRST_BAN, INCOMPATIBLE_FOR,
+    MAX_BAN, MAX_FAILURES, NEW_BUCKETS_PER_SOURCE_GROUP, STALE_AFTER, TRANSIENT_HALF_LIFE,
+    TRIED_BUCKETS_PER_GROUP,
+};
 pub use config::{
-    BookFactory, PexConfig, DEFAULT_CRAWL_BATCH, DEFAULT_CRAWL_CONCURRENCY, DEFAULT_CRAWL_PERIOD,
-    DEFAULT_ENSURE_PERIOD, DEFAULT_RESPONSE_TIMEOUT, DEFAULT_SAVE_INTERVAL, MAX_ENSURE_PERIOD,
+    BookContext, BookFactory, PexConfig, DEFAULT_CRAWL_BATCH, DEFAULT_CRAWL_CONCURRENCY,
+    DEFAULT_CRAWL_PERIOD, DEFAULT_ENSURE_PERIOD, DEFAULT_RESPONSE_TIMEOUT, DEFAULT_SAVE_INTERVAL,
+    MAX_ENSURE_PERIOD,
 };
 pub use metrics::PexMetrics;
 pub use service::{spawn_pex, PexHandle, PexParts};

@@ -14,7 +14,9 @@ use std::{
 use enode::{build_enr, enr_peer_id, enr_to_node_record, EndpointConfig, Enr, NodeKey, PeerId};
 use kadnode::{
     discovery::{Candidate, Outcome},
-    pex::{BookFactory, GossipSource, IngestReport, Misbehaviour, PersistError, PexBook},
+    pex::{
+        BookContext, BookFactory, GossipSource, IngestReport, Misbehaviour, PersistError, PexBook,
+    },
 };
 use rand::RngCore;
 use tokio::time::Instant;
@@ -75,7 +77,7 @@ impl TestBook {
 pub fn factory(own: PeerId, wanted: usize, initial: Vec<Enr>) -> (BookFactory, Probe) {
     let probe = Probe::default();
     let shared = Arc::clone(&probe);
-    let factory: BookFactory = Arc::new(move |_dir| {
+    let factory: BookFactory = Arc::new(move |_context: &BookContext<'_>| {
         let mut book = TestBook::new(Some(own), wanted, Arc::clone(&shared));
         let source = GossipSource {
             id: PeerId([0xee; 64]),
