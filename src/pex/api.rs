@@ -6,6 +6,7 @@ use enode::{Enr, PeerId};
 use rand::RngCore;
 use tokio::time::Instant;
 
+use super::book::{Ban, BookEntry, BookStats};
 use crate::discovery::{Candidate, Outcome};
 
 /// The peer a batch of gossip (or its own record, from its Status) came from.
@@ -107,4 +108,33 @@ pub trait PexBook: Send + 'static {
 
     /// Writes the book to its store (every 2 min and at shutdown).
     fn persist(&mut self, now: Instant) -> Result<(), PersistError>;
+
+    /// Sizes of the tables and bans in force, for metrics. The default counts every entry
+    /// as new.
+    fn stats(&self, _now: Instant) -> BookStats {
+        BookStats {
+            new: self.len(),
+            ..BookStats::default()
+        }
+    }
+
+    /// Every entry and every ban in force, for dumps (`kadnode pex book`, JSON-RPC). The
+    /// default dumps nothing.
+    fn dump(&self, now: Instant) -> BookDump {
+        BookDump {
+            stats: self.stats(now),
+            ..BookDump::default()
+        }
+    }
+}
+
+/// A book's content at one moment.
+#[derive(Debug, Clone, Default)]
+pub struct BookDump {
+    /// Table sizes and bans.
+    pub stats: BookStats,
+    /// Every entry, in no particular order.
+    pub entries: Vec<BookEntry>,
+    /// Bans in force: the peer, its ban, and how long it has left.
+    pub bans: Vec<(PeerId, Ban, std::time::Duration)>,
 }

@@ -7,6 +7,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 #[derive(Debug, Default)]
 pub struct PexMetrics {
     pub(crate) book_size: AtomicU64,
+    pub(crate) book_new: AtomicU64,
+    pub(crate) book_tried: AtomicU64,
+    pub(crate) book_banned: AtomicU64,
     pub(crate) sessions: AtomicU64,
     pub(crate) gossip_in: AtomicU64,
     pub(crate) gossip_out: AtomicU64,
@@ -29,6 +32,18 @@ impl PexMetrics {
     /// Entries in the address book.
     pub fn book_size(&self) -> u64 {
         self.book_size.load(Ordering::Relaxed)
+    }
+    /// Entries in the book's new table (heard of, not verified by a session of ours).
+    pub fn book_new(&self) -> u64 {
+        self.book_new.load(Ordering::Relaxed)
+    }
+    /// Entries in the book's tried table.
+    pub fn book_tried(&self) -> u64 {
+        self.book_tried.load(Ordering::Relaxed)
+    }
+    /// Bans in force in the book.
+    pub fn book_banned(&self) -> u64 {
+        self.book_banned.load(Ordering::Relaxed)
     }
     /// Peers with a running `pex/1` session.
     pub fn sessions(&self) -> u64 {

@@ -20,9 +20,9 @@ use tokio::{
 use super::{
     config::PexConfig,
     metrics::{bump, PexMetrics},
-    session::PexProtocol,
+    session::{PexProtocol, REQUEST_REFILL},
     source::{PexSource, REPORT_QUEUE},
-    GossipSource, IngestReport, Misbehaviour, PexBook,
+    BookDump, GossipSource, IngestReport, Misbehaviour, PexBook,
 };
 use crate::discovery::{Candidate, Outcome};
 
@@ -60,6 +60,8 @@ pub(crate) enum Request {
         what: Misbehaviour,
         reply: oneshot::Sender<bool>,
     },
+    /// The book's content.
+    Dump { reply: oneshot::Sender<BookDump> },
     /// Save the book and stop.
     Shutdown { reply: oneshot::Sender<()> },
 }
@@ -125,6 +127,13 @@ impl PexHandle {
     /// sequence change).
     pub fn set_local_record(&self, record: Enr) {
         self.local_enr.send_replace(record);
+    }
+
+    /// The book's entries, bans and table sizes; `None` once the service stopped.
+    pub async fn book(&self) -> Option<BookDump> {
+        let (reply, dump) = oneshot::channel();
+        self.requests.send(Request::Dump { reply }).await.ok()?;
+        dump.await.ok()
     }
 
     /// Saves the book and stops the service; returns at once if it already stopped.
@@ -202,6 +211,9 @@ struct SessionEntry {
     outstanding: bool,
     /// We asked this peer at least once.
     asked: bool,
+    /// When we last asked: a peer is asked at most once per [`REQUEST_REFILL`], the rate
+    /// its token bucket refills at, so an honest node never runs into anyone's limit.
+    asked_at: Option<Instant>,
 }
 
 struct Service {
@@ -250,9 +262,7 @@ impl Service {
                     }
                 }
             }
-            self.metrics
-                .book_size
-                .store(self.book.len() as u64, Ordering::Relaxed);
+            self.update_book_gauges(now);
             let seed_mode = self.config.seed_mode;
             tokio::select! {
                 request = requests.recv() => match request {
@@ -373,9 +383,15 @@ impl Service {
             .sessions
             .values()
             .any(|entry| !entry.outstanding && !entry.asked);
+        let rested = |entry: &SessionEntry| {
+            entry
+                .asked_at
+                .is_none_or(|at| now.saturating_duration_since(at) >= REQUEST_REFILL)
+        };
         let idle: Vec<PeerId> = self
             .sessions
             .iter()
+            .filter(|(_, entry)| rested(entry))
             .filter(|(_, entry)| !entry.outstanding && (entry.asked || never_asked))
             .filter(|(_, entry)| !never_asked || !entry.asked)
             .map(|(id, _)| *id)
@@ -388,6 +404,7 @@ impl Service {
             if entry.commands.try_send(SessionCommand::Ask).is_ok() {
                 entry.outstanding = true;
                 entry.asked = true;
+                entry.asked_at = Some(now);
             }
         }
     }
@@ -413,9 +430,21 @@ impl Service {
         self.book.report(&id, outcome, now);
     }
 
+    fn update_book_gauges(&self, now: Instant) {
+        let stats = self.book.stats(now);
+        let m = &self.metrics;
+        m.book_size.store(self.book.len() as u64, Ordering::Relaxed);
+        m.book_new.store(stats.new as u64, Ordering::Relaxed);
+        m.book_tried.store(stats.tried as u64, Ordering::Relaxed);
+        m.book_banned.store(stats.banned as u64, Ordering::Relaxed);
+    }
+
     fn on_request(&mut self, request: Request) {
         let now = Instant::now();
         match request {
+            Request::Dump { reply } => {
+                let _ = reply.send(self.book.dump(now));
+            }
             Request::Register { session, reply } => {
                 let private = self.private.contains(&session.id);
                 let source = GossipSource {
@@ -436,6 +465,7 @@ impl Service {
                         commands,
                         outstanding: session.asked,
                         asked: session.asked,
+                        asked_at: session.asked.then_some(now),
                     },
                 );
                 self.metrics

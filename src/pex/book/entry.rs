@@ -58,6 +58,9 @@ pub(crate) struct Entry {
     pub(crate) crawled_at: Option<Instant>,
     /// When it last proved its record in a `pex/1` Status of a session.
     pub(crate) status_at: Option<Instant>,
+    /// When a dial of ours last reached it and it proved its key (a session, or a refusal
+    /// because it was busy): its address is known to work, so it may be gossiped.
+    pub(crate) verified_at: Option<Instant>,
 }
 
 impl Entry {
@@ -87,6 +90,7 @@ impl Entry {
             incompatible_until: None,
             crawled_at: None,
             status_at: None,
+            verified_at: None,
         }
     }
 
@@ -156,6 +160,7 @@ impl Entry {
     pub(crate) fn dial_busy(&mut self, now: Instant, wait: Duration) {
         self.last_attempt = Some(now);
         self.last_seen = now;
+        self.verified_at = Some(now);
         self.handed_out_until = None;
         self.eligible_at = now + wait + backoff(0, &self.id()) - Duration::from_secs(1);
     }
@@ -165,6 +170,7 @@ impl Entry {
         self.last_attempt = Some(now);
         self.last_success = Some(now);
         self.last_seen = now;
+        self.verified_at = Some(now);
         self.handed_out_until = None;
         self.eligible_at = now;
     }

@@ -48,7 +48,7 @@ pub use tables::{TableSizes, NEW_BUCKETS_PER_SOURCE_GROUP, TRIED_BUCKETS_PER_GRO
 
 use self::{bans::Bans, entry::Entry, tables::Tables};
 use super::{
-    api::{GossipSource, IngestReport, Misbehaviour, PersistError, PexBook},
+    api::{BookDump, GossipSource, IngestReport, Misbehaviour, PersistError, PexBook},
     config::{BookContext, BookFactory},
 };
 use crate::{
@@ -63,7 +63,8 @@ pub struct BookConfig {
     pub tables: TableSizes,
     /// New buckets one entry may sit in. Default 4.
     pub max_new_refs: u8,
-    /// Entries of one IP in the new table. Default 2.
+    /// Entries of one IP in the new table. Default 2. LAN and loopback addresses are
+    /// exempt from this cap and the next, as in geth's table.
     pub per_ip: usize,
     /// Entries of one /24 (IPv4) or /48 (IPv6) in the new table. Default 8.
     pub per_subnet: usize,
@@ -110,8 +111,13 @@ pub struct BookEntry {
     pub first_seen_ago: Duration,
     /// How long ago anyone last announced it.
     pub last_seen_ago: Duration,
+    /// How long ago our last dial was, if any.
+    pub last_attempt_ago: Option<Duration>,
     /// How long ago our last successful dial was, if any.
     pub last_success_ago: Option<Duration>,
+    /// How long ago one of our dials last reached it and saw its key (a session, or a
+    /// refusal because it was busy), if ever.
+    pub verified_ago: Option<Duration>,
     /// Failed dials since the last success.
     pub failures: u32,
     /// How long until it may be dialed again (zero when it may now).
@@ -260,7 +266,9 @@ impl AddressBook {
                 source: e.source,
                 first_seen_ago: ago(e.first_seen),
                 last_seen_ago: ago(e.last_seen),
+                last_attempt_ago: e.last_attempt.map(ago),
                 last_success_ago: e.last_success.map(ago),
+                verified_ago: e.verified_at.map(ago),
                 failures: e.failures,
                 eligible_in: e.eligible_at.saturating_duration_since(now),
                 from_private: e.from_private,
@@ -338,5 +346,17 @@ impl PexBook for AddressBook {
 
     fn persist(&mut self, now: Instant) -> Result<(), PersistError> {
         persist::save(self, now)
+    }
+
+    fn stats(&self, now: Instant) -> BookStats {
+        AddressBook::stats(self, now)
+    }
+
+    fn dump(&self, now: Instant) -> BookDump {
+        BookDump {
+            stats: AddressBook::stats(self, now),
+            entries: self.entries(now),
+            bans: self.bans(now),
+        }
     }
 }

@@ -153,6 +153,7 @@ fn encode(book: &AddressBook, now: Instant) -> Vec<u8> {
         clock.to_unix(e.last_seen).encode(&mut item);
         clock.option_to_unix(e.last_attempt).encode(&mut item);
         clock.option_to_unix(e.last_success).encode(&mut item);
+        clock.option_to_unix(e.verified_at).encode(&mut item);
         u64::from(e.failures).encode(&mut item);
         clock.to_unix(e.eligible_at.max(now)).encode(&mut item);
         u64::from(e.table == Table::Tried).encode(&mut item);
@@ -200,8 +201,8 @@ struct SavedEntry {
     record: Enr,
     source: PeerId,
     source_group: Group,
-    /// First seen, last seen, last attempt, last success, eligible.
-    times: [u64; 5],
+    /// First seen, last seen, last attempt, last success, verified, eligible.
+    times: [u64; 6],
     failures: u32,
     tried: bool,
     from_private: bool,
@@ -252,12 +253,12 @@ fn decode(bytes: &[u8]) -> Result<Saved, String> {
         let record = Enr::decode(&mut item).ok();
         let source = PeerId(field(&mut item, "source")?);
         let group: [u8; 6] = field(&mut item, "source group")?;
-        let mut times = [0u64; 5];
-        for slot in times.iter_mut().take(4) {
+        let mut times = [0u64; 6];
+        for slot in times.iter_mut().take(5) {
             *slot = field(&mut item, "entry times")?;
         }
         let failures: u64 = field(&mut item, "failures")?;
-        times[4] = field(&mut item, "eligible")?;
+        times[5] = field(&mut item, "eligible")?;
         let tried: u64 = field(&mut item, "table")?;
         let from_private: u64 = field(&mut item, "flags")?;
         let incompatible_until: u64 = field(&mut item, "incompatible")?;
@@ -348,12 +349,13 @@ fn restore(
         {
             continue;
         }
-        let [first_seen, last_seen, last_attempt, last_success, eligible] = saved.times;
+        let [first_seen, last_seen, last_attempt, last_success, verified, eligible] = saved.times;
         let mut entry = Entry::new(saved.record, node, saved.source, saved.source_group, now);
         entry.first_seen = clock.to_instant(first_seen);
         entry.last_seen = clock.to_instant(last_seen);
         entry.last_attempt = clock.option_to_instant(last_attempt);
         entry.last_success = clock.option_to_instant(last_success);
+        entry.verified_at = clock.option_to_instant(verified);
         entry.failures = saved.failures;
         entry.eligible_at = clock.to_instant(eligible);
         entry.from_private = saved.from_private || book.private.contains(&id);

@@ -1,7 +1,9 @@
 //! Choosing from the book: the next node to dial, the records to gossip, the entries a seed
 //! crawls. Only dialable entries are ever offered (eligibility lives in the book), and
 //! gossip carries only what was verified recently or is fresh, never private, incompatible
-//! or terrible entries.
+//! or terrible entries. Verified means one of our dials reached the node and it proved its
+//! key: a session, or a refusal because it was full — a busy node's address works, and in a
+//! network where everyone is full it is the only proof most entries ever get.
 
 use std::time::Duration;
 
@@ -20,8 +22,9 @@ pub(crate) const MIN_GOSSIP: usize = 32;
 pub(crate) const GOSSIP_PERCENT: usize = 23;
 /// Most of an answer that may be unverified new entries, in percent.
 pub(crate) const MAX_NEW_GOSSIP_PERCENT: usize = 30;
-/// A tried entry is gossiped while its last success is this recent.
-pub(crate) const GOSSIP_TRIED_WITHIN: Duration = Duration::from_secs(24 * 3600);
+/// A tried entry is gossiped while its last success is this recent, a new one while our
+/// last dial that reached it (and saw its key) is.
+pub(crate) const GOSSIP_VERIFIED_WITHIN: Duration = Duration::from_secs(24 * 3600);
 /// A never-tried new entry is gossiped while it was first seen this recently.
 pub(crate) const GOSSIP_NEW_WITHIN: Duration = Duration::from_secs(3600);
 /// A seed crawls an entry again after this long.
@@ -147,12 +150,12 @@ impl AddressBook {
                 continue;
             }
             let since = |at: Instant| now.saturating_duration_since(at);
+            let verified = match entry.table {
+                Table::Tried => entry.last_success,
+                Table::New => entry.verified_at,
+            };
             match entry.table {
-                Table::Tried
-                    if entry
-                        .last_success
-                        .is_some_and(|at| since(at) < GOSSIP_TRIED_WITHIN) =>
-                {
+                _ if verified.is_some_and(|at| since(at) < GOSSIP_VERIFIED_WITHIN) => {
                     tried.push(&entry.record);
                 }
                 Table::New

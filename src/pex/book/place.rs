@@ -13,9 +13,14 @@ use super::{
 };
 
 impl AddressBook {
-    /// New-table entries of `entry`'s IP and subnet, as the ingest caps count them.
+    /// New-table entries of `entry`'s IP and subnet, as the ingest caps count them. LAN and
+    /// loopback addresses are exempt, as in geth's table: a test network on one machine or
+    /// one LAN is one operator's.
     pub(super) fn cap_counts(&self, entry_ip: std::net::IpAddr) -> (usize, usize) {
         let ip = enode::netutil::normalize_ip(entry_ip);
+        if enode::netutil::is_lan(ip) {
+            return (0, 0);
+        }
         (
             self.per_ip.get(&ip).copied().unwrap_or(0),
             self.per_subnet.get(&cap_subnet(ip)).copied().unwrap_or(0),
@@ -24,6 +29,9 @@ impl AddressBook {
 
     pub(super) fn count_new(&mut self, ip: std::net::IpAddr, delta: isize) {
         let ip = enode::netutil::normalize_ip(ip);
+        if enode::netutil::is_lan(ip) {
+            return;
+        }
         for (map, key) in [
             (&mut self.per_ip, ip),
             (&mut self.per_subnet, cap_subnet(ip)),
@@ -189,6 +197,7 @@ impl AddressBook {
         entry.failures = 0;
         entry.eligible_at = now;
         entry.status_at = None;
+        entry.verified_at = None;
         if self.insert_new(entry, now) && was_tried {
             tracing::debug!(target: "kadnode::pex", ?id, "tried entry moved; back to new");
         }

@@ -152,6 +152,20 @@ fn per_ip_and_per_subnet_caps_hold_in_the_new_table() {
 }
 
 #[test]
+fn lan_and_loopback_addresses_are_exempt_from_the_caps() {
+    let mut b = book();
+    let now = Instant::now();
+    let local = GossipSource {
+        ip: IpAddr::from([127, 0, 0, 1]),
+        ..source(1)
+    };
+    let same_ip: Vec<Enr> = (0..20)
+        .map(|n| record_at(100 + n, Ipv4Addr::LOCALHOST, 1))
+        .collect();
+    assert_eq!(b.ingest(local, same_ip, now).added, 20);
+}
+
+#[test]
 fn one_source_adds_at_most_its_hourly_quota() {
     let mut b = book();
     let mut now = Instant::now();
@@ -529,4 +543,32 @@ fn abandoned_dials_are_offered_again_at_once() {
     assert_eq!(offered(&mut b, now), [id]);
     b.report(&id, Outcome::Abandoned, now);
     assert_eq!(offered(&mut b, now), [id]);
+}
+
+#[test]
+fn a_busy_node_reached_by_our_dial_is_gossiped_as_verified() {
+    let mut b = book();
+    let now = Instant::now();
+    b.ingest(source(1), (1..=10).map(record).collect(), now);
+    for n in 1..=10 {
+        b.report(&id_of(&record(n)), Outcome::DialFailed(Verdict::Busy), now);
+    }
+    // Two hours later nothing is fresh any more; the ten busy nodes are verified.
+    let later = now + Duration::from_secs(7200);
+    let mut rng = rng();
+    assert_eq!(
+        b.select_for_gossip(&PeerId([1; 64]), 64, later, &mut rng)
+            .len(),
+        10
+    );
+    // A timeout proves nothing.
+    b.ingest(source(2), vec![record(11)], later);
+    b.report(
+        &id_of(&record(11)),
+        Outcome::DialFailed(Verdict::Timeout),
+        later,
+    );
+    let much_later = later + Duration::from_secs(7200);
+    let picked = b.select_for_gossip(&PeerId([1; 64]), 64, much_later, &mut rng);
+    assert!(!picked.iter().any(|r| id_of(r) == id_of(&record(11))));
 }
