@@ -28,6 +28,8 @@ pub(crate) enum SealedFileError {
         why: String,
         aside: PathBuf,
     },
+    #[error("{path} is damaged ({why}); left as it is")]
+    Invalid { path: PathBuf, why: String },
 }
 
 /// One sealed file, at most `max_body` bytes before its checksum.
@@ -59,6 +61,25 @@ impl SealedFile {
         &self,
         decode: impl FnOnce(&[u8]) -> Result<T, String>,
     ) -> Result<Option<T>, SealedFileError> {
+        match self.read(decode) {
+            Err(SealedFileError::Invalid { path, why }) => {
+                let aside = self.aside_path();
+                fs::rename(&path, &aside).map_err(|source| SealedFileError::Read {
+                    path: path.clone(),
+                    source,
+                })?;
+                Err(SealedFileError::Damaged { path, why, aside })
+            }
+            other => other,
+        }
+    }
+
+    /// Like [`SealedFile::load`], but a damaged file is only reported ([`SealedFileError::Invalid`])
+    /// and left where it is: for tools that inspect a data directory.
+    pub(crate) fn read<T>(
+        &self,
+        decode: impl FnOnce(&[u8]) -> Result<T, String>,
+    ) -> Result<Option<T>, SealedFileError> {
         let read_error = |source| SealedFileError::Read {
             path: self.path.clone(),
             source,
@@ -78,18 +99,10 @@ impl SealedFile {
         } else {
             unseal(&bytes).and_then(decode)
         };
-        match decoded {
-            Ok(value) => Ok(Some(value)),
-            Err(why) => {
-                let aside = self.aside_path();
-                fs::rename(&self.path, &aside).map_err(read_error)?;
-                Err(SealedFileError::Damaged {
-                    path: self.path.clone(),
-                    why,
-                    aside,
-                })
-            }
-        }
+        decoded.map(Some).map_err(|why| SealedFileError::Invalid {
+            path: self.path.clone(),
+            why,
+        })
     }
 
     /// Replaces the saved body with `body`, atomically.

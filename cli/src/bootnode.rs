@@ -27,7 +27,7 @@ pub const GETH_FLAGS: &[&str] = &[
     "datadir",
     "bootnodes",
     "tcp-port",
-    "pex-seed",
+    "pex",
     "metrics",
     "rpc",
     "json",
@@ -54,6 +54,11 @@ pub struct BootnodeArgs {
     /// Print the start-up information as one JSON object.
     #[arg(long)]
     pub json: bool,
+    /// Also be a PEX seed (pex/1 over RLPx) on the same key and port number (TCP beside
+    /// UDP): answer one GetPeers per session, then hang up; crawl the address book, kept in
+    /// the data directory. For networks that run PEX, discv4, or both.
+    #[arg(long)]
+    pub pex: bool,
     /// Node flags.
     #[command(flatten)]
     pub node: NodeOptions,
@@ -112,7 +117,13 @@ pub fn main(args: BootnodeArgs) -> Result<(), CliError> {
     };
     let runtime = super::runtime()?;
     runtime.block_on(async {
-        let running = node::start(&args.node, &defaults).await?;
+        let p2p = args.pex.then(|| kadnode::P2pConfig {
+            pex: Some(super::pex::seed_config()),
+            // A seed dials only to crawl its book, never the nodes discovery finds.
+            dial_discovered: false,
+            ..kadnode::P2pConfig::default()
+        });
+        let running = node::start_with_p2p(&args.node, &defaults, p2p).await?;
         running.print_identity(args.json).await?;
         if running.local_addr.ip().is_unspecified() && args.node.nat == super::parse::Nat::None {
             tracing::warn!(

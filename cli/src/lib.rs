@@ -19,6 +19,7 @@ pub mod nodeset;
 pub mod output;
 pub mod p2p;
 pub mod parse;
+pub mod pex;
 pub mod probe;
 pub mod resolve_json;
 pub mod rlpx;

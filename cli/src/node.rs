@@ -70,9 +70,6 @@ pub struct NodeOptions {
     /// fork id (go-ethereum's dialer) then consider us.
     #[arg(long, value_name = "HASH:NEXT", value_parser = parse::eth_fork_id)]
     pub enr_eth_forkid: Option<parse::EthForkId>,
-    /// Peer-exchange seed (not available yet: exits with an error).
-    #[arg(long, value_name = "NODES")]
-    pub pex_seed: Option<String>,
     /// Serve Prometheus metrics over HTTP on this address (path /metrics).
     #[arg(long, value_name = "ADDR", value_parser = parse::listen_addr)]
     pub metrics: Option<SocketAddr>,
@@ -179,11 +176,6 @@ pub async fn start_with_p2p(
     p2p: Option<P2pConfig>,
 ) -> Result<RunningNode, CliError> {
     let signals = Signals::install()?;
-    if opts.pex_seed.is_some() {
-        return Err(CliError::usage(
-            "--pex-seed: peer exchange (PEX) is not available yet in this build; remove the flag",
-        ));
-    }
     let datadir = match &opts.datadir {
         Some(dir) => Some(dir.clone()),
         None if defaults.use_default_datadir => Some(datadir::default_datadir().ok_or_else(|| {
@@ -253,7 +245,12 @@ pub async fn start_with_p2p(
         metrics_addr = listener.local_addr().ok();
         tasks.push(tokio::spawn(http::serve(
             listener,
-            metrics_handler(handle.clone(), node.p2p().cloned(), has_bootnodes),
+            metrics_handler(
+                handle.clone(),
+                node.p2p().cloned(),
+                node.pex().map(|pex| std::sync::Arc::clone(pex.metrics())),
+                has_bootnodes,
+            ),
         )));
     }
     let mut rpc_addr = None;
@@ -265,6 +262,7 @@ pub async fn start_with_p2p(
                 discv4: handle.clone(),
                 node: node.p2p().cloned(),
                 client_id: client_id.clone(),
+                pex: node.pex().cloned(),
             }),
         )));
     }
@@ -357,12 +355,14 @@ async fn resolve_bootnodes(
 fn metrics_handler(
     handle: Discv4Handle,
     node: Option<kadnode::NodeHandle>,
+    pex: Option<Arc<kadnode::pex::PexMetrics>>,
     has_bootnodes: bool,
 ) -> http::Handler {
     let started = tokio::time::Instant::now();
     Arc::new(move |request: http::Request| {
         let handle = handle.clone();
         let node = node.clone();
+        let pex = pex.clone();
         Box::pin(async move {
             if request.method != "GET" && request.method != "HEAD" {
                 return http::Response::error(405, "use GET").with_header("Allow", "GET");
@@ -379,6 +379,9 @@ fn metrics_handler(
             if let Some(node) = node {
                 let peers = node.peers().await.unwrap_or_default();
                 text.push_str(&http::node_metrics::render(node.metrics(), &peers));
+            }
+            if let Some(pex) = pex {
+                text.push_str(&http::pex_metrics::render(&pex));
             }
             http::Response::new(200, http::metrics::CONTENT_TYPE, text)
         })

@@ -60,6 +60,9 @@ pub struct P2pNodeArgs {
     /// same payload, and print every message received (event `message`).
     #[arg(long)]
     pub echo: bool,
+    /// Peer exchange.
+    #[command(flatten)]
+    pub pex: super::pex::PexNodeOptions,
     /// Client name sent in the Hello.
     #[arg(long, value_name = "NAME", default_value = concat!("kadnode/v", env!("CARGO_PKG_VERSION")))]
     pub client_id: String,
@@ -211,8 +214,9 @@ async fn run(args: P2pNodeArgs, json: bool) -> Result<(), CliError> {
         trusted_nodes,
         no_dial: args.nodial,
         // Discovery keeps answering (others can still find us); the dialer only uses static
-        // nodes.
-        dial_discovered: !args.nodiscover,
+        // nodes (and PEX's candidates).
+        dial_discovered: !args.nodiscover && !args.pex.pex_only,
+        pex: args.pex.config().await?,
         ..P2pConfig::default()
     };
     let defaults = Defaults {

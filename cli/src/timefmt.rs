@@ -2,6 +2,17 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+/// A duration for people: `45s`, `12m05s`, `3h07m`, `2d04h`.
+pub fn duration(d: std::time::Duration) -> String {
+    let secs = d.as_secs();
+    match secs {
+        0..=59 => format!("{secs}s"),
+        60..=3599 => format!("{}m{:02}s", secs / 60, secs % 60),
+        3600..=86_399 => format!("{}h{:02}m", secs / 3600, secs % 3600 / 60),
+        _ => format!("{}d{:02}h", secs / 86_400, secs % 86_400 / 3600),
+    }
+}
+
 /// Formats a time as `YYYY-MM-DDTHH:MM:SSZ`.
 pub fn format_rfc3339(time: SystemTime) -> String {
     let secs = time.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());

@@ -41,6 +41,9 @@ pub enum ToolCommand {
     /// A full devp2p node (discovery, dialer, server) holding --caps open and printing peer
     /// events.
     Node(Box<super::p2p::P2pNodeArgs>),
+    /// Peer exchange (pex/1): dump a saved address book, ask a node for its addresses.
+    #[command(subcommand)]
+    Pex(super::pex::PexCommand),
 }
 
 /// `kadnode enr` subcommands.
@@ -69,5 +72,6 @@ pub fn main(args: ToolArgs) -> Result<(), CliError> {
         ToolCommand::Nodeset(command) => super::nodeset::run(command, args.json),
         ToolCommand::Rlpx(command) => super::rlpx::run(command, args.json),
         ToolCommand::Node(node) => super::p2p::main(*node, args.json),
+        ToolCommand::Pex(command) => super::pex::run(command, args.json),
     }
 }

@@ -60,7 +60,7 @@ fn bootnode_bad_flags() {
         (vec!["--tcp-port", "70000"], "--tcp-port"),
         (vec!["--metrics", "nonsense"], "--metrics"),
         (vec!["--rpc", "1.2.3.4:99999"], "--rpc"),
-        (vec!["--pex-seed", "enode://x"], "PEX"),
+        (vec!["--pex-seed", "enode://x"], "--pex-seed"),
         (vec!["--no-such-flag"], "--no-such-flag"),
     ];
     for (extra, needle) in cases {

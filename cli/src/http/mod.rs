@@ -10,6 +10,7 @@ pub mod admin;
 pub mod health;
 pub mod metrics;
 pub mod node_metrics;
+pub mod pex_metrics;
 pub mod process;
 pub mod rpc;
 

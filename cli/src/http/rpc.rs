@@ -45,6 +45,8 @@ pub struct RpcContext {
     pub node: Option<kadnode::NodeHandle>,
     /// Our client name, for `admin_nodeInfo`.
     pub client_id: String,
+    /// The PEX service (`pex_book`); `None` without PEX.
+    pub pex: Option<kadnode::pex::PexHandle>,
 }
 
 /// The HTTP handler serving the RPC methods for `handle` (discovery methods only).
@@ -52,6 +54,7 @@ pub fn handler(handle: Discv4Handle) -> Handler {
     handler_with(RpcContext {
         discv4: handle,
         node: None,
+        pex: None,
         client_id: String::new(),
     })
 }
@@ -164,6 +167,7 @@ async fn call_one(context: &RpcContext, call: Value) -> Value {
         "discv4_self" => self_record(handle).await,
         "discv4_buckets" => buckets(handle).await,
         "discv4_lookupRandom" => lookup_random(handle, &params).await,
+        "pex_book" => pex_book(context.pex.as_ref()).await,
         _ => Err((
             METHOD_NOT_FOUND,
             format!("the method {method} does not exist"),
@@ -176,6 +180,24 @@ async fn call_one(context: &RpcContext, call: Value) -> Value {
 }
 
 type RpcResult = Result<Value, (i64, String)>;
+
+/// `pex_book`: the address book's entries and bans, as `kadnode pex book --json` prints a
+/// saved one.
+async fn pex_book(pex: Option<&kadnode::pex::PexHandle>) -> RpcResult {
+    let pex = pex.ok_or((
+        METHOD_NOT_FOUND,
+        "this node does not run PEX (start it with --pex)".to_owned(),
+    ))?;
+    let dump = pex
+        .book()
+        .await
+        .ok_or((SERVER_ERROR, "the PEX service stopped".to_owned()))?;
+    Ok(crate::pex::book_json(
+        &dump.entries,
+        &dump.stats,
+        &dump.bans,
+    ))
+}
 
 async fn self_record(handle: &Discv4Handle) -> RpcResult {
     let enr = handle

@@ -183,6 +183,17 @@ impl AddressBook {
         persist::open(config, context, datadir)
     }
 
+    /// The book saved in `datadir` for inspection (`kadnode pex book`): the file is not
+    /// changed, not even when damaged (that is an error), and the returned book is never
+    /// saved. `None` when the directory holds no book.
+    pub fn read(
+        config: BookConfig,
+        context: &BookContext<'_>,
+        datadir: &Path,
+    ) -> Result<Option<Self>, BookFileError> {
+        persist::read(config, context, datadir)
+    }
+
     /// A [`BookFactory`] for [`super::PexConfig`]: the book in the node's data directory
     /// (damage is set aside with a warning), or in memory for a node without one. A book
     /// that cannot be read at all is logged and replaced by an in-memory one, so the node

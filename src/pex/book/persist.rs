@@ -110,6 +110,18 @@ pub(super) fn open(
     Ok((book, damage))
 }
 
+/// The book saved in `datadir`, without touching the file (a damaged one is an error);
+/// `None` when there is none.
+pub(super) fn read(
+    config: BookConfig,
+    context: &BookContext<'_>,
+    datadir: &Path,
+) -> Result<Option<AddressBook>, BookFileError> {
+    let file = SealedFile::new(datadir.join(BOOK_FILE), MAX_BODY);
+    let saved = file.read(decode)?;
+    Ok(saved.map(|saved| restore(config, context, saved, Instant::now())))
+}
+
 pub(super) fn save(book: &AddressBook, now: Instant) -> Result<(), PersistError> {
     let Some(file) = &book.file else {
         return Ok(());
@@ -118,10 +130,12 @@ pub(super) fn save(book: &AddressBook, now: Instant) -> Result<(), PersistError>
         SealedFileError::Write { path, source } | SealedFileError::Read { path, source } => {
             PersistError { path, source }
         }
-        SealedFileError::Damaged { path, why, .. } => PersistError {
-            path,
-            source: std::io::Error::other(why),
-        },
+        SealedFileError::Damaged { path, why, .. } | SealedFileError::Invalid { path, why } => {
+            PersistError {
+                path,
+                source: std::io::Error::other(why),
+            }
+        }
     })
 }
 
