@@ -1,7 +1,8 @@
 //! The `eth/68` Status example (`examples/eth68`) running inside a kadnode node against
 //! ethereumjs (`tests/js/rlpx.mjs --eth-hardfork shanghai`), in both directions: the node's
 //! dialer dials ethereumjs, and ethereumjs dials the node's server. Each side validates the
-//! other's network id, genesis and EIP-2124 fork id. Skips when node or
+//! other's network id, genesis and EIP-2124 fork id. A node running PEX keeps its `eth`
+//! session with ethereumjs, which has no `pex/1`. Skips when node or
 //! `tests/js/node_modules` is missing (fails instead with `KADNODE_REQUIRE_JS=1`).
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
@@ -13,7 +14,7 @@ use std::{net::Ipv4Addr, sync::Arc, time::Duration};
 
 use common::js::{listening, JsPeer};
 use enode::{NodeRecord, PeerId};
-use kadnode::{Direction, Node, NodeConfig, P2pConfig, PeerInfo};
+use kadnode::{pex::PexConfig, Direction, Node, NodeConfig, P2pConfig, PeerEvent, PeerInfo};
 use serde_json::json;
 use status::{Chain, EthStatus, Status};
 use tokio::sync::mpsc;
@@ -24,6 +25,13 @@ const HEAD: (u64, u64) = (17_034_870, 1_681_338_479);
 
 async fn start_node(
     static_nodes: Vec<NodeRecord>,
+) -> (Node, mpsc::UnboundedReceiver<(PeerInfo, Status)>) {
+    start_node_with(static_nodes, None).await
+}
+
+async fn start_node_with(
+    static_nodes: Vec<NodeRecord>,
+    pex: Option<PexConfig>,
 ) -> (Node, mpsc::UnboundedReceiver<(PeerInfo, Status)>) {
     let (statuses, accepted) = mpsc::unbounded_channel();
     let eth = EthStatus {
@@ -37,6 +45,7 @@ async fn start_node(
         p2p: Some(P2pConfig {
             protocols: vec![Arc::new(eth)],
             static_nodes: static_nodes.into_iter().map(Into::into).collect(),
+            pex,
             ..P2pConfig::default()
         }),
         ..NodeConfig::default()
@@ -133,5 +142,69 @@ async fn ethereumjs_dials_our_server_and_runs_eth_status() {
     node.shutdown().await;
     let removed = js.wait_event("peer:removed", WAIT).await.unwrap();
     assert_eq!(removed["reason"], 8, "{removed}");
+    js.exit().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pex_node_keeps_its_eth_session_with_ethereumjs_which_has_no_pex() {
+    let Some(mut js) = JsPeer::spawn(
+        "rlpx.mjs",
+        &[
+            "0",
+            "--capabilities",
+            "eth/68",
+            "--eth-hardfork",
+            "shanghai",
+        ],
+    ) else {
+        return;
+    };
+    let (port, js_id) = listening(&js.wait_event("listening", WAIT).await.unwrap());
+    let target = NodeRecord {
+        address: Ipv4Addr::LOCALHOST.into(),
+        udp_port: 0,
+        tcp_port: port,
+        id: js_id.parse().unwrap(),
+    };
+    // PEX asks often, so that a PEX that talked to peers without pex/1 would show it.
+    let mut pex = PexConfig::default();
+    pex.ensure_period = Duration::from_millis(50);
+    pex.max_ensure_period = Duration::from_millis(100);
+    let (node, mut accepted) = start_node_with(vec![target], Some(pex)).await;
+    let mut events = node.p2p().unwrap().subscribe();
+    check_both_statuses(
+        &mut js,
+        &mut accepted,
+        &js_id,
+        node.peer_id(),
+        Direction::Outbound,
+    )
+    .await;
+    let peers = node.p2p().unwrap().peers().await.unwrap();
+    let peer = peers.iter().find(|p| p.id.to_string() == js_id).unwrap();
+    assert_eq!(
+        peer.shared
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>(),
+        ["eth/68"]
+    );
+    // A second of PEX ask ticks (20 or more): the session stays, PEX never counts it.
+    let dropped = tokio::time::timeout(Duration::from_secs(1), async {
+        loop {
+            match events.recv().await {
+                Ok(PeerEvent::Dropped { id, end }) if id.to_string() == js_id => return end,
+                Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                Err(e) => panic!("{e}"),
+            }
+        }
+    })
+    .await;
+    assert!(dropped.is_err(), "the eth session ended: {dropped:?}");
+    let metrics = node.pex().unwrap().metrics();
+    assert_eq!(metrics.sessions(), 0);
+    assert_eq!(metrics.requests_sent(), 0);
+    assert_eq!(node.p2p().unwrap().peers().await.unwrap().len(), 1);
+    node.shutdown().await;
     js.exit().await;
 }

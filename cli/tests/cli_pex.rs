@@ -61,13 +61,23 @@ fn a_bootnode_seed_serves_pex_and_a_node_saves_its_book() {
     assert_eq!(answer["invalid"], 0);
 
     // The seed's book over JSON-RPC, and its PEX metrics.
-    let book = rpc(seed.rpc.as_deref().unwrap(), "pex_book", serde_json::json!([]));
+    let book = rpc(
+        seed.rpc.as_deref().unwrap(),
+        "pex_book",
+        serde_json::json!([]),
+    );
     let entries = book["result"]["entries"].as_array().unwrap();
-    assert!(entries.iter().any(|e| e["id"] == node_id.as_str()), "{book}");
+    assert!(
+        entries.iter().any(|e| e["id"] == node_id.as_str()),
+        "{book}"
+    );
     let (status, text) = http(seed.metrics.as_deref().unwrap(), "GET", None);
     assert_eq!(status, 200);
     assert!(text.contains("pex_book_entries{table="), "{text}");
-    assert!(text.contains("pex_requests_total{kind=\"served\"}"), "{text}");
+    assert!(
+        text.contains("pex_requests_total{kind=\"served\"}"),
+        "{text}"
+    );
 
     // The node saves its book at shutdown; the dump shows the seed it met.
     node.sigterm();
