@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use rlpx::p2p::fuzzing::{decode_hello, decode_snappy};
+use rlpx::p2p::fuzzing::{decode_disconnect_payload, decode_hello, decode_snappy};
 
 fn corpus(name: &str) -> Vec<Vec<u8>> {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -93,6 +93,11 @@ fn snappy_corpus_and_mutations_never_panic() {
 }
 
 #[test]
+fn disconnect_corpus_and_mutations_never_panic() {
+    exercise("p2p_disconnect", decode_disconnect_payload);
+}
+
+#[test]
 fn seeds_are_meaningful() {
     // The hello seeds must include a decodable Hello, or the fuzzer starts from nothing.
     let hellos = corpus("rlpx_hello");
@@ -112,4 +117,11 @@ fn seeds_are_meaningful() {
             .count()
             >= 4
     );
+    // Most disconnect seeds are forms that decode to a reason.
+    let disconnects = corpus("p2p_disconnect");
+    let decoded = disconnects
+        .iter()
+        .filter(|s| rlpx::p2p::decode_disconnect(s, None).is_some())
+        .count();
+    assert!(decoded >= 6 && decoded < disconnects.len());
 }

@@ -7,6 +7,9 @@
 //! are closed right away rather than queued without bound).
 
 pub mod admin;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod health;
 pub mod metrics;
 pub mod node_metrics;

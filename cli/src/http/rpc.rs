@@ -71,23 +71,9 @@ async fn serve(handle: &RpcContext, request: Request) -> Response {
     if request.method != "POST" {
         return Response::error(405, "JSON-RPC wants POST").with_header("Allow", "POST");
     }
-    let body = match serde_json::from_slice::<Value>(&request.body) {
-        Ok(body) => body,
-        Err(e) => {
-            return json_response(&error_object(
-                Value::Null,
-                PARSE_ERROR,
-                &format!("parse error: {e}"),
-            ))
-        }
-    };
-    let answer = match body {
-        Value::Array(calls) if calls.is_empty() || calls.len() > MAX_BATCH => error_object(
-            Value::Null,
-            INVALID_REQUEST,
-            &format!("a batch holds 1 to {MAX_BATCH} calls"),
-        ),
-        Value::Array(calls) => {
+    let answer = match parse_body(&request.body) {
+        Err(error) => error,
+        Ok(Calls::Batch(calls)) => {
             let mut answers = Vec::with_capacity(calls.len());
             for call in calls {
                 let notification = is_notification(&call);
@@ -101,7 +87,7 @@ async fn serve(handle: &RpcContext, request: Request) -> Response {
             }
             Value::Array(answers)
         }
-        call => {
+        Ok(Calls::One(call)) => {
             let notification = is_notification(&call);
             let answer = call_one(handle, call).await;
             if notification {
@@ -113,9 +99,74 @@ async fn serve(handle: &RpcContext, request: Request) -> Response {
     json_response(&answer)
 }
 
+/// What a request body holds: one call, or a batch of 1 to [`MAX_BATCH`] calls (each still
+/// to be checked by [`parse_call`]).
+#[derive(Debug)]
+pub(super) enum Calls {
+    /// A single call.
+    One(Value),
+    /// A batch.
+    Batch(Vec<Value>),
+}
+
+/// Parses a request body, or returns the error object to answer with.
+pub(super) fn parse_body(body: &[u8]) -> Result<Calls, Value> {
+    match serde_json::from_slice::<Value>(body) {
+        Err(e) => Err(error_object(
+            Value::Null,
+            PARSE_ERROR,
+            &format!("parse error: {e}"),
+        )),
+        Ok(Value::Array(calls)) if calls.is_empty() || calls.len() > MAX_BATCH => {
+            Err(error_object(
+                Value::Null,
+                INVALID_REQUEST,
+                &format!("a batch holds 1 to {MAX_BATCH} calls"),
+            ))
+        }
+        Ok(Value::Array(calls)) => Ok(Calls::Batch(calls)),
+        Ok(call) => Ok(Calls::One(call)),
+    }
+}
+
+/// One well-formed call.
+#[derive(Debug)]
+pub(super) struct Call {
+    /// The caller's id (`null` when absent), echoed in the answer.
+    pub(super) id: Value,
+    /// The method name.
+    pub(super) method: String,
+    /// The positional parameters (none when absent or `null`).
+    pub(super) params: Vec<Value>,
+}
+
+/// Checks the shape of one call, or returns the error object to answer with.
+pub(super) fn parse_call(call: Value) -> Result<Call, Value> {
+    let Value::Object(mut call) = call else {
+        return Err(error_object(
+            Value::Null,
+            INVALID_REQUEST,
+            "a call must be a JSON object",
+        ));
+    };
+    let id = call.remove("id").unwrap_or(Value::Null);
+    if call.get("jsonrpc").and_then(Value::as_str) != Some("2.0") {
+        return Err(error_object(id, INVALID_REQUEST, "jsonrpc must be \"2.0\""));
+    }
+    let Some(Value::String(method)) = call.remove("method") else {
+        return Err(error_object(id, INVALID_REQUEST, "missing method"));
+    };
+    let params = match call.remove("params") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Array(params)) => params,
+        Some(_) => return Err(error_object(id, INVALID_PARAMS, "params must be an array")),
+    };
+    Ok(Call { id, method, params })
+}
+
 /// A call without `id` is a notification: JSON-RPC 2.0 says the server must not reply, even
 /// with an error.
-fn is_notification(call: &Value) -> bool {
+pub(super) fn is_notification(call: &Value) -> bool {
     matches!(call, Value::Object(object) if !object.contains_key("id"))
 }
 
@@ -134,21 +185,11 @@ fn error_object(id: Value, code: i64, message: &str) -> Value {
 
 async fn call_one(context: &RpcContext, call: Value) -> Value {
     let handle = &context.discv4;
-    let Value::Object(call) = call else {
-        return error_object(Value::Null, INVALID_REQUEST, "a call must be a JSON object");
+    let Call { id, method, params } = match parse_call(call) {
+        Ok(call) => call,
+        Err(error) => return error,
     };
-    let id = call.get("id").cloned().unwrap_or(Value::Null);
-    if call.get("jsonrpc").and_then(Value::as_str) != Some("2.0") {
-        return error_object(id, INVALID_REQUEST, "jsonrpc must be \"2.0\"");
-    }
-    let Some(method) = call.get("method").and_then(Value::as_str) else {
-        return error_object(id, INVALID_REQUEST, "missing method");
-    };
-    let params = match call.get("params") {
-        None | Some(Value::Null) => Vec::new(),
-        Some(Value::Array(params)) => params.clone(),
-        Some(_) => return error_object(id, INVALID_PARAMS, "params must be an array"),
-    };
+    let method = method.as_str();
     if let Some(result) = super::admin::call(
         method,
         &params,

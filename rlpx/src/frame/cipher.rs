@@ -59,27 +59,38 @@ impl<H: MacHash> FrameCipher<H> {
                 max: MAX_FRAME_SIZE,
             });
         }
-        let padded_len = padded(size);
-        dst.reserve(HEADER_LEN + padded_len + MAC_LEN);
-
         let mut header = [0u8; 16];
         header[..3].copy_from_slice(&(size as u32).to_be_bytes()[1..]);
         header[3..6].copy_from_slice(&HEADER_DATA);
+        self.seal(header, content, padded(size) - size, dst);
+        Ok(())
+    }
+
+    /// Appends a frame whose plaintext header is `header` (size field included, unchecked)
+    /// and whose body is `body` as given, unpadded: both sealed with valid MACs. Lets the fuzz
+    /// target hand the decoder headers and bodies no honest encoder would produce.
+    #[cfg(feature = "fuzzing")]
+    pub(crate) fn seal_raw(&mut self, header: [u8; 16], body: &[u8], dst: &mut BytesMut) {
+        self.seal(header, body, 0, dst);
+    }
+
+    /// Encrypts and MACs `header`, then `body` followed by `padding` zero bytes, onto `dst`.
+    fn seal(&mut self, mut header: [u8; 16], body: &[u8], padding: usize, dst: &mut BytesMut) {
+        dst.reserve(HEADER_LEN + body.len() + padding + MAC_LEN);
         self.egress_aes.apply_keystream(&mut header);
         let header_mac = self.egress_mac.header_mac(&self.mac_aes, &header);
         dst.put_slice(&header);
         dst.put_slice(&header_mac);
 
         let start = dst.len();
-        dst.put_slice(content);
-        dst.put_bytes(0, padded_len - size);
+        dst.put_slice(body);
+        dst.put_bytes(0, padding);
         for chunk in dst[start..].chunks_mut(CHUNK) {
             self.egress_aes.apply_keystream(chunk);
             self.egress_mac.absorb_body(chunk);
         }
         let body_mac = self.egress_mac.body_mac(&self.mac_aes);
         dst.put_slice(&body_mac);
-        Ok(())
     }
 
     /// Checks the header MAC, then decrypts the header and returns the frame size.

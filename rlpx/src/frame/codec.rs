@@ -87,6 +87,13 @@ impl FrameCodec {
     pub fn encode_frame(&mut self, content: &[u8], dst: &mut BytesMut) -> Result<(), FrameError> {
         self.cipher.encode(content, dst)
     }
+
+    /// Appends a frame with an arbitrary plaintext `header` and unpadded `body`, both sealed
+    /// with valid MACs by the egress side (fuzzing only; see `FrameCipher::seal_raw`).
+    #[cfg(feature = "fuzzing")]
+    pub(crate) fn seal_raw(&mut self, header: [u8; 16], body: &[u8], dst: &mut BytesMut) {
+        self.cipher.seal_raw(header, body, dst);
+    }
 }
 
 impl Decoder for FrameCodec {

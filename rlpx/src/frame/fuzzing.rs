@@ -1,4 +1,8 @@
-//! Fuzz entry point (see `fuzz/fuzz_targets/rlpx_frame.rs`). Never panics.
+//! Fuzz entry points (see `fuzz/fuzz_targets/rlpx_frame.rs` and
+//! `fuzz/fuzz_targets/rlpx_sealed_frame.rs`). The decoders under them never panic; the
+//! sealed-frame body asserts properties of what they return.
+
+mod sealed;
 
 use std::sync::OnceLock;
 
@@ -35,6 +39,8 @@ const fn hex_array(text: &str) -> [u8; 32] {
     }
     out
 }
+
+pub use sealed::decode_sealed_frames;
 
 /// Node A's codec in the EIP-8 vector session: it decodes the derived B->A frames.
 fn vector_codec() -> Option<FrameCodec> {

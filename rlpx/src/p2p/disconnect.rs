@@ -118,23 +118,28 @@ pub fn encode_disconnect(reason: DisconnectReason) -> Vec<u8> {
 /// `[reason]` or a bare integer, each either plain or snappy-compressed (ethereumjs sends a bare
 /// uncompressed integer even after snappy is on). An empty payload or empty list means
 /// "requested". Returns `None` when nothing in the payload is a reason.
+///
+/// `snappy` is the session's codec when snappy is on. A payload can read both ways (a
+/// compressed one whose length prefix and first byte happen to form one RLP list), so the
+/// form the session expects is tried first: compressed when snappy is on, plain otherwise.
+/// The short forms real clients send read only one way.
 pub fn decode_disconnect(
     payload: &[u8],
     snappy: Option<&mut SnappyCodec>,
 ) -> Option<DisconnectReason> {
-    if let Some(reason) = decode_plain(payload) {
-        return Some(reason);
-    }
-    // Compressed payloads always start with a varint length followed by a tag, so they never
-    // parse as one whole RLP item; trying the plain form first is unambiguous.
-    let mut own;
-    let codec = match snappy {
-        Some(codec) => codec,
+    match snappy {
+        Some(codec) => decode_compressed(payload, codec).or_else(|| decode_plain(payload)),
         None => {
-            own = SnappyCodec::new();
-            &mut own
+            decode_plain(payload).or_else(|| decode_compressed(payload, &mut SnappyCodec::new()))
         }
-    };
+    }
+}
+
+/// A snappy-compressed plain form.
+pub(super) fn decode_compressed(
+    payload: &[u8],
+    codec: &mut SnappyCodec,
+) -> Option<DisconnectReason> {
     codec
         .decompress(payload)
         .ok()
@@ -143,7 +148,7 @@ pub fn decode_disconnect(
 
 /// Plain (uncompressed) forms: exactly one RLP item, either an integer or a list whose first
 /// element is an integer (extra list elements ignored).
-fn decode_plain(payload: &[u8]) -> Option<DisconnectReason> {
+pub(super) fn decode_plain(payload: &[u8]) -> Option<DisconnectReason> {
     if payload.is_empty() {
         return Some(DisconnectReason::DisconnectRequested);
     }
@@ -269,6 +274,34 @@ mod tests {
         fn proptest_decode_never_panics(data in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..64)) {
             let _ = decode_disconnect(&data, None);
         }
+    }
+
+    /// Found by the `p2p_disconnect` fuzz target: a compressed payload whose varint length
+    /// prefix reads as a list header (0xe4: 36 bytes follow) and whose second byte reads as
+    /// the reason (0x01). It used to decode to that reason even with snappy on.
+    #[test]
+    fn payload_that_reads_both_ways_follows_the_session() {
+        // The plain payload: [0x10, <223 zero bytes>], 228 bytes.
+        let mut plain = vec![0xf8, 0xe2, 0x10, 0xb8, 0xdf];
+        plain.resize(228, 0);
+        // Its compressed form by hand: varint 228, a 5-byte literal, a 1-byte literal, then
+        // nine copies at offset 1 (eight of 24 bytes, one of 30) to reach exactly 37 bytes.
+        let mut compressed = vec![0xe4, 0x01, 0x10, 0xf8, 0xe2, 0x10, 0xb8, 0xdf, 0x00, 0x00];
+        for len in [24u8; 8].into_iter().chain([30]) {
+            compressed.extend_from_slice(&[((len - 1) << 2) | 0b10, 0x01, 0x00]);
+        }
+        assert_eq!(compressed.len(), 37);
+        let mut codec = SnappyCodec::new();
+        assert_eq!(&codec.decompress(&compressed).unwrap()[..], &plain[..]);
+
+        assert_eq!(
+            decode_disconnect(&compressed, Some(&mut codec)),
+            Some(DisconnectReason::SubprotocolError)
+        );
+        assert_eq!(
+            decode_disconnect(&compressed, None),
+            Some(DisconnectReason::NetworkError)
+        );
     }
 
     #[test]
