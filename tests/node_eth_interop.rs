@@ -167,9 +167,11 @@ async fn a_pex_node_keeps_its_eth_session_with_ethereumjs_which_has_no_pex() {
         id: js_id.parse().unwrap(),
     };
     // PEX asks often, so that a PEX that talked to peers without pex/1 would show it.
-    let mut pex = PexConfig::default();
-    pex.ensure_period = Duration::from_millis(50);
-    pex.max_ensure_period = Duration::from_millis(100);
+    let pex = PexConfig {
+        ensure_period: Duration::from_millis(50),
+        max_ensure_period: Duration::from_millis(100),
+        ..PexConfig::default()
+    };
     let (node, mut accepted) = start_node_with(vec![target], Some(pex)).await;
     let mut events = node.p2p().unwrap().subscribe();
     check_both_statuses(
