@@ -7,7 +7,12 @@
 //! cargo bench -p kadnode --bench node_sim            # 1,000 nodes, 30% unreachable
 //! NODE_SIM_NODES=300 NODE_SIM_UNREACHABLE=0.3 cargo bench -p kadnode --bench node_sim
 //! NODE_SIM_POLICY=geth-like cargo bench -p kadnode --bench node_sim   # one policy only
+//! NODE_SIM_DISCOVERY=pex cargo bench -p kadnode --bench node_sim       # discv4 (default), pex or both
 //! ```
+//!
+//! With `pex`, no node runs discv4: node 0 is a PEX seed (seed mode) and every other node
+//! bootstraps from it; with `both`, every node runs discv4 and PEX (node 0 is both bootnode
+//! and seed). For PEX the report adds the share of the network each node's book knows.
 //!
 //! Prints, per dial policy: the virtual time until every reachable node has filled its
 //! dialed slots, and dial attempts and failed dials per filled slot over the whole network;
@@ -35,7 +40,7 @@ use discv4::{
     transport::{SimConfig, SimNetwork},
 };
 use enode::NodeRecord;
-use kadnode::dial::DialPolicy;
+use kadnode::{dial::DialPolicy, pex::PexConfig};
 use kadnode::{
     net::{MemoryConfig, MemoryNetwork, Reachability},
     verdict_label, Direction, Node, NodeConfig, P2pConfig, VERDICTS,
@@ -72,9 +77,34 @@ struct Report {
     short: Vec<(u64, u64, u64, u64)>,
     /// Reachable nodes with every peer slot taken at the end.
     reachable_full: usize,
+    /// PEX: the mean and the smallest share of the network a node's book knows.
+    book_share: Option<(f64, f64)>,
 }
 
-async fn run(nodes: usize, unreachable: f64, max_peers: usize, policy: DialPolicy) -> Report {
+/// Which discovery backends the simulated nodes run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Backends {
+    Discv4,
+    Pex,
+    Both,
+}
+
+impl Backends {
+    fn discv4(self) -> bool {
+        self != Self::Pex
+    }
+    fn pex(self) -> bool {
+        self != Self::Discv4
+    }
+}
+
+async fn run(
+    nodes: usize,
+    unreachable: f64,
+    max_peers: usize,
+    policy: DialPolicy,
+    backends: Backends,
+) -> Report {
     let udp = SimNetwork::new(SimConfig::default());
     let tcp = MemoryNetwork::new(MemoryConfig::default());
     let unreachable_count = (nodes as f64 * unreachable).round() as usize;
@@ -88,20 +118,29 @@ async fn run(nodes: usize, unreachable: f64, max_peers: usize, policy: DialPolic
         if !reachable {
             tcp.set_reachability(addr.ip(), Reachability::BlackHole);
         }
-        let socket = udp.bind(addr).expect("sim socket");
+        let pex = backends.pex().then(|| PexConfig {
+            seed_mode: index == 0,
+            seeds: boot.into_iter().collect(),
+            ..PexConfig::default()
+        });
         let config = NodeConfig {
             listen_addr: addr,
-            discovery: Some(Discv4Config {
+            discovery: backends.discv4().then(|| Discv4Config {
                 bootnodes: boot.into_iter().collect(),
                 tcp_port: 30303,
                 ..Discv4Config::default()
             }),
-            discovery_transport: Some(Arc::new(socket)),
+            discovery_transport: backends
+                .discv4()
+                .then(|| Arc::new(udp.bind(addr).expect("sim socket")) as _),
             p2p: Some(P2pConfig {
                 protocols: vec![Arc::new(HoldOpen)],
                 max_peers,
                 dial_policy: policy,
                 transport: Arc::new(tcp.host(addr.ip())),
+                // The seed dials only to crawl.
+                dial_discovered: !(index == 0 && backends.pex()),
+                pex,
                 ..P2pConfig::default()
             }),
             ..NodeConfig::default()
@@ -122,7 +161,9 @@ async fn run(nodes: usize, unreachable: f64, max_peers: usize, policy: DialPolic
         ..P2pConfig::default()
     }
     .max_dialed() as u64;
-    let reachable = nodes - unreachable_count;
+    // A PEX seed dials only to crawl: it is not expected to fill its dialed slots.
+    let seeds = usize::from(backends.pex());
+    let reachable = nodes - unreachable_count - seeds;
     let limit = Duration::from_secs(env("NODE_SIM_VIRTUAL_SECS", 900));
     let mut filled_at = None;
     let mut reachable_filled = 0;
@@ -130,6 +171,7 @@ async fn run(nodes: usize, unreachable: f64, max_peers: usize, policy: DialPolic
         tokio::time::sleep(Duration::from_secs(1)).await;
         reachable_filled = running
             .iter()
+            .skip(seeds)
             .filter(|(node, reachable)| {
                 *reachable
                     && node
@@ -156,6 +198,18 @@ async fn run(nodes: usize, unreachable: f64, max_peers: usize, policy: DialPolic
         VERDICTS.iter().map(|v| (verdict_label(*v), 0)).collect();
     let mut short = Vec::new();
     let mut reachable_full = 0;
+    let shares: Vec<f64> = running
+        .iter()
+        .skip(1)
+        .filter_map(|(node, _)| node.pex())
+        .map(|pex| pex.metrics().book_size() as f64 / (nodes - 1) as f64)
+        .collect();
+    let book_share = (!shares.is_empty()).then(|| {
+        (
+            shares.iter().sum::<f64>() / shares.len() as f64,
+            shares.iter().copied().fold(f64::INFINITY, f64::min),
+        )
+    });
     for (node, reachable) in &running {
         if let Some(p2p) = node.p2p() {
             let m = p2p.metrics();
@@ -168,7 +222,7 @@ async fn run(nodes: usize, unreachable: f64, max_peers: usize, policy: DialPolic
             let outbound = m.peers(Direction::Outbound);
             let inbound = m.peers(Direction::Inbound);
             slots_filled += outbound;
-            if *reachable && outbound < target {
+            if *reachable && outbound < target && node.peer_id() != running[0].0.peer_id() {
                 short.push((outbound, inbound, m.dials_started(), node_failures));
             }
             if *reachable && (outbound + inbound) as usize >= max_peers {
@@ -189,6 +243,7 @@ async fn run(nodes: usize, unreachable: f64, max_peers: usize, policy: DialPolic
         failures_by_verdict,
         short,
         reachable_full,
+        book_share,
     }
 }
 
@@ -202,6 +257,11 @@ fn main() {
     // NODE_SIM_POLICY=ranked or geth-like runs one policy only (two processes side by side
     // finish sooner on a shared machine; the figures are on virtual time either way).
     let only = std::env::var("NODE_SIM_POLICY").ok();
+    let backends = match std::env::var("NODE_SIM_DISCOVERY").as_deref() {
+        Ok("pex") => Backends::Pex,
+        Ok("both") => Backends::Both,
+        _ => Backends::Discv4,
+    };
     for (name, policy) in [
         ("ranked", DialPolicy::Ranked),
         ("geth-like", DialPolicy::GethLike),
@@ -216,10 +276,10 @@ fn main() {
             .expect("runtime");
         let wall = std::time::Instant::now();
         counters.reset();
-        let report = runtime.block_on(run(nodes, unreachable, max_peers, policy));
+        let report = runtime.block_on(run(nodes, unreachable, max_peers, policy, backends));
         let filled = report.slots_filled.max(1) as f64;
         println!(
-            "policy={name} nodes={nodes} unreachable={unreachable} max_peers={max_peers}: {} of {} reachable nodes filled their dialed slots in {} (virtual); dials per filled slot {:.2}, failed dials per filled slot {:.2}; wall {:.1} s",
+            "policy={name} discovery={backends:?} nodes={nodes} unreachable={unreachable} max_peers={max_peers}: {} of {} reachable nodes filled their dialed slots in {} (virtual); dials per filled slot {:.2}, failed dials per filled slot {:.2}; wall {:.1} s",
             report.reachable_filled,
             report.reachable,
             report.filled_at.map_or_else(|| "never".to_owned(), |d| format!("{:.1} s", d.as_secs_f64())),
@@ -231,6 +291,13 @@ fn main() {
             "  failed dials by verdict: {:?}; reachable nodes with every peer slot taken: {}; reachable nodes short (outbound, inbound, dials, failures): {:?}",
             report.failures_by_verdict, report.reachable_full, report.short
         );
+        if let Some((mean, min)) = report.book_share {
+            println!(
+                "  PEX books know {:.1} % of the network on average, {:.1} % at least",
+                mean * 100.0,
+                min * 100.0
+            );
+        }
         print!("{}", counters.report());
     }
 }
