@@ -37,3 +37,10 @@ pub use session::{
     PexProtocol, FLOOD_DISCONNECT, REQUEST_BURST, REQUEST_REFILL, SEED_SESSION_CAP, STATUS_TIMEOUT,
 };
 pub use source::PexSource;
+
+/// `now + wait`, saturating far in the future: PEX's waits come from configuration, and a
+/// huge one must mean "never", not a panic.
+pub(crate) fn after(now: tokio::time::Instant, wait: std::time::Duration) -> tokio::time::Instant {
+    now.checked_add(wait)
+        .unwrap_or_else(|| now + std::time::Duration::from_secs(30 * 365 * 86_400))
+}

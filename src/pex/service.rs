@@ -240,12 +240,12 @@ impl Service {
     ) {
         let start = Instant::now();
         // New outbound sessions ask at once; the periodic ask starts within one period.
-        let mut next_ask = start
-            + self
-                .config
-                .ensure_period
-                .mul_f64(self.rng.gen_range(0.0..1.0));
-        let mut next_save = start + self.config.save_interval;
+        let first_ask = self
+            .config
+            .ensure_period
+            .mul_f64(self.rng.gen_range(0.0..1.0));
+        let mut next_ask = super::after(start, first_ask);
+        let mut next_save = super::after(start, self.config.save_interval);
         let mut next_crawl = start;
         let mut slot: Option<mpsc::OwnedPermit<Candidate>> = None;
         let mut source_gone = false;
@@ -284,15 +284,15 @@ impl Service {
                 () = sleep_until(wake.unwrap_or(now)), if wake.is_some() => {}
                 () = sleep_until(next_ask), if !seed_mode => {
                     self.ask_someone(Instant::now());
-                    next_ask = Instant::now() + self.jitter(self.ask_interval);
+                    next_ask = super::after(Instant::now(), self.jitter(self.ask_interval));
                 }
                 () = sleep_until(next_crawl), if seed_mode => {
                     self.crawl_round(Instant::now());
-                    next_crawl = Instant::now() + self.config.crawl_period;
+                    next_crawl = super::after(Instant::now(), self.config.crawl_period);
                 }
                 () = sleep_until(next_save) => {
                     self.persist(Instant::now());
-                    next_save = Instant::now() + self.config.save_interval;
+                    next_save = super::after(Instant::now(), self.config.save_interval);
                 }
             }
         }
@@ -304,7 +304,8 @@ impl Service {
 
     /// `period` ± 25 %, so nodes started together do not ask in lockstep.
     fn jitter(&mut self, period: Duration) -> Duration {
-        period.mul_f64(self.rng.gen_range(0.75..1.25))
+        let factor = self.rng.gen_range(0.75..1.25);
+        Duration::try_from_secs_f64(period.as_secs_f64() * factor).unwrap_or(Duration::MAX)
     }
 
     fn persist(&mut self, now: Instant) {
@@ -341,7 +342,7 @@ impl Service {
             .find(|seed| self.seed_retry.get(&seed.id).is_none_or(|at| *at <= now))
             .copied()?;
         self.seed_retry
-            .insert(seed.id, now + self.config.ensure_period);
+            .insert(seed.id, super::after(now, self.config.ensure_period));
         Some(Candidate::new(seed))
     }
 
@@ -545,7 +546,8 @@ impl Service {
         self.ask_interval = if report.added > 0 {
             self.config.ensure_period
         } else {
-            (self.ask_interval * 2)
+            self.ask_interval
+                .saturating_mul(2)
                 .min(self.config.max_ensure_period.max(self.config.ensure_period))
         };
     }

@@ -292,7 +292,10 @@ impl Session {
         )
         .await?;
         bump(&self.metrics.requests_sent, 1);
-        self.outstanding = Some((request_id, Instant::now() + self.response_timeout));
+        self.outstanding = Some((
+            request_id,
+            super::after(Instant::now(), self.response_timeout),
+        ));
         Ok(())
     }
 

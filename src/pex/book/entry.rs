@@ -162,7 +162,8 @@ impl Entry {
         self.last_seen = now;
         self.verified_at = Some(now);
         self.handed_out_until = None;
-        self.eligible_at = now + wait + backoff(0, &self.id()) - Duration::from_secs(1);
+        let jitter = backoff(0, &self.id()).saturating_sub(Duration::from_secs(1));
+        self.eligible_at = after(now, wait.saturating_add(jitter));
     }
 
     pub(crate) fn dial_succeeded(&mut self, now: Instant) {
@@ -175,6 +176,8 @@ impl Entry {
         self.eligible_at = now;
     }
 }
+
+pub(crate) use crate::pex::after;
 
 /// The wait after the `failures`th consecutive failure.
 pub(crate) fn backoff(failures: u32, id: &PeerId) -> Duration {

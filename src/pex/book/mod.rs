@@ -234,7 +234,7 @@ impl AddressBook {
             quotas: HashMap::new(),
             connected: HashSet::new(),
             bans: Bans::default(),
-            next_sweep: Instant::now() + config.sweep_interval,
+            next_sweep: entry::after(Instant::now(), config.sweep_interval),
             file: None,
             rng,
             config,

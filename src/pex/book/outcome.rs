@@ -7,7 +7,11 @@ use enode::PeerId;
 use rlpx::verdict::Backoff;
 use tokio::time::Instant;
 
-use super::{bans::BanReason, entry::INCOMPATIBLE_FOR, AddressBook};
+use super::{
+    bans::BanReason,
+    entry::{after, INCOMPATIBLE_FOR},
+    AddressBook,
+};
 use crate::discovery::Outcome;
 
 impl AddressBook {
@@ -103,7 +107,7 @@ impl AddressBook {
         if now < self.next_sweep {
             return;
         }
-        self.next_sweep = now + self.config.sweep_interval;
+        self.next_sweep = after(now, self.config.sweep_interval);
         self.sweep(now);
     }
 

@@ -11,7 +11,10 @@ use enode::{Enr, PeerId};
 use rand::{seq::SliceRandom, Rng, RngCore};
 use tokio::time::Instant;
 
-use super::{entry::Entry, entry::Table, AddressBook};
+use super::{
+    entry::{after, Entry, Table},
+    AddressBook,
+};
 use crate::discovery::{Candidate, CandidateHints};
 
 /// Most records in one answer.
@@ -110,7 +113,7 @@ impl AddressBook {
         };
         let timeout = self.config.hand_out_timeout;
         let entry = self.entries.get_mut(&id)?;
-        entry.handed_out_until = Some(now + timeout);
+        entry.handed_out_until = Some(after(now, timeout));
         let hints = CandidateHints {
             answered_at: entry.status_at,
             past_sessions: u32::from(entry.last_success.is_some()),
@@ -207,7 +210,7 @@ impl AddressBook {
             .filter_map(|id| {
                 let entry = self.entries.get_mut(id)?;
                 entry.crawled_at = Some(now);
-                entry.handed_out_until = Some(now + timeout);
+                entry.handed_out_until = Some(after(now, timeout));
                 Some(entry.record.clone())
             })
             .collect()

@@ -572,3 +572,25 @@ fn a_busy_node_reached_by_our_dial_is_gossiped_as_verified() {
     let picked = b.select_for_gossip(&PeerId([1; 64]), 64, much_later, &mut rng);
     assert!(!picked.iter().any(|r| id_of(r) == id_of(&record(11))));
 }
+
+#[test]
+fn huge_configured_waits_mean_never_not_a_panic() {
+    let config = BookConfig {
+        busy_backoff: Duration::MAX,
+        hand_out_timeout: Duration::MAX,
+        sweep_interval: Duration::MAX,
+        ..BookConfig::default()
+    };
+    let mut b = AddressBook::with_secret(config, &context(), [3; 32], StdRng::seed_from_u64(1));
+    let now = Instant::now();
+    b.ingest(source(1), vec![record(1), record(2)], now);
+    let mut rng = rng();
+    let first = b.next_candidate(now, &mut rng).unwrap().record.id;
+    b.report(&id_of(&record(1)), Outcome::DialFailed(Verdict::Busy), now);
+    b.report(&id_of(&record(2)), Outcome::DialFailed(Verdict::Busy), now);
+    assert!(b
+        .next_candidate(now + Duration::from_secs(86_400), &mut rng)
+        .is_none());
+    assert!(b.next_eligible_at(now).is_some());
+    let _ = first;
+}
