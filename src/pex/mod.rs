@@ -14,6 +14,7 @@ mod api;
 mod book;
 mod config;
 mod metrics;
+mod seed_answers;
 mod service;
 mod session;
 mod source;
@@ -32,6 +33,7 @@ pub use config::{
     MAX_ENSURE_PERIOD,
 };
 pub use metrics::PexMetrics;
+pub use seed_answers::SEED_ANSWER_INTERVAL;
 pub use service::{spawn_pex, PexHandle, PexParts};
 pub use session::{
     PexProtocol, FLOOD_DISCONNECT, REQUEST_BURST, REQUEST_REFILL, SEED_SESSION_CAP, STATUS_TIMEOUT,

@@ -20,6 +20,7 @@ use tokio::{
 use super::{
     config::PexConfig,
     metrics::{bump, PexMetrics},
+    seed_answers::SeedAnswers,
     session::{PexProtocol, REQUEST_REFILL},
     source::{PexSource, REPORT_QUEUE},
     BookDump, GossipSource, IngestReport, Misbehaviour, PexBook,
@@ -196,6 +197,7 @@ pub fn spawn_pex(book: Box<dyn PexBook>, config: PexConfig, local_enr: Enr) -> P
         crawl_queue: VecDeque::new(),
         crawling: HashMap::new(),
         seed_retry: HashMap::new(),
+        seed_answers: SeedAnswers::default(),
         metrics,
     };
     tokio::spawn(service.run(requests, reports, candidates_tx));
@@ -214,6 +216,8 @@ struct SessionEntry {
     /// When we last asked: a peer is asked at most once per [`REQUEST_REFILL`], the rate
     /// its token bucket refills at, so an honest node never runs into anyone's limit.
     asked_at: Option<Instant>,
+    /// The session's remote IP.
+    ip: IpAddr,
 }
 
 struct Service {
@@ -229,6 +233,7 @@ struct Service {
     seed_retry: HashMap<PeerId, Instant>,
     ask_interval: Duration,
     metrics: Arc<PexMetrics>,
+    seed_answers: SeedAnswers,
 }
 
 impl Service {
@@ -467,6 +472,7 @@ impl Service {
                         outstanding: session.asked,
                         asked: session.asked,
                         asked_at: session.asked.then_some(now),
+                        ip: session.ip,
                     },
                 );
                 self.metrics
@@ -505,12 +511,21 @@ impl Service {
                 limit,
                 reply,
             } => {
-                let records = self.book.select_for_gossip(
-                    &requester,
-                    limit.min(super::wire::MAX_RECORDS),
-                    now,
-                    &mut self.rng,
-                );
+                let requester_ip = self.sessions.get(&requester).map(|s| s.ip);
+                let allowed = !self.config.seed_mode
+                    || requester_ip.is_none_or(|ip| self.seed_answers.allow(ip, now));
+                let records = if allowed {
+                    self.book.select_for_gossip(
+                        &requester,
+                        limit.min(super::wire::MAX_RECORDS),
+                        now,
+                        &mut self.rng,
+                    )
+                } else {
+                    // Answered this IP within the minute: an empty answer keeps the pairing.
+                    bump(&self.metrics.rate_limited, 1);
+                    Vec::new()
+                };
                 bump(&self.metrics.gossip_out, records.len());
                 let _ = reply.send(records);
             }
