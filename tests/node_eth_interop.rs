@@ -23,6 +23,20 @@ const WAIT: Duration = Duration::from_secs(20);
 /// Mainnet after Shanghai (block, time): the fork ethereumjs runs with `--eth-hardfork shanghai`.
 const HEAD: (u64, u64) = (17_034_870, 1_681_338_479);
 
+/// ethereumjs with eth/68 on Shanghai, listening on a free port; `None` when it cannot run.
+fn spawn_ethereumjs() -> Option<JsPeer> {
+    JsPeer::spawn(
+        "rlpx.mjs",
+        &[
+            "0",
+            "--capabilities",
+            "eth/68",
+            "--eth-hardfork",
+            "shanghai",
+        ],
+    )
+}
+
 async fn start_node(
     static_nodes: Vec<NodeRecord>,
 ) -> (Node, mpsc::UnboundedReceiver<(PeerInfo, Status)>) {
@@ -79,16 +93,7 @@ async fn check_both_statuses(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn our_dialer_runs_eth_status_with_ethereumjs() {
-    let Some(mut js) = JsPeer::spawn(
-        "rlpx.mjs",
-        &[
-            "0",
-            "--capabilities",
-            "eth/68",
-            "--eth-hardfork",
-            "shanghai",
-        ],
-    ) else {
+    let Some(mut js) = spawn_ethereumjs() else {
         return;
     };
     let (port, js_id) = listening(&js.wait_event("listening", WAIT).await.unwrap());
@@ -113,16 +118,7 @@ async fn our_dialer_runs_eth_status_with_ethereumjs() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ethereumjs_dials_our_server_and_runs_eth_status() {
-    let Some(mut js) = JsPeer::spawn(
-        "rlpx.mjs",
-        &[
-            "0",
-            "--capabilities",
-            "eth/68",
-            "--eth-hardfork",
-            "shanghai",
-        ],
-    ) else {
+    let Some(mut js) = spawn_ethereumjs() else {
         return;
     };
     let (_, js_id) = listening(&js.wait_event("listening", WAIT).await.unwrap());
@@ -147,16 +143,7 @@ async fn ethereumjs_dials_our_server_and_runs_eth_status() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pex_node_keeps_its_eth_session_with_ethereumjs_which_has_no_pex() {
-    let Some(mut js) = JsPeer::spawn(
-        "rlpx.mjs",
-        &[
-            "0",
-            "--capabilities",
-            "eth/68",
-            "--eth-hardfork",
-            "shanghai",
-        ],
-    ) else {
+    let Some(mut js) = spawn_ethereumjs() else {
         return;
     };
     let (port, js_id) = listening(&js.wait_event("listening", WAIT).await.unwrap());

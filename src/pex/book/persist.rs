@@ -206,7 +206,6 @@ fn encode(book: &AddressBook, now: Instant) -> Vec<u8> {
 /// A decoded file, before it becomes a book.
 pub(super) struct Saved {
     secret: [u8; 32],
-    saved_unix: u64,
     entries: Vec<SavedEntry>,
     bans: Vec<(PeerId, SavedBan)>,
 }
@@ -258,7 +257,8 @@ fn decode(bytes: &[u8]) -> Result<Saved, String> {
         ));
     }
     let secret: [u8; 32] = field(&mut body, "secret")?;
-    let saved_unix: u64 = field(&mut body, "save time")?;
+    // The save time is written for people reading the file; loading does not need it.
+    let _saved_at: u64 = field(&mut body, "save time")?;
     let mut entry_list = enter_list(&mut body)?;
     let mut entries = Vec::new();
     while !entry_list.is_empty() {
@@ -325,7 +325,6 @@ fn decode(bytes: &[u8]) -> Result<Saved, String> {
     }
     Ok(Saved {
         secret,
-        saved_unix,
         entries,
         bans,
     })
@@ -351,7 +350,6 @@ fn restore(
             },
         );
     }
-    let _ = saved.saved_unix;
     for saved in saved.entries {
         let (Ok(id), Ok(node)) = (
             enr_peer_id(&saved.record),

@@ -59,6 +59,26 @@ pub(super) fn context() -> BookContext<'static> {
     }
 }
 
+/// A book without the hourly per-source quota, for tests that fill it from few sources.
+fn book_without_quota() -> AddressBook {
+    AddressBook::with_secret(
+        BookConfig {
+            per_source_per_hour: usize::MAX,
+            ..BookConfig::default()
+        },
+        &context(),
+        [3; 32],
+        StdRng::seed_from_u64(1),
+    )
+}
+
+/// Ingests `records` in batches of `batch`, each from its own source.
+fn ingest_in_batches(book: &mut AddressBook, records: &[Enr], batch: usize, now: Instant) {
+    for (n, chunk) in records.chunks(batch).enumerate() {
+        book.ingest(source(n as u8 + 1), chunk.to_vec(), now);
+    }
+}
+
 pub(super) fn book() -> AddressBook {
     AddressBook::with_secret(
         BookConfig::default(),
@@ -183,15 +203,7 @@ fn one_source_adds_at_most_its_hourly_quota() {
 
 #[test]
 fn one_source_group_reaches_at_most_32_new_buckets() {
-    let mut b = AddressBook::with_secret(
-        BookConfig {
-            per_source_per_hour: usize::MAX,
-            ..BookConfig::default()
-        },
-        &context(),
-        [3; 32],
-        StdRng::seed_from_u64(1),
-    );
+    let mut b = book_without_quota();
     let now = Instant::now();
     for chunk in (0..2000u32).collect::<Vec<_>>().chunks(64) {
         b.ingest(source(1), chunk.iter().map(|n| record(*n)).collect(), now);
@@ -285,20 +297,10 @@ fn a_dialed_peer_that_proves_its_record_is_promoted_an_inbound_one_is_not() {
 #[test]
 fn tried_bias_follows_the_outbound_count() {
     // Many tried and many new entries; with no outbound peer most picks are tried.
-    let mut b = AddressBook::with_secret(
-        BookConfig {
-            per_source_per_hour: usize::MAX,
-            ..BookConfig::default()
-        },
-        &context(),
-        [3; 32],
-        StdRng::seed_from_u64(1),
-    );
+    let mut b = book_without_quota();
     let now = Instant::now();
     let records: Vec<Enr> = (0..400).map(record).collect();
-    for (n, chunk) in records.chunks(64).enumerate() {
-        b.ingest(source(n as u8 + 1), chunk.to_vec(), now);
-    }
+    ingest_in_batches(&mut b, &records, 64, now);
     for r in &records[..200] {
         b.promote(&id_of(r), now);
     }
@@ -362,20 +364,10 @@ fn gossip_follows_the_selection_rules() {
 
 #[test]
 fn gossip_count_is_23_percent_at_least_32_at_most_64() {
-    let mut b = AddressBook::with_secret(
-        BookConfig {
-            per_source_per_hour: usize::MAX,
-            ..BookConfig::default()
-        },
-        &context(),
-        [3; 32],
-        StdRng::seed_from_u64(1),
-    );
+    let mut b = book_without_quota();
     let now = Instant::now();
     let records: Vec<Enr> = (0..400).map(record).collect();
-    for (n, chunk) in records.chunks(64).enumerate() {
-        b.ingest(source(n as u8 + 1), chunk.to_vec(), now);
-    }
+    ingest_in_batches(&mut b, &records, 64, now);
     let mut rng = rng();
     let mut promote_and_count = |b: &mut AddressBook, upto: usize| {
         for r in &records[..upto] {
@@ -452,20 +444,10 @@ fn the_sweep_drops_terrible_entries_but_not_connected_ones() {
 
 #[test]
 fn placement_and_state_survive_save_and_load() {
-    let mut b = AddressBook::with_secret(
-        BookConfig {
-            per_source_per_hour: usize::MAX,
-            ..BookConfig::default()
-        },
-        &context(),
-        [3; 32],
-        StdRng::seed_from_u64(1),
-    );
+    let mut b = book_without_quota();
     let now = Instant::now();
     let records: Vec<Enr> = (0..300).map(record).collect();
-    for (n, chunk) in records.chunks(50).enumerate() {
-        b.ingest(source(n as u8 + 1), chunk.to_vec(), now);
-    }
+    ingest_in_batches(&mut b, &records, 50, now);
     for r in &records[..40] {
         b.report(&id_of(r), Outcome::Connected, now);
         b.report(&id_of(r), Outcome::Useful, now);
