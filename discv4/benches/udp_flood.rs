@@ -391,6 +391,8 @@ fn build_load(args: &Args, node: SocketAddr) -> Load {
 struct Honest {
     sent: u64,
     rtts: Vec<Duration>,
+    /// When each unanswered (or over 1 s late) PING was sent, from the honest peer's start.
+    lost_at: Vec<Duration>,
 }
 
 impl Honest {
@@ -412,6 +414,14 @@ impl Honest {
             pct(0.99),
             rtts.last().map_or(f64::NAN, |d| d.as_secs_f64() * 1000.0),
         );
+        if !self.lost_at.is_empty() {
+            let at: Vec<String> = self
+                .lost_at
+                .iter()
+                .map(|d| format!("{:.2} s", d.as_secs_f64()))
+                .collect();
+            println!("  lost PINGs were sent at {} after the honest peer started", at.join(", "));
+        }
     }
 }
 
@@ -429,7 +439,9 @@ fn honest_peer(node: SocketAddr, rate: u64, stop: &AtomicBool) -> Honest {
     let mut result = Honest {
         sent: 0,
         rtts: Vec::new(),
+        lost_at: Vec::new(),
     };
+    let started = Instant::now();
     let mut next = Instant::now();
     let mut stopping: Option<Instant> = None;
     let mut buf = [0u8; 1500];
@@ -442,9 +454,13 @@ fn honest_peer(node: SocketAddr, rate: u64, stop: &AtomicBool) -> Honest {
             break;
         }
         if stopping.is_none() && now >= next {
+            // Signatures are deterministic and the expiration counts seconds: without a
+            // varying field, the PINGs of one second would be identical and their PONGs
+            // indistinguishable (a late PONG would be matched to a later PING).
+            let tcp_port = (result.sent % u64::from(u16::MAX)) as u16 + 1;
             let ping = Packet::Ping(Ping {
                 version: Ping::VERSION,
-                from: Endpoint::from_udp(from, 0),
+                from: Endpoint::from_udp(from, tcp_port),
                 to: Endpoint::from_udp(node, 0),
                 expiration: expiration_after(Duration::from_secs(20)),
                 enr_seq: None,
@@ -463,6 +479,8 @@ fn honest_peer(node: SocketAddr, rate: u64, stop: &AtomicBool) -> Honest {
                             let rtt = at.elapsed();
                             if rtt <= Duration::from_secs(1) {
                                 result.rtts.push(rtt);
+                            } else {
+                                result.lost_at.push(at - started);
                             }
                         }
                     }
@@ -482,5 +500,9 @@ fn honest_peer(node: SocketAddr, rate: u64, stop: &AtomicBool) -> Honest {
             }
         }
     }
+    result
+        .lost_at
+        .extend(outstanding.values().map(|at| *at - started));
+    result.lost_at.sort();
     result
 }
