@@ -26,11 +26,10 @@
 //! - `bonded`: every key has completed an endpoint proof before the run (a PING, the node's
 //!   ping-back, our signed PONG), so the node only records the PING and answers it.
 //! - `unbonded`: each PING comes from a key the node has never bonded with, so besides the
-//!   PONG the node pings the sender back (one more signature, in the single service task)
-//!   whenever no ping-back to that key is outstanding; those PINGs go unanswered. The
-//!   ping-backs are signed by the single service task, so past about one core of them its
-//!   bounded ingress queue overflows and further verified PINGs are dropped (counted as
-//!   "ingress queue drops"; their PONGs were already sent by the workers).
+//!   PONG the node pings the sender back (one more signature, by the ingress workers, within
+//!   `max_ping_backs_per_second`) unless a ping-back to that endpoint is outstanding; those
+//!   PINGs go unanswered. "ingress queue drops" counts verified PINGs the service task could
+//!   not take (their PONGs were already sent by the workers).
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 use std::{

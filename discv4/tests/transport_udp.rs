@@ -142,3 +142,81 @@ async fn batched_transport_receives_a_burst_in_order_with_few_calls() {
         assert_eq!(calls, 1);
     }
 }
+
+/// One batched send reaches several destinations in order, and a datagram the kernel refuses
+/// (port 0) costs only itself.
+#[tokio::test]
+async fn a_batched_send_reaches_every_destination_and_skips_a_refused_datagram() {
+    use discv4::transport::{SendBatch, UdpTransport};
+    let sender = UdpTransport::bind("127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let (r1, r2) = (bind().await, bind().await);
+    let mut batch = SendBatch::new();
+    batch.push(b"first", r1.local_addr().unwrap());
+    batch.push(b"refused", "127.0.0.1:0".parse().unwrap());
+    batch.push(b"second", r2.local_addr().unwrap());
+    for i in 0..100u32 {
+        batch.push(&i.to_be_bytes(), r1.local_addr().unwrap());
+    }
+    let report = sender.send_batch(&batch).await;
+    assert_eq!(report.sent, 102);
+    assert_eq!(report.failed.len(), 1);
+    assert_eq!(report.failed[0].0, 1);
+    let recv = |socket: &Arc<dyn DatagramTransport>| {
+        let socket = Arc::clone(socket);
+        async move {
+            let mut buf = [0u8; 64];
+            let (len, from) = timeout(Duration::from_secs(5), socket.recv_from(&mut buf))
+                .await
+                .unwrap()
+                .unwrap();
+            (buf[..len].to_vec(), from)
+        }
+    };
+    let sender_addr = sender.local_addr().unwrap();
+    assert_eq!(recv(&r1).await, (b"first".to_vec(), sender_addr));
+    assert_eq!(recv(&r2).await, (b"second".to_vec(), sender_addr));
+    for i in 0..100u32 {
+        let (bytes, _) = recv(&r1).await;
+        assert_eq!(bytes, i.to_be_bytes());
+    }
+}
+
+/// An IPv6 (dual-stack) socket sends a batch to IPv4 and IPv6 destinations alike.
+#[tokio::test]
+async fn a_dual_stack_socket_sends_a_batch_to_ipv4_and_ipv6() {
+    use discv4::transport::{SendBatch, UdpTransport};
+    let Ok(sender) = UdpTransport::bind("[::]:0".parse().unwrap()).await else {
+        eprintln!("no IPv6 on this machine; skipped");
+        return;
+    };
+    let v4 = bind().await;
+    let Ok(v6) = UdpSocket::bind("[::1]:0").await else {
+        eprintln!("no IPv6 loopback on this machine; skipped");
+        return;
+    };
+    let v6: Arc<dyn DatagramTransport> = Arc::new(v6);
+    let port = sender.local_addr().unwrap().port();
+    let mut batch = SendBatch::new();
+    batch.push(b"to v4", v4.local_addr().unwrap());
+    batch.push(b"to v6", v6.local_addr().unwrap());
+    let report = sender.send_batch(&batch).await;
+    assert_eq!(
+        (report.sent, report.failed.len()),
+        (2, 0),
+        "{:?}",
+        report.failed
+    );
+    let mut buf = [0u8; 64];
+    let (len, from) = timeout(Duration::from_secs(5), v4.recv_from(&mut buf))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((&buf[..len], from.port()), (&b"to v4"[..], port));
+    let (len, from) = timeout(Duration::from_secs(5), v6.recv_from(&mut buf))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((&buf[..len], from.port()), (&b"to v6"[..], port));
+}

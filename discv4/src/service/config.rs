@@ -48,10 +48,11 @@ pub struct Discv4Config {
     /// Per-IP ingress rate limit, applied before signature verification.
     pub rate_limit: RateLimitConfig,
     /// PINGs we send back to unknown pingers, per second at most (with a burst of the same
-    /// size). Each costs a signature in the service task; a flood of PINGs from fresh keys
-    /// (spoofed sources defeat the per-IP limit) would otherwise saturate it and crowd out
-    /// every other packet. Pingers over the cap still get their PONG; the ping-back waits for
-    /// their next PING. `0` disables the cap.
+    /// size). Each costs a signature (in the ingress workers, in parallel) and sends a packet
+    /// to an address we have not verified: a flood of PINGs from fresh keys or spoofed
+    /// sources (which defeat the per-IP limit) would otherwise turn the node's CPU into
+    /// signatures and the node into a reflector. Pingers over the cap still get their PONG;
+    /// the ping-back waits for their next PING. `0` disables the cap.
     pub max_ping_backs_per_second: u32,
     /// While the socket has a backlog (a flood), signature recoveries per second spent on
     /// senders whose endpoint has no proof with us; their other datagrams are dropped

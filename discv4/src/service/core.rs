@@ -54,9 +54,10 @@ use super::{
     pending::{
         EnrWaiter, Expect, NeighborsWaiter, Pending, PendingRequests, PongWaiter, Resend, Sent,
     },
+    ping_back::PingBacks,
     predictor::EndpointPredictor,
     priority::Priority,
-    ratelimit::{IpRateLimiter, TokenBucket},
+    ratelimit::IpRateLimiter,
     skew::SkewDetector,
     store::Store,
 };
@@ -120,8 +121,8 @@ pub(crate) struct Service {
     /// Set on the first valid PONG: database expiry waits for it, so a node that cannot reach
     /// the network does not delete its own seeds (geth does the same).
     seen_pong: bool,
-    /// Caps the ping-backs to unknown pingers (`None`: no cap).
-    ping_backs: Option<TokenBucket>,
+    /// The ping-back budget, shared with the workers that sign most ping-backs.
+    ping_backs: Arc<PingBacks>,
     /// Endpoints with a proof, verified first under a flood (shared with the workers).
     priority: Arc<Priority>,
     clock: UnixClock,
@@ -172,8 +173,13 @@ pub(crate) fn start(
     let skew = Arc::new(SkewDetector::default());
 
     let priority = Arc::new(Priority::new(config.overload_unknown_per_second));
+    let ping_backs = Arc::new(PingBacks::new(
+        config.max_ping_backs_per_second,
+        config.request_timeout,
+    ));
     let context = Arc::new(IngressContext {
         priority: Arc::clone(&priority),
+        ping_backs: Arc::clone(&ping_backs),
         transport: Arc::clone(&transport),
         local: local.shared(),
         rate_limit: config.rate_limit,
@@ -195,9 +201,6 @@ pub(crate) fn start(
         config.table.clone(),
         StdRng::from_entropy(),
     );
-    let ping_back_cap = config.max_ping_backs_per_second;
-    let ping_backs =
-        (ping_back_cap > 0).then(|| TokenBucket::new(ping_back_cap, ping_back_cap, Instant::now()));
     let started = Started {
         local_id,
         events: events.clone(),
@@ -641,11 +644,37 @@ impl Service {
         }
     }
 
+    /// Expects the PONG to the ping-back an ingress worker signed and sent to `node`.
+    fn track_ping_back(&mut self, node: NodeRecord, ping_hash: [u8; 32]) {
+        let now = Instant::now();
+        let sent = Sent {
+            peer: node.id,
+            ip: node.address,
+            at: now,
+            resend: None,
+        };
+        let expect = Expect::Pong {
+            ping_hash,
+            waiter: PongWaiter::PingBack { record: node },
+        };
+        if let Err(pending) = self
+            .pending
+            .insert(Pending { sent, expect }, now + self.config.request_timeout)
+        {
+            self.fail(*pending, RequestError::TooManyRequests);
+        }
+    }
+
     async fn send_ping(&mut self, node: NodeRecord, waiter: PongWaiter) {
         self.send_ping_attempt(node, waiter, true).await;
     }
 
     async fn send_ping_attempt(&mut self, node: NodeRecord, waiter: PongWaiter, first: bool) {
+        self.ping_backs.pinged(
+            node.id,
+            SocketAddr::new(node.address, node.udp_port),
+            Instant::now(),
+        );
         let ping = Packet::Ping(Ping {
             version: Ping::VERSION,
             from: self.local.ping_endpoint(),

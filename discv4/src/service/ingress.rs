@@ -3,8 +3,10 @@
 //! Signature recovery (and signing the PONG) is the whole cost of handling a PING. Running it
 //! in the single service task would cap the node at one core, so several workers share the
 //! socket: each verifies what it receives, answers PINGs itself (a PONG depends only on the
-//! PING, our key and our ENR seq), and forwards the verified packet to the service for the
-//! bookkeeping (bonds, table, replies).
+//! PING, our key and our ENR seq), pings unknown pingers back (see [`super::ping_back`]), and
+//! forwards the verified packet to the service for the bookkeeping (bonds, table, replies).
+//! A worker receives a batch of datagrams per system call and sends the batch's PONGs and
+//! ping-backs with one system call too.
 //!
 //! Packets reach the service in the order they arrived: each worker takes a ticket when it
 //! receives and hands its packet over only when every earlier ticket has been handed over.
@@ -18,6 +20,7 @@ use std::{
     time::Duration,
 };
 
+use enode::PeerId;
 use tokio::{
     sync::{mpsc, watch, Mutex as AsyncMutex},
     time::Instant,
@@ -29,12 +32,13 @@ use crate::{
         decode_unverified, encode, expiration_after, is_expired, normalize_ip, now_unix_secs,
         DecodeError, Decoded, Endpoint, Packet, PacketKind, Ping, Pong,
     },
-    transport::{DatagramTransport, RecvBatch},
+    transport::{DatagramTransport, RecvBatch, SendBatch},
 };
 
 use super::{
     local::SharedLocal,
     metrics::{DropReason, Metrics},
+    ping_back::{PingBack, PingBacks},
     priority::Priority,
     ratelimit::{IpRateLimiter, RateLimitConfig},
     skew::SkewDetector,
@@ -47,6 +51,8 @@ pub(crate) struct Ingress {
     pub(crate) src: SocketAddr,
     /// The verified packet.
     pub(crate) decoded: Decoded,
+    /// What the worker did about pinging a PING's sender back.
+    pub(crate) ping_back: PingBack,
 }
 
 /// What the workers share.
@@ -61,6 +67,8 @@ pub(crate) struct IngressContext {
     pub(crate) to_service: mpsc::Sender<Ingress>,
     /// Who is verified first while the socket has a backlog.
     pub(crate) priority: Arc<Priority>,
+    /// The ping-back budget, shared with the service.
+    pub(crate) ping_backs: Arc<PingBacks>,
     /// The next arrival ticket; held while receiving, so tickets follow arrival order.
     pub(crate) next_ticket: AsyncMutex<u64>,
     /// The ticket whose packet goes to the service next.
@@ -74,6 +82,7 @@ const BATCH: usize = 32;
 pub(crate) async fn run_worker(ctx: Arc<IngressContext>) {
     let mut batch = RecvBatch::new(BATCH);
     let mut verified = Vec::with_capacity(BATCH);
+    let mut replies = Replies::default();
     let mut turn = ctx.next_handover.subscribe();
     loop {
         // Tickets for the whole batch, taken while receiving so they follow arrival order.
@@ -92,14 +101,18 @@ pub(crate) async fn run_worker(ctx: Arc<IngressContext>) {
         let backlog = count >= BATCH;
         for (datagram, src) in batch.datagrams() {
             let src = SocketAddr::new(normalize_ip(src.ip()), src.port());
-            let ingress = verify(&ctx, datagram, src, backlog);
-            if let Some(ingress) = &ingress {
+            let mut ingress = verify(&ctx, datagram, src, backlog);
+            if let Some(ingress) = &mut ingress {
                 if let Packet::Ping(ping) = &ingress.decoded.packet {
-                    answer_ping(&ctx, ingress.src, ping, ingress.decoded.hash).await;
+                    replies.pong(&ctx, ingress.src, ping, ingress.decoded.hash);
+                    ingress.ping_back =
+                        replies.ping_back(&ctx, ingress.decoded.sender, ingress.src, ping);
                 }
             }
             verified.push(ingress);
         }
+        // Sent before the hand-over: a ping-back's PONG then arrives after its PING's ticket.
+        replies.send(&ctx).await;
         // Every ticket is handed over (a dropped datagram as nothing), in order.
         if turn.wait_for(|next| *next == first_ticket).await.is_err() {
             return;
@@ -118,6 +131,104 @@ pub(crate) async fn run_worker(ctx: Arc<IngressContext>) {
         if closed || ctx.to_service.is_closed() {
             return;
         }
+        // A loaded socket is always ready, so without this a worker would run batch after
+        // batch until tokio's task budget runs out (hundreds of milliseconds of signatures)
+        // while the service task, woken by the hand-over, waits for the thread and its queue
+        // overflows.
+        tokio::task::yield_now().await;
+    }
+}
+
+/// The PONGs and ping-backs of one received batch, sent together.
+#[derive(Debug, Default)]
+struct Replies {
+    batch: SendBatch,
+    kinds: Vec<PacketKind>,
+}
+
+impl Replies {
+    /// Every PING gets a PONG to its UDP source, whatever its `from` says.
+    fn pong(&mut self, ctx: &IngressContext, src: SocketAddr, ping: &Ping, ping_hash: [u8; 32]) {
+        let pong = Packet::Pong(Pong {
+            to: Endpoint::new(src.ip(), src.port(), ping.from.tcp_port),
+            ping_hash,
+            expiration: expiration_after(ctx.packet_expiration),
+            enr_seq: Some(ctx.local.enr_seq.load(Ordering::Relaxed)),
+        });
+        self.push(&pong, &ctx.local.key, src);
+    }
+
+    /// Pings the sender of `ping` back when it needs it and the budget allows.
+    fn ping_back(
+        &mut self,
+        ctx: &IngressContext,
+        sender: PeerId,
+        src: SocketAddr,
+        ping: &Ping,
+    ) -> PingBack {
+        let decision = ctx
+            .ping_backs
+            .decide(sender, src, &ctx.priority, Instant::now());
+        match decision {
+            PingBack::Sent { .. } => {}
+            PingBack::OverBudget => {
+                ctx.metrics.dropped(DropReason::PingBackLimited);
+                return decision;
+            }
+            PingBack::Skipped => return decision,
+        }
+        let packet = Packet::Ping(Ping {
+            version: Ping::VERSION,
+            from: ctx.local.ping_endpoint(),
+            to: Endpoint::new(src.ip(), src.port(), ping.from.tcp_port),
+            expiration: expiration_after(ctx.packet_expiration),
+            enr_seq: Some(ctx.local.enr_seq.load(Ordering::Relaxed)),
+        });
+        match self.push(&packet, &ctx.local.key, src) {
+            Some(hash) => PingBack::Sent { hash },
+            None => PingBack::Skipped,
+        }
+    }
+
+    fn push(
+        &mut self,
+        packet: &Packet,
+        key: &secp256k1::SecretKey,
+        to: SocketAddr,
+    ) -> Option<[u8; 32]> {
+        match encode(packet, key) {
+            Ok((bytes, hash)) => {
+                self.batch.push(&bytes, to);
+                self.kinds.push(packet.kind());
+                Some(hash)
+            }
+            Err(error) => {
+                debug!(target: "discv4", %to, %error, "cannot encode packet");
+                None
+            }
+        }
+    }
+
+    /// Sends what was queued, in one system call where the transport can.
+    async fn send(&mut self, ctx: &IngressContext) {
+        if self.batch.is_empty() {
+            return;
+        }
+        let report = ctx.transport.send_batch(&self.batch).await;
+        let mut failed = report.failed.iter().map(|(index, _)| *index).peekable();
+        for (index, kind) in self.kinds.iter().enumerate() {
+            if failed.next_if_eq(&index).is_some() {
+                ctx.metrics.send_error();
+            } else {
+                ctx.metrics.packet_out(*kind);
+            }
+        }
+        for (index, error) in &report.failed {
+            let to = self.batch.datagrams().nth(*index).map(|(_, to)| to);
+            debug!(target: "discv4", ?to, %error, "send failed");
+        }
+        self.batch.clear();
+        self.kinds.clear();
     }
 }
 
@@ -189,7 +300,11 @@ fn verify(
         return None;
     }
     ctx.metrics.packet_in(decoded.packet.kind());
-    Some(Ingress { src, decoded })
+    Some(Ingress {
+        src,
+        decoded,
+        ping_back: PingBack::Skipped,
+    })
 }
 
 fn drop_undecodable(ctx: &IngressContext, src: SocketAddr, error: &DecodeError) {
@@ -200,24 +315,6 @@ fn drop_undecodable(ctx: &IngressContext, src: SocketAddr, error: &DecodeError) 
     };
     trace!(target: "discv4", %src, %error, "dropping packet");
     ctx.metrics.dropped(reason);
-}
-
-/// Every PING gets a PONG to its UDP source, whatever its `from` says.
-async fn answer_ping(ctx: &IngressContext, src: SocketAddr, ping: &Ping, ping_hash: [u8; 32]) {
-    let pong = Packet::Pong(Pong {
-        to: Endpoint::new(src.ip(), src.port(), ping.from.tcp_port),
-        ping_hash,
-        expiration: expiration_after(ctx.packet_expiration),
-        enr_seq: Some(ctx.local.enr_seq.load(Ordering::Relaxed)),
-    });
-    send_packet(
-        ctx.transport.as_ref(),
-        &ctx.metrics,
-        &pong,
-        &ctx.local.key,
-        src,
-    )
-    .await;
 }
 
 /// Signs and sends a packet; returns its hash when it went out.

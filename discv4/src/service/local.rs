@@ -5,7 +5,7 @@ use std::{
     net::{IpAddr, Ipv4Addr, SocketAddr},
     sync::{
         atomic::{AtomicU64, Ordering},
-        Arc,
+        Arc, Mutex,
     },
 };
 
@@ -30,6 +30,18 @@ pub struct SharedLocal {
     pub peer_id: PeerId,
     /// Current ENR seq, announced in PONGs.
     pub enr_seq: AtomicU64,
+    /// The `from` endpoint of our PINGs (the workers sign ping-backs).
+    ping_from: Mutex<Endpoint>,
+}
+
+impl SharedLocal {
+    /// The `from` endpoint of our PINGs, as [`LocalNode::ping_endpoint`] last computed it.
+    pub fn ping_endpoint(&self) -> Endpoint {
+        match self.ping_from.lock() {
+            Ok(endpoint) => *endpoint,
+            Err(poisoned) => *poisoned.into_inner(),
+        }
+    }
 }
 
 /// Our record and the inputs it is built from.
@@ -67,8 +79,9 @@ impl LocalNode {
             key,
             peer_id,
             enr_seq: AtomicU64::new(enr.seq()),
+            ping_from: Mutex::new(Endpoint::new(Ipv4Addr::LOCALHOST.into(), 0, 0)),
         });
-        Ok(Self {
+        let local = Self {
             shared,
             enr,
             listen,
@@ -76,7 +89,9 @@ impl LocalNode {
             predicted: None,
             tcp_port,
             entries,
-        })
+        };
+        local.share_ping_endpoint();
+        Ok(local)
     }
 
     /// State shared with the ingress workers.
@@ -116,6 +131,14 @@ impl LocalNode {
         Endpoint::new(udp.address, udp.udp_port, self.tcp_port)
     }
 
+    fn share_ping_endpoint(&self) {
+        let endpoint = self.ping_endpoint();
+        match self.shared.ping_from.lock() {
+            Ok(mut shared) => *shared = endpoint,
+            Err(poisoned) => *poisoned.into_inner() = endpoint,
+        }
+    }
+
     /// Our node as an enode record (for printing and tests), falling back to 127.0.0.1 when
     /// no routable address is known yet.
     pub fn node_record(&self) -> NodeRecord {
@@ -140,6 +163,7 @@ impl LocalNode {
             return Ok(None);
         }
         self.predicted = predicted;
+        self.share_ping_endpoint();
         let changed = self.enr.set_endpoints(endpoints(
             self.advertised_udp(),
             self.tcp_port,

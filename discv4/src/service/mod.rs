@@ -38,6 +38,7 @@ pub mod local;
 mod lookups;
 pub mod metrics;
 mod pending;
+mod ping_back;
 pub mod predictor;
 mod priority;
 pub mod ratelimit;

@@ -53,6 +53,14 @@ impl Priority {
         }
     }
 
+    /// Whether `endpoint` holds an endpoint proof with us, as far as this set remembers.
+    pub(crate) fn is_bonded(&self, endpoint: SocketAddr) -> bool {
+        // `peek`: a lookup must not promote an entry (a spoofer could keep one alive).
+        self.bonded
+            .lock()
+            .is_ok_and(|b| b.peek(&endpoint).is_some())
+    }
+
     /// Whether to verify a datagram from `src`; `backlog` is true while the socket is behind.
     pub(crate) fn admit(&self, src: SocketAddr, backlog: bool) -> bool {
         let Some(budget) = &self.unknown_budget else {
@@ -61,8 +69,7 @@ impl Priority {
         if !backlog {
             return true;
         }
-        // `peek`: a lookup must not promote an entry (a spoofer could keep one alive).
-        if self.bonded.lock().is_ok_and(|b| b.peek(&src).is_some()) {
+        if self.is_bonded(src) {
             return true;
         }
         budget

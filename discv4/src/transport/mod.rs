@@ -5,10 +5,14 @@
 //! a [`SimNetwork`] with thousands of nodes on tokio's paused clock in tests.
 
 mod batch;
+#[cfg(target_os = "linux")]
+mod mmsg;
+mod send_batch;
 mod sim;
 mod udp;
 
 pub use batch::RecvBatch;
+pub use send_batch::{SendBatch, SendReport};
 pub use sim::{SimConfig, SimNetwork, SimSocket, SimStats};
 pub use udp::{UdpTransport, RECV_BUFFER_BYTES};
 
@@ -87,6 +91,22 @@ pub trait DatagramTransport: Send + Sync + 'static {
                 src,
             });
             Ok(())
+        })
+    }
+
+    /// Sends every datagram of `batch`, in order; a datagram the system refuses does not stop
+    /// the others. Transports that can send many datagrams per system call (`sendmmsg`) do;
+    /// the default sends one at a time.
+    fn send_batch<'a>(&'a self, batch: &'a SendBatch) -> TransportFuture<'a, SendReport> {
+        Box::pin(async move {
+            let mut report = SendReport::default();
+            for (index, (datagram, to)) in batch.datagrams().enumerate() {
+                match self.send_to(datagram, to).await {
+                    Ok(_) => report.sent += 1,
+                    Err(error) => report.failed.push((index, error)),
+                }
+            }
+            report
         })
     }
 

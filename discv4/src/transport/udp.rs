@@ -1,5 +1,5 @@
 //! [`DatagramTransport`] for real UDP sockets: a plain tokio [`UdpSocket`] (one datagram per
-//! system call), and [`UdpTransport`], which receives a batch per system call.
+//! system call), and [`UdpTransport`], which receives and sends a batch per system call.
 
 use std::io::{self, IoSliceMut};
 use std::net::SocketAddr;
@@ -11,7 +11,7 @@ use tokio::net::UdpSocket;
 
 use super::{
     batch::{Filled, RecvBatch},
-    DatagramTransport, TransportFuture,
+    DatagramTransport, SendBatch, SendReport, TransportFuture,
 };
 
 impl DatagramTransport for UdpSocket {
@@ -62,7 +62,8 @@ pub const RECV_BUFFER_BYTES: usize = 4 * 1024 * 1024;
 
 /// A UDP socket that receives many datagrams per system call (`recvmmsg` on Linux, with
 /// UDP GRO where the kernel offers it, via `quinn-udp`; one datagram per call elsewhere) and
-/// sends one datagram per call.
+/// sends a [`SendBatch`] to any number of destinations per call (`sendmmsg` on Linux; one
+/// datagram per call elsewhere).
 ///
 /// `quinn-udp` also sets the socket to never fragment (`IP_PMTUDISC_PROBE`): discv4 datagrams
 /// are at most 1280 bytes, within every IPv6 path and every IPv4 path in practice.
@@ -70,6 +71,8 @@ pub const RECV_BUFFER_BYTES: usize = 4 * 1024 * 1024;
 pub struct UdpTransport {
     socket: UdpSocket,
     state: UdpSocketState,
+    /// IPv4 destinations must be IPv4-mapped on an IPv6 (dual-stack) socket.
+    ipv6: bool,
 }
 
 impl UdpTransport {
@@ -80,7 +83,12 @@ impl UdpTransport {
         if let Err(error) = state.set_recv_buffer_size((&socket).into(), RECV_BUFFER_BYTES) {
             tracing::debug!(target: "discv4", %error, "cannot enlarge the UDP receive buffer");
         }
-        Ok(Self { socket, state })
+        let ipv6 = socket.local_addr()?.is_ipv6();
+        Ok(Self {
+            socket,
+            state,
+            ipv6,
+        })
     }
 
     /// Binds `addr`.
@@ -153,6 +161,43 @@ impl DatagramTransport for UdpTransport {
             self.socket
                 .async_io(Interest::READABLE, || self.try_recv_batch(batch))
                 .await
+        })
+    }
+
+    #[cfg(target_os = "linux")]
+    fn send_batch<'a>(&'a self, batch: &'a SendBatch) -> TransportFuture<'a, SendReport> {
+        use std::os::fd::AsRawFd;
+        Box::pin(async move {
+            let mut report = SendReport::default();
+            let fd = self.socket.as_raw_fd();
+            let mut next = 0;
+            while next < batch.len() {
+                // `WouldBlock` (a full socket buffer) waits for room; any other error belongs
+                // to the datagram at `next` alone, which is skipped.
+                let result = self
+                    .socket
+                    .async_io(Interest::WRITABLE, || {
+                        super::mmsg::send(fd, batch, next, self.ipv6)
+                    })
+                    .await;
+                match result {
+                    Ok(sent) if sent > 0 => {
+                        report.sent += sent;
+                        next += sent;
+                    }
+                    Ok(_) => {
+                        report
+                            .failed
+                            .push((next, io::Error::other("sendmmsg sent nothing")));
+                        next += 1;
+                    }
+                    Err(error) => {
+                        report.failed.push((next, error));
+                        next += 1;
+                    }
+                }
+            }
+            report
         })
     }
 

@@ -28,6 +28,7 @@ use super::{
             Answered, EnrWaiter, Expect, NeighborsMatch, NeighborsWaiter, Pending, PongWaiter,
             Resend,
         },
+        ping_back::PingBack,
     },
     Followup, Service,
 };
@@ -36,11 +37,15 @@ impl Service {
     // ---------------------------------------------------------------- incoming packets
 
     pub(super) async fn on_packet(&mut self, ingress: Ingress) {
-        let Ingress { src, decoded } = ingress;
+        let Ingress {
+            src,
+            decoded,
+            ping_back,
+        } = ingress;
         let sender = decoded.sender;
         trace!(target: "discv4", %src, kind = decoded.packet.kind().name(), "packet");
         match decoded.packet {
-            Packet::Ping(ping) => self.on_ping(src, sender, &ping).await,
+            Packet::Ping(ping) => self.on_ping(src, sender, &ping, ping_back).await,
             Packet::Pong(pong) => self.on_pong(src, sender, &pong),
             Packet::FindNode(findnode) => self.on_findnode(src, sender, &findnode).await,
             Packet::Neighbors(neighbors) => self.on_neighbors(src, sender, neighbors),
@@ -51,8 +56,9 @@ impl Service {
 
     /// The PONG was already sent by the ingress worker; here we remember the PING (the sender
     /// has now proven our endpoint, which releases the requests a bond with it was holding)
-    /// and bond back when we have no fresh proof of theirs.
-    async fn on_ping(&mut self, src: SocketAddr, sender: PeerId, ping: &Ping) {
+    /// and bond back when we have no fresh proof of theirs: usually the worker has already
+    /// sent the ping-back and we only expect its PONG.
+    async fn on_ping(&mut self, src: SocketAddr, sender: PeerId, ping: &Ping, ping_back: PingBack) {
         let id = sender.node_id();
         self.db.set_last_ping(&id, src.ip(), self.clock.now_secs());
         let released = self.bonds.remote_pinged(&sender, src.ip());
@@ -67,21 +73,25 @@ impl Service {
         if self.is_bonded(&sender, src.ip()) {
             self.priority.bonded(src);
             self.add_inbound(record);
-        } else if !self.pending.has(&sender, src.ip(), PacketKind::Pong) && self.allow_ping_back() {
-            self.send_ping(record, PongWaiter::PingBack { record })
-                .await;
+            return;
         }
-    }
-
-    fn allow_ping_back(&mut self) -> bool {
-        match &mut self.ping_backs {
-            None => true,
-            Some(bucket) => {
-                let allowed = bucket.take(Instant::now());
-                if !allowed {
-                    self.metrics.dropped(DropReason::PingBackLimited);
+        let awaited = self.pending.has(&sender, src.ip(), PacketKind::Pong);
+        match ping_back {
+            // Tracked even when another PING to it is awaited (the worker decided while this
+            // task was sending a bond PING): its PONG is then expected, not unsolicited.
+            PingBack::Sent { hash } => self.track_ping_back(record, hash),
+            PingBack::OverBudget => {}
+            // The worker thought it needed none (a stale bonded mark, or a ping-back moments
+            // ago that we no longer await): sign one here, within the same budget.
+            PingBack::Skipped => {
+                if !awaited {
+                    if self.ping_backs.take_budget(Instant::now()) {
+                        self.send_ping(record, PongWaiter::PingBack { record })
+                            .await;
+                    } else {
+                        self.metrics.dropped(DropReason::PingBackLimited);
+                    }
                 }
-                allowed
             }
         }
     }
