@@ -4,7 +4,11 @@
 //! the first time and doubles with every repeat up to a day; bans are persisted with the
 //! book, so a restart does not forgive them.
 
-use std::{collections::HashMap, net::IpAddr, time::Duration};
+use std::{
+    collections::{HashMap, HashSet},
+    net::IpAddr,
+    time::Duration,
+};
 
 use enode::{netutil::normalize_ip, PeerId};
 use tokio::time::Instant;
@@ -104,6 +108,8 @@ impl Score {
 pub(crate) struct Bans {
     scores: HashMap<PeerId, Score>,
     bans: HashMap<PeerId, Ban>,
+    /// The peers whose ban carries each IP: every record ingested is checked against it.
+    by_ip: HashMap<IpAddr, HashSet<PeerId>>,
 }
 
 impl Bans {
@@ -144,7 +150,7 @@ impl Bans {
     pub(crate) fn ban(&mut self, id: PeerId, ip: Option<IpAddr>, reason: BanReason, now: Instant) {
         let count = self.bans.get(&id).map_or(0, |b| b.count) + 1;
         let length = ban_length(count);
-        self.bans.insert(
+        self.insert(
             id,
             Ban {
                 until: now + length,
@@ -158,7 +164,27 @@ impl Bans {
 
     /// Restores a persisted ban.
     pub(crate) fn restore(&mut self, id: PeerId, ban: Ban) {
+        self.insert(id, ban);
+    }
+
+    fn insert(&mut self, id: PeerId, ban: Ban) {
+        self.remove(&id);
+        if let Some(ip) = ban.ip {
+            self.by_ip.entry(ip).or_default().insert(id);
+        }
         self.bans.insert(id, ban);
+    }
+
+    fn remove(&mut self, id: &PeerId) {
+        let Some(ip) = self.bans.remove(id).and_then(|ban| ban.ip) else {
+            return;
+        };
+        if let Some(ids) = self.by_ip.get_mut(&ip) {
+            ids.remove(id);
+            if ids.is_empty() {
+                self.by_ip.remove(&ip);
+            }
+        }
     }
 
     pub(crate) fn is_banned(&self, id: &PeerId, now: Instant) -> bool {
@@ -167,10 +193,10 @@ impl Bans {
 
     /// True when `ip` belongs to a peer banned for a severe breach.
     pub(crate) fn is_ip_banned(&self, ip: IpAddr, now: Instant) -> bool {
-        let ip = normalize_ip(ip);
-        self.bans
-            .values()
-            .any(|b| b.until > now && b.ip == Some(ip))
+        self.by_ip.get(&normalize_ip(ip)).is_some_and(|ids| {
+            ids.iter()
+                .any(|id| self.bans.get(id).is_some_and(|b| b.until > now))
+        })
     }
 
     /// Bans in force (expired ones keep their repeat count until forgotten).
@@ -200,8 +226,15 @@ impl Bans {
             }
         }
         if self.bans.len() > MAX_TRACKED {
-            self.bans
-                .retain(|_, b| now.saturating_duration_since(b.until) < MAX_BAN);
+            let forgotten: Vec<PeerId> = self
+                .bans
+                .iter()
+                .filter(|(_, b)| now.saturating_duration_since(b.until) >= MAX_BAN)
+                .map(|(id, _)| *id)
+                .collect();
+            for id in &forgotten {
+                self.remove(id);
+            }
             while self.bans.len() > MAX_TRACKED {
                 let Some(first) = self
                     .bans
@@ -211,7 +244,7 @@ impl Bans {
                 else {
                     break;
                 };
-                self.bans.remove(&first);
+                self.remove(&first);
             }
         }
     }
@@ -280,5 +313,43 @@ mod tests {
         bans.ban(id, None, BanReason::Misbehaved, later);
         assert!(bans.is_banned(&id, later + FIRST_BAN * 2 - Duration::from_secs(1)));
         assert!(!bans.is_banned(&id, later + FIRST_BAN * 2));
+    }
+
+    #[test]
+    fn the_ip_index_follows_rebans_restores_and_forgetting() {
+        let mut bans = Bans::default();
+        let now = Instant::now();
+        let a = PeerId([1; 64]);
+        let (first, second): (IpAddr, IpAddr) =
+            ("1.1.1.1".parse().unwrap(), "2.2.2.2".parse().unwrap());
+        bans.ban(a, Some(first), BanReason::Misbehaved, now);
+        assert!(bans.is_ip_banned(first, now));
+        // Banned again from another IP: the old IP is free, the new one banned.
+        bans.ban(a, Some(second), BanReason::Misbehaved, now);
+        assert!(!bans.is_ip_banned(first, now));
+        assert!(bans.is_ip_banned(second, now));
+        // An IPv4-mapped IPv6 address is the same IP.
+        assert!(bans.is_ip_banned("::ffff:2.2.2.2".parse().unwrap(), now));
+        // A restored ban is indexed like a new one.
+        let b = PeerId([2; 64]);
+        let restored = Ban {
+            until: now + FIRST_BAN,
+            reason: BanReason::Score,
+            count: 1,
+            ip: Some(first),
+        };
+        bans.restore(b, restored);
+        assert!(bans.is_ip_banned(first, now));
+        assert!(!bans.is_ip_banned(first, now + FIRST_BAN));
+        // Past the bound, bans expired for a day are forgotten, with their IPs.
+        let late = now + FIRST_BAN * 4 + MAX_BAN;
+        for i in 0..=MAX_TRACKED as u32 {
+            let mut id = [0u8; 64];
+            id[..4].copy_from_slice(&i.to_be_bytes());
+            id[63] = 9;
+            bans.ban(PeerId(id), None, BanReason::Misbehaved, late);
+        }
+        assert!(!bans.bans.contains_key(&b));
+        assert!(bans.by_ip.is_empty(), "{:?}", bans.by_ip);
     }
 }
