@@ -7,7 +7,7 @@
 
 mod node_support;
 
-use std::{net::SocketAddr, time::Duration};
+use std::net::SocketAddr;
 
 use alloy_rlp::{Encodable, Header};
 use bytes::{BufMut, Bytes, BytesMut};
@@ -548,6 +548,5 @@ async fn forged_records_in_peers_are_counted_kept_out_of_the_book_and_penalised(
         "the two forgers, nobody else"
     );
     drop(client);
-    tokio::time::sleep(Duration::from_millis(10)).await;
     node.node.shutdown().await;
 }
