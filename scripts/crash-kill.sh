@@ -13,6 +13,9 @@ trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$DIR"' EXIT
 PORT=$((20000 + RANDOM % 20000))
 key="" seq=0 warned=0 opened=0
 for round in $(seq 1 "$ROUNDS"); do
+  # Empty the output files here: the background job's own redirection may truncate them only
+  # after the checks below have read the previous round's lines.
+  : >"$DIR/out"; : >"$DIR/err"
   "$BIN/bootnode" --addr "127.0.0.1:$PORT" --datadir "$DIR/data" >"$DIR/out" 2>"$DIR/err" &
   pid=$!
   for _ in $(seq 1 100); do grep -q '^enr:' "$DIR/out" 2>/dev/null && break; sleep 0.05; done

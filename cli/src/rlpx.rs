@@ -63,6 +63,12 @@ pub struct ListenArgs {
     /// Client id sent in our Hello.
     #[arg(long, default_value = concat!("kadnode/v", env!("CARGO_PKG_VERSION")))]
     pub client_id: String,
+    /// Apply the per-IP throttle and the per-IP and per-/24 handshake caps to LAN and
+    /// loopback addresses too. They are exempt by default (local tools, co-located nodes);
+    /// turn this on behind a local proxy that forwards internet traffic, or to try the
+    /// production behaviour on one machine.
+    #[arg(long)]
+    pub limit_local: bool,
     /// Log level 0..5 (RUST_LOG overrides it).
     #[arg(long, value_name = "N", default_value_t = 2,
           value_parser = clap::value_parser!(u8).range(0..=5))]
@@ -281,10 +287,11 @@ async fn listen(args: ListenArgs, json_mode: bool) -> Result<(), CliError> {
     let key = Arc::new(key);
     let slots = Arc::new(Semaphore::new(MAX_SESSIONS));
     // The node server's admission before any handshake work: per-IP throttle (30 s; LAN and
-    // loopback exempt), per-IP and per-/24 caps on connections still in their handshake, a
-    // global cap on those. A few addresses cannot hold every session slot.
+    // loopback exempt unless --limit-local), per-IP and per-/24 caps on connections still in
+    // their handshake, a global cap on those. A few addresses cannot hold every session slot.
     let mut admission = kadnode::net::InboundLimits::new(kadnode::net::InboundConfig {
         max_pending: MAX_PENDING_HANDSHAKES,
+        exempt_lan: !args.limit_local,
         ..kadnode::net::InboundConfig::default()
     });
     let accept = async {

@@ -5,7 +5,14 @@ mod cli_support;
 #[path = "../../tests/common/mod.rs"]
 mod common;
 
-use std::time::Duration;
+use std::{
+    net::SocketAddr,
+    sync::{
+        atomic::{AtomicBool, AtomicUsize, Ordering},
+        Arc,
+    },
+    time::Duration,
+};
 
 use cli_support::*;
 use common::js::{listening, JsPeer};
@@ -179,5 +186,97 @@ async fn listen_refuses_a_3_kib_first_frame() {
     })
     .await
     .unwrap();
+    drop(listen);
+}
+
+/// Connections the attacker keeps trying at once, all from one address.
+const ATTACKERS: usize = 100;
+
+/// Connects from `source` to `to`, holds the connection silently until the listener closes
+/// it (or 10 s pass), and does it again, until `stop`.
+async fn reconnect_in_a_loop(
+    source: SocketAddr,
+    to: SocketAddr,
+    stop: Arc<AtomicBool>,
+    attempts: Arc<AtomicUsize>,
+    flood_going: Arc<tokio::sync::Notify>,
+) {
+    use tokio::io::AsyncReadExt;
+    while !stop.load(Ordering::Relaxed) {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.bind(source).unwrap();
+        if let Ok(mut stream) = socket.connect(to).await {
+            if attempts.fetch_add(1, Ordering::Relaxed) + 1 == 3 * ATTACKERS {
+                flood_going.notify_one();
+            }
+            let mut buf = [0u8; 64];
+            let _ = tokio::time::timeout(Duration::from_secs(10), async {
+                while !matches!(stream.read(&mut buf).await, Ok(0) | Err(_)) {}
+            })
+            .await;
+        }
+        // A short pause: a tight loop would only measure this machine's CPU.
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// With the production treatment of local addresses (`--limit-local`), one address
+/// reconnecting in a loop cannot lock an honest `rlpx ping` from another address out: the
+/// per-IP throttle and pending cap refuse the flood before any handshake work, so the global
+/// pending slots stay free. (Without the flag, loopback is exempt and the same flood holds
+/// every pending slot: the pings fail.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_address_reconnecting_in_a_loop_cannot_lock_out_an_honest_ping() {
+    let (listen, enode) = tokio::task::spawn_blocking(|| start_listen(&["--limit-local"]))
+        .await
+        .unwrap();
+    let port: u16 = enode.rsplit(':').next().unwrap().parse().unwrap();
+    let target: SocketAddr = ([127, 0, 0, 1], port).into();
+    let flooder: SocketAddr = ([127, 0, 0, 2], 0).into();
+    let stop = Arc::new(AtomicBool::new(false));
+    let attempts = Arc::new(AtomicUsize::new(0));
+    let flood_going = Arc::new(tokio::sync::Notify::new());
+    let tasks: Vec<_> = (0..ATTACKERS)
+        .map(|_| {
+            tokio::spawn(reconnect_in_a_loop(
+                flooder,
+                target,
+                Arc::clone(&stop),
+                Arc::clone(&attempts),
+                Arc::clone(&flood_going),
+            ))
+        })
+        .collect();
+    // Wait until the flood has had every slot it could get.
+    tokio::time::timeout(WAIT, flood_going.notified())
+        .await
+        .expect("the flood did not get going");
+
+    // The honest ping comes from 127.0.0.1 (the kernel's source for a loopback target). One
+    // only: the throttle admits one attempt per address every 30 s, honest or not.
+    let url = enode.clone();
+    let out = tokio::task::spawn_blocking(move || run(KADNODE, &["rlpx", "ping", &url]))
+        .await
+        .unwrap();
+    assert_eq!(out.code, 0, "the honest ping was locked out: {out:?}");
+    assert!(out.stdout.contains("client id:"), "{}", out.stdout);
+    let flood = attempts.load(Ordering::Relaxed);
+    stop.store(true, Ordering::Relaxed);
+    for task in tasks {
+        task.abort();
+    }
+    let listen = tokio::task::spawn_blocking(move || {
+        let mut listen = listen;
+        // The flood was refused at admission, as throttled or over the per-IP cap.
+        let line = listen.wait_stdout(|l| l.starts_with("127.0.0.2:") && l.contains("refused ("));
+        assert!(
+            line.contains("too many attempts") || line.contains("from this IP"),
+            "{line}"
+        );
+        listen
+    })
+    .await
+    .unwrap();
+    eprintln!("{flood} flood connections from 127.0.0.2; the honest ping was answered");
     drop(listen);
 }

@@ -2,7 +2,10 @@
 //! encryption handshake, the first checkpoint, the Hello exchange. Each runs as its own task
 //! and reports to the node service, which owns every decision.
 
-use std::{net::SocketAddr, sync::Arc};
+use std::{
+    net::{IpAddr, SocketAddr},
+    sync::Arc,
+};
 
 use enode::{NodeKey, NodeRecord, PeerId};
 use rlpx::{
@@ -28,6 +31,8 @@ pub(crate) enum ConnEvent {
     Authenticated {
         id: PeerId,
         direction: Direction,
+        /// Where the connection comes from (bans cover addresses too).
+        remote_ip: IpAddr,
         reply: oneshot::Sender<Result<(), DisconnectReason>>,
     },
     /// The Hellos are exchanged; the service adds the peer or disconnects it.
@@ -43,6 +48,8 @@ pub(crate) enum ConnEvent {
         /// Known once the handshake proved it (always known when we dialed).
         id: Option<PeerId>,
         direction: Direction,
+        /// The remote's address.
+        remote_ip: IpAddr,
         verdict: Verdict,
         detail: String,
     },
@@ -64,6 +71,7 @@ pub(crate) async fn dial(ctx: ConnContext, conn: ConnId, node: NodeRecord) {
         conn,
         id: Some(node.id),
         direction: Direction::Outbound,
+        remote_ip: addr.ip(),
         verdict,
         detail,
     };
@@ -138,6 +146,7 @@ async fn finish<Io>(
         conn,
         id,
         direction,
+        remote_ip: remote_addr.ip(),
         verdict: error.verdict(),
         detail: error.to_string(),
     };
@@ -155,6 +164,7 @@ async fn finish<Io>(
         .send(ConnEvent::Authenticated {
             id,
             direction,
+            remote_ip: remote_addr.ip(),
             reply,
         })
         .await;
@@ -171,6 +181,7 @@ async fn finish<Io>(
                 conn,
                 id: Some(id),
                 direction,
+                remote_ip: remote_addr.ip(),
                 verdict: refusal_verdict(reason),
                 detail: format!("refused: {reason}"),
             })

@@ -146,6 +146,27 @@ impl Dialing {
         );
     }
 
+    /// True while node `id`, or its address `ip`, is banned.
+    pub(crate) fn is_banned(&self, id: &PeerId, ip: IpAddr, now: Instant) -> bool {
+        self.scheduler.is_banned(now, id, Some(ip))
+    }
+
+    /// An inbound connection failed with `verdict` before it became a peer: a verdict that
+    /// calls for a ban (an impostor's Hello) bans the proven id, as a failed dial would.
+    pub(crate) fn inbound_failed(
+        &mut self,
+        id: PeerId,
+        ip: IpAddr,
+        verdict: Verdict,
+        now: Instant,
+    ) {
+        self.scheduler.inbound_done(&id);
+        if verdict.should_ban() {
+            let length = self.scheduler.ban(now, id, Some(ip));
+            debug!(target: "kadnode::node", ?id, %ip, ?verdict, ?length, "inbound peer banned");
+        }
+    }
+
     pub(crate) fn peer_removed(&mut self, id: &PeerId, verdict: Verdict, now: Instant) {
         self.scheduler.peer_removed(now, id, verdict);
     }

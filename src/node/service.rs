@@ -321,13 +321,23 @@ impl NodeService {
             ConnEvent::Authenticated {
                 id,
                 direction,
+                remote_ip,
                 reply,
             } => {
-                let verdict = self.admission(id, direction).map(|_| ());
+                let now = Instant::now();
+                let verdict = if direction == Direction::Inbound
+                    && !self.trusted.contains(&id)
+                    && self.dialing.is_banned(&id, remote_ip, now)
+                {
+                    // A banned peer is turned away before the Hellos: the ban would be
+                    // worthless if it could simply dial us instead.
+                    debug!(target: "kadnode::node", ?id, %remote_ip, "banned peer refused");
+                    Err(DisconnectReason::DisconnectRequested)
+                } else {
+                    self.admission(id, direction).map(|_| ())
+                };
                 match (&verdict, direction) {
-                    (Ok(()), Direction::Inbound) => {
-                        self.dialing.inbound_pending(id, Instant::now());
-                    }
+                    (Ok(()), Direction::Inbound) => self.dialing.inbound_pending(id, now),
                     (Err(reason), Direction::Outbound) => self.outbound_refused(id, *reason),
                     _ => {}
                 }
@@ -384,6 +394,7 @@ impl NodeService {
                 conn,
                 id,
                 direction,
+                remote_ip,
                 verdict,
                 detail,
             } => {
@@ -392,6 +403,10 @@ impl NodeService {
                 match (id, direction) {
                     (Some(id), Direction::Outbound) => {
                         self.dialing.dial_failed(id, verdict, Instant::now());
+                    }
+                    (Some(id), Direction::Inbound) if !self.trusted.contains(&id) => {
+                        self.dialing
+                            .inbound_failed(id, remote_ip, verdict, Instant::now());
                     }
                     (Some(id), Direction::Inbound) => self.dialing.inbound_done(&id),
                     (None, Direction::Inbound) => {}
