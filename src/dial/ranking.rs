@@ -6,7 +6,9 @@
 //! 1. its tier: a node with a past session (remembered, or hinted by the source) that also
 //!    answered discovery recently; one with a past session; one that answered recently; a
 //!    stranger; one whose dials at this address failed (unless it answered discovery after
-//!    the failure); one that proved incompatible;
+//!    the failure); one whose address no dial ever reached, tried
+//!    [`UNREACHABLE_TIER_AFTER`] times (discovery answers do not lift it: UDP answers say
+//!    nothing of a black-holed TCP port); one that proved incompatible;
 //! 2. within a tier, the most recent discovery answer;
 //! 3. then fewer failures;
 //! 4. then the latest arrival first. The first nodes a discovery walk finds are the ones
@@ -22,7 +24,10 @@ use std::{cmp::Reverse, collections::VecDeque, time::Duration};
 use enode::PeerId;
 use tokio::time::Instant;
 
-use super::{config::DialPolicy, memory::DialMemory, refusal::DialRefusal};
+use super::{
+    config::DialPolicy, memory::DialMemory, refusal::DialRefusal,
+    unreachable::UNREACHABLE_TIER_AFTER,
+};
 use crate::discovery::{Candidate, SourceId};
 
 /// Coarse class of a candidate, worst first.
@@ -30,6 +35,9 @@ use crate::discovery::{Candidate, SourceId};
 pub enum CandidateTier {
     /// Proved incompatible before.
     Incompatible,
+    /// No dial at this address ever reached the node, in [`UNREACHABLE_TIER_AFTER`] tries
+    /// or more, and it never had a session.
+    Unreachable,
     /// Dials at this address failed, and no discovery answer since.
     Failed,
     /// Nothing known.
@@ -75,13 +83,16 @@ impl RankContext<'_> {
             (Some(answer), Some(failure)) => answer > failure,
             _ => false,
         };
-        let failing = standing.failures_here > 0 && !answered_since_failure;
+        let unreachable = standing.unreached_failures >= UNREACHABLE_TIER_AFTER;
+        let failing = standing.failures_here > 0 && (unreachable || !answered_since_failure);
         let fresh = hints
             .answered_at
             .is_some_and(|at| self.now.saturating_duration_since(at) < self.fresh_answer);
         let proven = standing.successes > 0 || hints.past_sessions > 0;
         let tier = if standing.incompatible {
             CandidateTier::Incompatible
+        } else if unreachable {
+            CandidateTier::Unreachable
         } else if failing {
             CandidateTier::Failed
         } else {
