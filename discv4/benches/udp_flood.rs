@@ -420,7 +420,10 @@ impl Honest {
                 .iter()
                 .map(|d| format!("{:.2} s", d.as_secs_f64()))
                 .collect();
-            println!("  lost PINGs were sent at {} after the honest peer started", at.join(", "));
+            println!(
+                "  lost PINGs were sent at {} after the honest peer started",
+                at.join(", ")
+            );
         }
     }
 }

@@ -953,10 +953,15 @@ fn dial_and_fail(h: &mut Harness, n: u16, verdict: Verdict) {
 fn an_address_no_dial_reached_sinks_below_strangers_whatever_discovery_says() {
     let mut h = Harness::with_slots(50);
     dial_and_fail(&mut h, 2, Verdict::Timeout);
-    // One timeout may be a node that was down: a later discovery answer lifts it.
+    // One timeout may be a node that was down: a discovery answer lifts it once the
+    // failure is older than the fresh-answer window (10 min).
     assert_eq!(
         h.s.tier_of(h.now, &answering(&h, 2)),
         CandidateTier::Answered
+    );
+    assert_eq!(
+        h.s.tier_of(h.now - SEC, &answering(&h, 2)),
+        CandidateTier::Failed
     );
     dial_and_fail(&mut h, 2, Verdict::Timeout);
     // Two, while it kept answering discovery: its TCP port is not reachable.
