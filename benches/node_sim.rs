@@ -66,6 +66,8 @@ fn ip(index: usize) -> IpAddr {
 
 struct Report {
     filled_at: Option<Duration>,
+    /// Reachable nodes with full dialed slots at each 30 s of virtual time.
+    progress: Vec<(u64, usize)>,
     reachable_filled: usize,
     reachable: usize,
     dials: u64,
@@ -167,6 +169,7 @@ async fn run(
     let limit = Duration::from_secs(env("NODE_SIM_VIRTUAL_SECS", 900));
     let mut filled_at = None;
     let mut reachable_filled = 0;
+    let mut progress = Vec::new();
     while started.elapsed() < limit {
         tokio::time::sleep(Duration::from_secs(1)).await;
         reachable_filled = running
@@ -181,6 +184,7 @@ async fn run(
             .count();
         let secs = started.elapsed().as_secs();
         if secs.is_multiple_of(30) {
+            progress.push((secs, reachable_filled));
             // Progress on stderr, so a run cut short still says where it was.
             eprintln!(
                 "{policy:?} t={secs} s: {reachable_filled} of {reachable} reachable nodes full"
@@ -235,6 +239,7 @@ async fn run(
     }
     Report {
         filled_at,
+        progress,
         reachable_filled,
         reachable,
         dials,
@@ -278,11 +283,26 @@ fn main() {
         counters.reset();
         let report = runtime.block_on(run(nodes, unreachable, max_peers, policy, backends));
         let filled = report.slots_filled.max(1) as f64;
+        // Share of the reachable nodes full at 30, 60 and 90 s (all of them once filled).
+        let share_at = |secs: u64| {
+            let full = match report.filled_at {
+                Some(at) if at.as_secs() <= secs => report.reachable,
+                _ => report
+                    .progress
+                    .iter()
+                    .find(|(at, _)| *at == secs)
+                    .map_or(report.reachable_filled, |(_, n)| *n),
+            };
+            100.0 * full as f64 / report.reachable.max(1) as f64
+        };
         println!(
-            "policy={name} discovery={backends:?} nodes={nodes} unreachable={unreachable} max_peers={max_peers}: {} of {} reachable nodes filled their dialed slots in {} (virtual); dials per filled slot {:.2}, failed dials per filled slot {:.2}; wall {:.1} s",
+            "policy={name} discovery={backends:?} nodes={nodes} unreachable={unreachable} max_peers={max_peers}: {} of {} reachable nodes filled their dialed slots in {} (virtual; {:.0} % at 30 s, {:.0} % at 60 s, {:.0} % at 90 s); dials per filled slot {:.2}, failed dials per filled slot {:.2}; wall {:.1} s",
             report.reachable_filled,
             report.reachable,
             report.filled_at.map_or_else(|| "never".to_owned(), |d| format!("{:.1} s", d.as_secs_f64())),
+            share_at(30),
+            share_at(60),
+            share_at(90),
             report.dials as f64 / filled,
             report.failures as f64 / filled,
             wall.elapsed().as_secs_f64()

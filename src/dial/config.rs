@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use enode::NetRestrict;
 
+use super::unreachable::UnreachableConfig;
 use crate::peers::{BackoffConfig, BanConfig};
 
 /// Default cap on concurrent dials (geth's `defaultMaxPendingPeers`): 50.
@@ -122,6 +123,8 @@ pub struct DialConfig {
     pub report_capacity: usize,
     /// Backoff durations per verdict class (ranked policy only).
     pub backoff: BackoffConfig,
+    /// When an address no dial ever reached is refused (ranked policy only).
+    pub unreachable: UnreachableConfig,
     /// Ban durations (both policies).
     pub bans: BanConfig,
 }
@@ -152,6 +155,7 @@ impl Default for DialConfig {
             pending_inbound_capacity: DEFAULT_PENDING_INBOUND_CAPACITY,
             report_capacity: DEFAULT_REPORT_CAPACITY,
             backoff: BackoffConfig::default(),
+            unreachable: UnreachableConfig::default(),
             bans: BanConfig::default(),
         }
     }

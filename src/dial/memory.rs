@@ -1,6 +1,6 @@
 //! What the scheduler remembers of past dials, per node: where it was dialed last, how many
-//! sessions succeeded, how many dials failed in a row at that address, whether it proved
-//! incompatible. Ranking reads it; [`DialMemory::snapshot`] and [`DialMemory::restore`]
+//! sessions succeeded, how many dials failed in a row at that address, whether any dial there
+//! ever reached the node, whether it proved incompatible. Ranking reads it; [`DialMemory::snapshot`] and [`DialMemory::restore`]
 //! carry it across restarts. Bounded: at most `capacity` nodes, each forgotten `retention`
 //! after its last update (the least recently updated go first when full).
 
@@ -10,7 +10,7 @@ use std::{
 };
 
 use enode::{netutil::normalize_ip, PeerId};
-use rlpx::verdict::Verdict;
+use rlpx::verdict::{Backoff, Verdict};
 use tokio::time::Instant;
 
 use super::snapshot::{DialMemorySnapshot, SnapshotEntry};
@@ -25,6 +25,10 @@ pub struct DialRecord {
     pub successes: u32,
     /// Dials that failed in a row at `addr` since the last success.
     pub failures: u32,
+    /// No dial at `addr` ever reached the node: every one timed out or met a network error,
+    /// and none produced a session. A node behind a NAT looks like this for ever, however
+    /// well it answers discovery.
+    pub never_reached: bool,
     /// A dial or session ended with a fatal verdict (other network, no shared capability).
     pub incompatible: bool,
     /// The last success, if any.
@@ -68,6 +72,7 @@ impl DialMemory {
                 addr,
                 successes: 0,
                 failures: 0,
+                never_reached: true,
                 incompatible: false,
                 last_success: None,
                 last_failure: None,
@@ -82,6 +87,7 @@ impl DialMemory {
         record.addr = addr;
         record.successes = record.successes.saturating_add(1);
         record.failures = 0;
+        record.never_reached = false;
         record.incompatible = false;
         record.last_success = Some(now);
         record.updated = now;
@@ -89,15 +95,18 @@ impl DialMemory {
     }
 
     /// A dial to node `id` at `addr` failed with `verdict`. Failures count per address: a
-    /// node that moved starts again from zero.
+    /// node that moved starts again from zero. A verdict other than a timeout or a network
+    /// error (say, too many peers) means the dial reached the node.
     pub fn record_failure(&mut self, now: Instant, id: PeerId, addr: SocketAddr, verdict: Verdict) {
         let addr = normalize(addr);
         let mut record = self.current(now, &id, addr);
         if record.addr != addr {
             record.addr = addr;
             record.failures = 0;
+            record.never_reached = true;
         }
         record.failures = record.failures.saturating_add(1);
+        record.never_reached &= !reached_the_node(verdict);
         record.incompatible |= verdict.is_fatal();
         record.last_failure = Some(now);
         record.updated = now;
@@ -148,6 +157,7 @@ impl DialMemory {
                 addr: record.addr,
                 successes: record.successes,
                 failures: record.failures,
+                never_reached: record.never_reached,
                 incompatible: record.incompatible,
                 updated_secs_ago: ago(record.updated),
                 last_success_secs_ago: record.last_success.map(ago),
@@ -195,6 +205,7 @@ impl DialMemory {
                 addr: normalize(entry.addr),
                 successes: entry.successes,
                 failures: entry.failures,
+                never_reached: entry.never_reached,
                 incompatible: entry.incompatible,
                 last_success: entry.last_success_secs_ago.map(at),
                 last_failure: entry.last_failure_secs_ago.map(at),
@@ -207,6 +218,12 @@ impl DialMemory {
     }
 }
 
+/// True when a dial that failed with `verdict` still reached the node: anything but a
+/// timeout or a network error (the classes a black-holed or refused address produces).
+fn reached_the_node(verdict: Verdict) -> bool {
+    verdict.backoff() != Backoff::Medium
+}
+
 /// The standing of a candidate at an address, as ranking sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub(crate) struct Standing {
@@ -214,6 +231,9 @@ pub(crate) struct Standing {
     pub(crate) successes: u32,
     /// Failures in a row at this very address.
     pub(crate) failures_here: u32,
+    /// Of those, the ones of a node no dial ever reached at this address and that never had
+    /// a session: `failures_here` when that is so, else 0.
+    pub(crate) unreached_failures: u32,
     /// Proved incompatible.
     pub(crate) incompatible: bool,
     /// When the last failure happened.
@@ -227,9 +247,12 @@ impl DialMemory {
             return Standing::default();
         };
         let here = record.addr == normalize(SocketAddr::new(ip, port));
+        let failures_here = if here { record.failures } else { 0 };
+        let unreached = record.never_reached && record.successes == 0;
         Standing {
             successes: record.successes,
-            failures_here: if here { record.failures } else { 0 },
+            failures_here,
+            unreached_failures: if unreached { failures_here } else { 0 },
             incompatible: record.incompatible,
             last_failure: record.last_failure,
         }

@@ -44,7 +44,8 @@
 //! attempt resolving a static node counts). Static nodes first, then candidates. A node is
 //! refused when it is us, has no TCP port or an unusable address, is banned, already being
 //! dialed, connected, connecting inbound, outside netrestrict, dialed within the history
-//! (35 s), or backed off. Those rules are checked when a candidate is offered *and again*
+//! (35 s), backed off, or (ranked) at an address no dial ever reached, after a few tries
+//! ([`UnreachableConfig`]). Those rules are checked when a candidate is offered *and again*
 //! when its dial starts, and bans once more when a resolved static dial is handed out, so
 //! no ban can slip in between. Failures back the node off by their verdict's class (and
 //! its IP, for network failures of a dial) and ban it (id and IP) when the verdict says it
@@ -54,7 +55,9 @@
 //! **Ranking (better than geth at finding peers).** Candidates wait in a bounded queue and
 //! the best goes first: a node with a past session (remembered by the scheduler's
 //! [`DialMemory`], or hinted by the source from the node database) before one that answered
-//! discovery recently, before a stranger, before one whose dials failed at that address;
+//! discovery recently, before a stranger, before one whose dials failed at that address,
+//! before one whose address no dial ever reached (discovery answers do not lift it: a node
+//! behind a NAT answers discovery and black-holes TCP);
 //! among equals the freshest find goes first (the first finds of a walk are the ones every
 //! nearby node dials first). A node with every dialed slot taken takes no candidates.
 //! The memory persists across restarts as a compact [`DialMemorySnapshot`]. The
@@ -133,6 +136,7 @@ mod refusal;
 mod scheduler;
 mod snapshot;
 mod statics;
+mod unreachable;
 
 pub use action::{
     DialAction, DialKind, DialOutcome, DialTask, PeerClass, PeerConnection, SourceReport,
@@ -152,6 +156,10 @@ pub use refusal::{DialRefusal, RefusalCounts};
 pub use scheduler::{DialError, DialScheduler, DialStats};
 pub use snapshot::{DialMemorySnapshot, SnapshotEntry, SnapshotError, MAX_SNAPSHOT_ENTRIES};
 pub use statics::{StaticAddress, StaticNode};
+pub use unreachable::{
+    UnreachableConfig, DEFAULT_UNREACHABLE_AFTER, DEFAULT_UNREACHABLE_QUARANTINE,
+    DEFAULT_UNREACHABLE_QUARANTINE_MAX, UNREACHABLE_TIER_AFTER,
+};
 
 #[cfg(test)]
 mod proptests;

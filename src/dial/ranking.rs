@@ -6,7 +6,9 @@
 //! 1. its tier: a node with a past session (remembered, or hinted by the source) that also
 //!    answered discovery recently; one with a past session; one that answered recently; a
 //!    stranger; one whose dials at this address failed (unless it answered discovery after
-//!    the failure); one that proved incompatible;
+//!    the failure and the failure is older than the fresh-answer window); one whose address no dial ever reached, tried
+//!    [`UNREACHABLE_TIER_AFTER`] times (discovery answers do not lift it: UDP answers say
+//!    nothing of a black-holed TCP port); one that proved incompatible;
 //! 2. within a tier, the most recent discovery answer;
 //! 3. then fewer failures;
 //! 4. then the latest arrival first. The first nodes a discovery walk finds are the ones
@@ -22,7 +24,10 @@ use std::{cmp::Reverse, collections::VecDeque, time::Duration};
 use enode::PeerId;
 use tokio::time::Instant;
 
-use super::{config::DialPolicy, memory::DialMemory, refusal::DialRefusal};
+use super::{
+    config::DialPolicy, memory::DialMemory, refusal::DialRefusal,
+    unreachable::UNREACHABLE_TIER_AFTER,
+};
 use crate::discovery::{Candidate, SourceId};
 
 /// Coarse class of a candidate, worst first.
@@ -30,6 +35,9 @@ use crate::discovery::{Candidate, SourceId};
 pub enum CandidateTier {
     /// Proved incompatible before.
     Incompatible,
+    /// No dial at this address ever reached the node, in [`UNREACHABLE_TIER_AFTER`] tries
+    /// or more, and it never had a session.
+    Unreachable,
     /// Dials at this address failed, and no discovery answer since.
     Failed,
     /// Nothing known.
@@ -71,17 +79,26 @@ impl RankContext<'_> {
         let standing = self
             .memory
             .standing(self.now, &record.id, record.address, record.tcp_port);
+        // A failure weighs for `fresh_answer`; after that, an answer since lifts it. Not at
+        // once: the discv4 source hints at nearly every node it offers (its table sees
+        // them answer all the time), so an answer right after a failure is no news; a
+        // node that failed long ago and answers now deserves a stranger's chance again.
         let answered_since_failure = match (hints.answered_at, standing.last_failure) {
-            (Some(answer), Some(failure)) => answer > failure,
+            (Some(answer), Some(failure)) => {
+                answer > failure && self.now.saturating_duration_since(failure) >= self.fresh_answer
+            }
             _ => false,
         };
-        let failing = standing.failures_here > 0 && !answered_since_failure;
+        let unreachable = standing.unreached_failures >= UNREACHABLE_TIER_AFTER;
+        let failing = standing.failures_here > 0 && (unreachable || !answered_since_failure);
         let fresh = hints
             .answered_at
             .is_some_and(|at| self.now.saturating_duration_since(at) < self.fresh_answer);
         let proven = standing.successes > 0 || hints.past_sessions > 0;
         let tier = if standing.incompatible {
             CandidateTier::Incompatible
+        } else if unreachable {
+            CandidateTier::Unreachable
         } else if failing {
             CandidateTier::Failed
         } else {
@@ -314,7 +331,14 @@ mod tests {
         let mut memory = DialMemory::new(64, 7 * 24 * 3600 * SEC);
         let addr = SocketAddr::new(IpAddr::from([8, 8, 8, 1]), 30303);
         memory.record_failure(t0, PeerId([1; 64]), addr, Verdict::Timeout);
-        let ctx = ctx(&memory, t0 + 60 * SEC);
+        // Within the fresh-answer window (600 s here) an answer is no news: the table
+        // sees a NATed or full node answer all the time.
+        let soon = ctx(&memory, t0 + 599 * SEC);
+        assert_eq!(
+            soon.tier(&answered(1, t0 + 598 * SEC)),
+            CandidateTier::Failed
+        );
+        let ctx = ctx(&memory, t0 + 600 * SEC);
         assert_eq!(ctx.tier(&candidate(1)), CandidateTier::Failed);
         assert_eq!(
             ctx.tier(&answered(1, t0 + 30 * SEC)),

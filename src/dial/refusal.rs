@@ -37,6 +37,10 @@ pub enum DialRefusal {
     /// The node or its IP is backed off after a failure.
     #[error("the node or its IP is backed off after a failure")]
     BackedOff,
+    /// No dial at the node's address ever reached it, after several tries: it is set
+    /// aside for a while (see [`super::UnreachableConfig`]).
+    #[error("no dial ever reached the node's address; set aside for a while")]
+    Unreachable,
     /// The node is a static node: it is dialed as such (its address was taken if it had
     /// none).
     #[error("the node is a static node")]
@@ -51,7 +55,7 @@ pub enum DialRefusal {
 
 impl DialRefusal {
     /// Every refusal, in [`DialRefusal::index`] order.
-    pub const ALL: [Self; 14] = [
+    pub const ALL: [Self; 15] = [
         Self::DialingDisabled,
         Self::IsSelf,
         Self::NoTcpPort,
@@ -63,6 +67,7 @@ impl DialRefusal {
         Self::NetRestrict,
         Self::RecentlyDialed,
         Self::BackedOff,
+        Self::Unreachable,
         Self::StaticNode,
         Self::QueueFull,
         Self::Stale,
@@ -82,6 +87,7 @@ impl DialRefusal {
             Self::NetRestrict => "netrestrict",
             Self::RecentlyDialed => "recently_dialed",
             Self::BackedOff => "backed_off",
+            Self::Unreachable => "unreachable",
             Self::StaticNode => "static",
             Self::QueueFull => "queue_full",
             Self::Stale => "stale",

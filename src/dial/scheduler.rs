@@ -689,7 +689,22 @@ impl DialScheduler {
         if self.backoff_until(now, id, ip, privileged).is_some() {
             return Some(DialRefusal::BackedOff);
         }
+        if let (Some(addr), false) = (addr, privileged) {
+            if self.unreachable_until(now, id, addr).is_some() {
+                return Some(DialRefusal::Unreachable);
+            }
+        }
         None
+    }
+
+    /// Until when node `id` at `addr` is set aside because no dial there ever reached it
+    /// (ranked policy; geth has no such rule).
+    fn unreachable_until(&self, now: Instant, id: &PeerId, addr: SocketAddr) -> Option<Instant> {
+        if self.config.policy == DialPolicy::GethLike {
+            return None;
+        }
+        let standing = self.memory.standing(now, id, addr.ip(), addr.port());
+        self.config.unreachable.refused_until(now, &standing)
     }
 
     /// Until when node `id` at `ip` is backed off. The geth-like policy has no backoffs; a

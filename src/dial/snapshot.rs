@@ -9,7 +9,7 @@
 //! "KDM" version=1 | taken_at_secs: u64 | count: u32 | count × entry
 //! entry = id: 64 bytes | family: u8 (4 or 6) | ip: 4 or 16 bytes | port: u16
 //!       | successes: u32 | failures: u32 | flags: u8 (bit 0 incompatible,
-//!         bit 1 has last success, bit 2 has last failure)
+//!         bit 1 has last success, bit 2 has last failure, bit 3 never reached)
 //!       | updated_secs_ago: u32 | last_success_secs_ago: u32 | last_failure_secs_ago: u32
 //! ```
 
@@ -28,6 +28,9 @@ pub const MAX_SNAPSHOT_ENTRIES: usize = 65_536;
 const FLAG_INCOMPATIBLE: u8 = 1;
 const FLAG_SUCCESS: u8 = 2;
 const FLAG_FAILURE: u8 = 4;
+/// Added without a version bump: an older reader ignores it, and a snapshot from an older
+/// writer reads as "reached", so old failures never put a node aside.
+const FLAG_NEVER_REACHED: u8 = 8;
 
 /// One node's remembered dial results, with times as ages at the moment of the snapshot.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,6 +43,8 @@ pub struct SnapshotEntry {
     pub successes: u32,
     /// Dials failed in a row at `addr`.
     pub failures: u32,
+    /// No dial at `addr` ever reached the node.
+    pub never_reached: bool,
     /// Proved incompatible.
     pub incompatible: bool,
     /// Seconds between the record's last update and the snapshot.
@@ -144,6 +149,9 @@ impl DialMemorySnapshot {
             if entry.last_failure_secs_ago.is_some() {
                 flags |= FLAG_FAILURE;
             }
+            if entry.never_reached {
+                flags |= FLAG_NEVER_REACHED;
+            }
             out.push(flags);
             out.extend_from_slice(&entry.updated_secs_ago.to_be_bytes());
             out.extend_from_slice(&entry.last_success_secs_ago.unwrap_or(0).to_be_bytes());
@@ -240,6 +248,7 @@ impl<'a> Reader<'a> {
             addr: SocketAddr::new(ip, port),
             successes,
             failures,
+            never_reached: flags & FLAG_NEVER_REACHED != 0,
             incompatible: flags & FLAG_INCOMPATIBLE != 0,
             updated_secs_ago,
             last_success_secs_ago: (flags & FLAG_SUCCESS != 0).then_some(success_ago),
@@ -265,6 +274,7 @@ mod tests {
             addr: SocketAddr::new(ip, 30303),
             successes: u32::from(n),
             failures: 3,
+            never_reached: !n.is_multiple_of(2),
             incompatible: n.is_multiple_of(2),
             updated_secs_ago: 7,
             last_success_secs_ago: Some(9),

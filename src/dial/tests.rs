@@ -562,6 +562,14 @@ fn every_refusal_rule() {
     h.advance(DEFAULT_DIAL_HISTORY);
     assert_eq!(h.offer(8), Err(DialRefusal::BackedOff));
 
+    // Three dials to node 9's address reached nothing (remembered from an earlier run).
+    let mut memory = DialMemory::new(16, 7 * 24 * HOUR);
+    for _ in 0..3 {
+        memory.record_failure(h.now, id(9), node(9).tcp_addr(), Verdict::Timeout);
+    }
+    h.s.restore_memory(h.now, 0, &memory.snapshot(h.now, 0));
+    assert_eq!(h.offer(9), Err(DialRefusal::Unreachable));
+
     let mut off = Harness::new(DialConfig {
         no_dial: true,
         ..DialConfig::default()
@@ -918,5 +926,159 @@ fn the_memory_snapshot_survives_a_restart() {
     assert_eq!(
         restarted.s.tier_of(restarted.now, &candidate(3)),
         CandidateTier::Stranger
+    );
+}
+
+// ---- addresses no dial ever reached -----------------------------------------------------
+
+/// Candidate `n` with a discovery answer right now (a NATed node answers discovery).
+fn answering(h: &Harness, n: u16) -> Candidate {
+    candidate(n).with_hints(CandidateHints {
+        answered_at: Some(h.now),
+        past_sessions: 0,
+    })
+}
+
+/// Offers node `n` (answering discovery), dials it, fails it with `verdict`, and waits out
+/// its backoff and the history.
+fn dial_and_fail(h: &mut Harness, n: u16, verdict: Verdict) {
+    h.s.offer(h.now, SOURCE, answering(h, n)).unwrap();
+    assert_eq!(h.dials(), [id(n)]);
+    h.fail(n, verdict);
+    h.reports();
+    h.advance(10 * MIN);
+}
+
+#[test]
+fn an_address_no_dial_reached_sinks_below_strangers_whatever_discovery_says() {
+    let mut h = Harness::with_slots(50);
+    dial_and_fail(&mut h, 2, Verdict::Timeout);
+    // One timeout may be a node that was down: a discovery answer lifts it once the
+    // failure is older than the fresh-answer window (10 min).
+    assert_eq!(
+        h.s.tier_of(h.now, &answering(&h, 2)),
+        CandidateTier::Answered
+    );
+    assert_eq!(
+        h.s.tier_of(h.now - SEC, &answering(&h, 2)),
+        CandidateTier::Failed
+    );
+    dial_and_fail(&mut h, 2, Verdict::Timeout);
+    // Two, while it kept answering discovery: its TCP port is not reachable.
+    assert_eq!(
+        h.s.tier_of(h.now, &answering(&h, 2)),
+        CandidateTier::Unreachable
+    );
+    // Below a stranger (no hint at all), and below a node that failed for another reason.
+    dial_and_fail(&mut h, 3, Verdict::Busy);
+    h.s.offer(h.now, SOURCE, answering(&h, 2)).unwrap();
+    h.s.offer(h.now, SOURCE, candidate(3)).unwrap();
+    h.offer(1).unwrap();
+    assert_eq!(h.dials(), [1, 3, 2].map(id));
+}
+
+#[test]
+fn an_address_no_dial_reached_in_three_tries_is_set_aside_for_an_hour_doubling() {
+    let mut h = Harness::with_slots(50);
+    for _ in 0..3 {
+        dial_and_fail(&mut h, 2, Verdict::Timeout);
+    }
+    let failed_at = h.now - 10 * MIN;
+    assert_eq!(
+        h.s.offer(h.now, SOURCE, answering(&h, 2)),
+        Err(DialRefusal::Unreachable)
+    );
+    assert_eq!(h.s.stats().refusals.get(DialRefusal::Unreachable), 1);
+    h.now = failed_at + HOUR - SEC;
+    assert!(h.s.offer(h.now, SOURCE, answering(&h, 2)).is_err());
+    // An hour after the last failure it is tried again (last among candidates)...
+    h.now = failed_at + HOUR;
+    h.s.offer(h.now, SOURCE, answering(&h, 2)).unwrap();
+    assert_eq!(h.dials(), [id(2)]);
+    h.fail(2, Verdict::Transient);
+    // ...and a fourth failure sets it aside for two hours.
+    let failed_at = h.now;
+    h.now = failed_at + 2 * HOUR - SEC;
+    assert_eq!(
+        h.s.offer(h.now, SOURCE, answering(&h, 2)),
+        Err(DialRefusal::Unreachable)
+    );
+    h.now = failed_at + 2 * HOUR;
+    assert_eq!(h.s.offer(h.now, SOURCE, answering(&h, 2)), Ok(()));
+}
+
+#[test]
+fn a_set_aside_node_that_became_reachable_is_found_again() {
+    let mut h = Harness::with_slots(50);
+    for _ in 0..3 {
+        dial_and_fail(&mut h, 2, Verdict::Timeout);
+    }
+    assert!(h.s.offer(h.now, SOURCE, answering(&h, 2)).is_err());
+    // Its port got forwarded meanwhile; the walk keeps offering it.
+    h.advance(HOUR);
+    h.s.offer(h.now, SOURCE, answering(&h, 2)).unwrap();
+    assert_eq!(h.dials(), [id(2)]);
+    h.connect(2, Direction::Outbound);
+    assert_eq!(h.s.memory().get(h.now, &id(2)).unwrap().failures, 0);
+    // After the session it ranks among the best again.
+    h.s.peer_removed(h.now, &id(2), Verdict::Transient);
+    h.advance(10 * MIN);
+    h.offer(1).unwrap();
+    h.s.offer(h.now, SOURCE, answering(&h, 2)).unwrap();
+    assert_eq!(
+        h.s.tier_of(h.now, &answering(&h, 2)),
+        CandidateTier::ProvenAndAnswered
+    );
+    assert_eq!(h.dials(), [2, 1].map(id));
+}
+
+#[test]
+fn a_dial_that_reached_the_node_or_a_past_session_keeps_it_out_of_the_rule() {
+    let mut h = Harness::with_slots(50);
+    // Node 2 answered "too many peers" once: reachable, whatever follows.
+    dial_and_fail(&mut h, 2, Verdict::Busy);
+    // Node 3 had a session once.
+    h.offer(3).unwrap();
+    assert_eq!(h.dials(), [id(3)]);
+    h.connect(3, Direction::Outbound);
+    h.s.peer_removed(h.now, &id(3), Verdict::Transient);
+    h.advance(10 * MIN);
+    for _ in 0..5 {
+        dial_and_fail(&mut h, 2, Verdict::Timeout);
+        dial_and_fail(&mut h, 3, Verdict::Timeout);
+    }
+    assert_eq!(h.s.stats().refusals.get(DialRefusal::Unreachable), 0);
+    assert_eq!(h.s.tier_of(h.now, &candidate(2)), CandidateTier::Failed);
+    assert_eq!(h.s.tier_of(h.now, &candidate(3)), CandidateTier::Failed);
+}
+
+#[test]
+fn geth_like_has_no_unreachable_rule() {
+    let mut h = Harness::new(DialConfig {
+        policy: DialPolicy::GethLike,
+        ..DialConfig::default()
+    });
+    for _ in 0..5 {
+        dial_and_fail(&mut h, 2, Verdict::Timeout);
+    }
+    assert_eq!(h.s.stats().refusals.get(DialRefusal::Unreachable), 0);
+}
+
+#[test]
+fn the_unreachable_count_survives_a_restart() {
+    let mut h = Harness::with_slots(50);
+    for _ in 0..3 {
+        dial_and_fail(&mut h, 2, Verdict::Timeout);
+    }
+    let bytes = h.s.memory_snapshot(h.now, 5_000).encode();
+    let mut restarted = Harness::with_slots(50);
+    let snapshot = DialMemorySnapshot::decode(&bytes).unwrap();
+    assert_eq!(
+        restarted.s.restore_memory(restarted.now, 5_060, &snapshot),
+        1
+    );
+    assert_eq!(
+        restarted.s.offer(restarted.now, SOURCE, candidate(2)),
+        Err(DialRefusal::Unreachable)
     );
 }

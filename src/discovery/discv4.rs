@@ -5,9 +5,13 @@
 //! Without a filter the walk's nodes go out as they are found. With an [`EnrFilter`], each
 //! node is asked for its record (ENRRequest, at most [`ENR_FILTER_PARALLELISM`] at once);
 //! a node that does not answer is dropped, and one whose record the application refuses
-//! (say, an `eth` entry with another fork id) is dropped too. A node that passed answered
-//! us a moment ago, so it goes out hinted as such and the dial scheduler ranks it before a
-//! stranger.
+//! (say, an `eth` entry with another fork id) is dropped too.
+//!
+//! Every candidate goes out with a discovery hint, filtered or not: a node that passed the
+//! filter answered us a moment ago; any other carries the last time the discv4 table saw it
+//! answer a liveness check (a dump of the table, asked for at most every
+//! [`super::LIVENESS_REFRESH`] while the source is polled), if it did lately. The dial
+//! scheduler ranks such a node before a stranger.
 //!
 //! The source also remembers (bounded) the nodes whose dials or sessions showed they are
 //! useless to us, so the walk, which meets the same nodes again and again, does not offer
@@ -22,12 +26,15 @@ use std::{
     task::{Context, Poll},
 };
 
-use discv4::service::{Discv4Handle, RandomWalk};
+use discv4::service::{BucketDump, Discv4Handle, RandomWalk, RequestError};
 use enode::{Enr, NodeRecord, PeerId};
 use futures::{stream::FuturesUnordered, Stream};
 use tokio::time::Instant;
 
-use super::source::{Candidate, CandidateHints, CandidateSource, Outcome};
+use super::{
+    liveness::LiveNodes,
+    source::{Candidate, CandidateHints, CandidateSource, Outcome},
+};
 
 /// How many ENR requests the filter keeps in flight (geth's eth backend: 16).
 pub const ENR_FILTER_PARALLELISM: usize = 16;
@@ -39,10 +46,14 @@ pub const REJECTED_MEMORY: usize = 4096;
 pub type EnrFilter = Arc<dyn Fn(&Enr) -> bool + Send + Sync>;
 
 type EnrLookup = Pin<Box<dyn Future<Output = (NodeRecord, Option<Enr>)> + Send>>;
+type TableDump = Pin<Box<dyn Future<Output = Result<Vec<BucketDump>, RequestError>> + Send>>;
 
 /// The discv4 random walk as a candidate source.
 pub struct Discv4Source {
     walk: RandomWalk,
+    discv4: Discv4Handle,
+    live: LiveNodes,
+    dumping: Option<TableDump>,
     filter: Option<(EnrFilter, Discv4Handle)>,
     checking: FuturesUnordered<EnrLookup>,
     checking_ids: HashSet<PeerId>,
@@ -57,12 +68,43 @@ impl Discv4Source {
     pub fn new(discv4: &Discv4Handle, filter: Option<EnrFilter>) -> Self {
         Self {
             walk: discv4.random_walk(),
+            discv4: discv4.clone(),
+            live: LiveNodes::default(),
+            dumping: None,
             filter: filter.map(|f| (f, discv4.clone())),
             checking: FuturesUnordered::new(),
             checking_ids: HashSet::new(),
             rejected: HashSet::new(),
             rejected_order: VecDeque::new(),
             walk_ended: false,
+        }
+    }
+
+    /// Keeps the table's view of live nodes fresh: asks for a dump when one is due and
+    /// takes it when it comes (the waker is registered either way).
+    fn poll_liveness(&mut self, cx: &mut Context<'_>) {
+        let now = Instant::now();
+        if self.dumping.is_none() && self.live.due(now) {
+            self.live.asking(now);
+            let discv4 = self.discv4.clone();
+            self.dumping = Some(Box::pin(async move { discv4.buckets().await }));
+        }
+        if let Some(dumping) = self.dumping.as_mut() {
+            if let Poll::Ready(result) = dumping.as_mut().poll(cx) {
+                self.dumping = None;
+                // A service that stopped answers nothing; the walk ends with it.
+                if let Ok(buckets) = result {
+                    self.live.absorb(Instant::now(), &buckets);
+                }
+            }
+        }
+    }
+
+    /// What the table says about node `id`.
+    fn hints(&self, id: &PeerId) -> CandidateHints {
+        CandidateHints {
+            answered_at: self.live.answered_at(id),
+            past_sessions: 0,
         }
     }
 
@@ -148,6 +190,7 @@ impl CandidateSource for Discv4Source {
     }
 
     fn poll_next_candidate(&mut self, cx: &mut Context<'_>) -> Poll<Option<Candidate>> {
+        self.poll_liveness(cx);
         if let Some((filter, handle)) = self.filter.take() {
             let result = self.poll_filtered(cx, &filter, &handle);
             self.filter = Some((filter, handle));
@@ -156,6 +199,10 @@ impl CandidateSource for Discv4Source {
         loop {
             match Pin::new(&mut self.walk).poll_next(cx) {
                 Poll::Ready(Some(node)) if self.rejected.contains(&node.id) => {}
+                Poll::Ready(Some(node)) => {
+                    let hints = self.hints(&node.id);
+                    return Poll::Ready(Some(Candidate::new(node).with_hints(hints)));
+                }
                 other => return other.map(|node| node.map(Candidate::new)),
             }
         }
@@ -165,5 +212,72 @@ impl CandidateSource for Discv4Source {
         if outcome.is_fatal() {
             self.remember_rejected(*id);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::{
+        net::{IpAddr, SocketAddr},
+        time::Duration,
+    };
+
+    use discv4::{
+        db::NodeDb,
+        service::{self, Discv4Config},
+        transport::{SimConfig, SimNetwork},
+    };
+    use secp256k1::SecretKey;
+
+    use super::*;
+    use crate::discovery::next_candidate;
+
+    fn spawn(net: &SimNetwork, n: u8, boot: Option<NodeRecord>) -> (Discv4Handle, NodeRecord) {
+        let addr = SocketAddr::new(IpAddr::from([10, 0, 0, n]), 30303);
+        let config = Discv4Config {
+            bootnodes: boot.into_iter().collect(),
+            tcp_port: 30303,
+            ..Discv4Config::default()
+        };
+        let key = SecretKey::new(&mut rand::thread_rng());
+        let socket = Arc::new(net.bind(addr).expect("sim socket"));
+        let db = NodeDb::in_memory().expect("in-memory db");
+        let handle = service::spawn(config, key, socket, db).expect("discv4 starts");
+        let record = NodeRecord {
+            address: addr.ip(),
+            udp_port: 30303,
+            tcp_port: 30303,
+            id: handle.local_id(),
+        };
+        (handle, record)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn unfiltered_candidates_carry_the_answers_the_table_saw() {
+        let net = SimNetwork::new(SimConfig::default());
+        let (_hub, hub) = spawn(&net, 1, None);
+        let nodes: Vec<_> = (2..8).map(|n| spawn(&net, n, Some(hub))).collect();
+        let (ours, _) = &nodes[0];
+        let mut source = Discv4Source::new(ours, None);
+        let started = Instant::now();
+        let hinted = tokio::time::timeout(Duration::from_secs(120), async {
+            loop {
+                let candidate = next_candidate(&mut source).await?;
+                if let Some(at) = candidate.hints.answered_at {
+                    return Some((candidate, at));
+                }
+            }
+        })
+        .await;
+        let Ok(Some((candidate, at))) = hinted else {
+            panic!("no walk candidate carried a discovery answer within 120 s: {hinted:?}");
+        };
+        assert!(at >= started && at <= Instant::now(), "{candidate:?}");
+        // The answer is the table's: the node is a live entry there.
+        let buckets = ours.buckets().await.expect("dump");
+        assert!(buckets
+            .iter()
+            .flat_map(|b| &b.entries)
+            .any(|e| e.record.id == candidate.record.id && e.is_live));
     }
 }

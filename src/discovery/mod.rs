@@ -34,12 +34,14 @@
 mod clock;
 mod discv4;
 mod fixed;
+mod liveness;
 mod mix;
 mod source;
 mod stream;
 
 pub use discv4::{Discv4Source, EnrFilter, ENR_FILTER_PARALLELISM, REJECTED_MEMORY};
 pub use fixed::{FixedList, DEFAULT_ROUND_INTERVAL, MAX_FIXED_ENTRIES};
+pub use liveness::{LIVENESS_CAPACITY, LIVENESS_MEMORY, LIVENESS_REFRESH};
 pub use mix::{FairMix, MixError, MixedCandidate, SourceId, DEFAULT_MIX_TIMEOUT, MAX_MIX_SOURCES};
 pub use source::{next_candidate, Candidate, CandidateHints, CandidateSource, Outcome};
 pub use stream::StreamSource;
