@@ -6,12 +6,13 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 mod node_support;
+mod pex_support;
 
 use std::net::SocketAddr;
 
 use alloy_rlp::{Encodable, Header};
 use bytes::{BufMut, Bytes, BytesMut};
-use enode::{build_enr, enr_peer_id, EndpointConfig, Enr, NodeKey, NodeRecord, PeerId, PublicKey};
+use enode::{enr_peer_id, Enr, NodeKey, NodeRecord, PeerId, PublicKey};
 use futures::{SinkExt, StreamExt};
 use kadnode::{
     pex::{
@@ -21,6 +22,7 @@ use kadnode::{
     PeerEvent, ProtocolSpec,
 };
 use node_support::*;
+use pex_support::record_of;
 use rlpx::{
     frame::{decode_message_code, encode_message, RlpxStream, UnauthedRlpx},
     p2p::{
@@ -332,17 +334,6 @@ impl PexClient {
 async fn recv(handle: &mut ProtocolHandle) -> Option<PexMessage> {
     let (code, payload) = timeout(WAIT, handle.recv()).await.expect("pex message")?;
     Some(PexMessage::decode(code, &payload).unwrap())
-}
-
-/// `key`'s record at 127.0.0.1:`port`.
-fn record_of(key: &NodeKey, port: u16) -> Enr {
-    let endpoints = EndpointConfig {
-        ip4: Some([127, 0, 0, 1].into()),
-        tcp4: Some(port),
-        udp4: Some(port),
-        ..EndpointConfig::default()
-    };
-    build_enr(key.secret_key(), 1, &endpoints).unwrap()
 }
 
 fn raw_record(record: &Enr) -> Vec<u8> {

@@ -96,6 +96,11 @@ pub fn record(seed: u8, port: u16) -> Enr {
     let mut secret = [1u8; 32];
     secret[31] = seed;
     let key = NodeKey::from_hex(&hex::encode(secret)).unwrap();
+    record_of(&key, port)
+}
+
+/// `key`'s record (seq 1) at 127.0.0.1:`port`.
+pub fn record_of(key: &NodeKey, port: u16) -> Enr {
     let endpoints = EndpointConfig {
         ip4: Some([127, 0, 0, 1].into()),
         tcp4: Some(port),
