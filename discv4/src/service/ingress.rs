@@ -39,7 +39,7 @@ use super::{
     local::SharedLocal,
     metrics::{DropReason, Metrics},
     ping_back::{PingBack, PingBacks},
-    priority::Priority,
+    priority::{Admission, Priority},
     ratelimit::{IpRateLimiter, RateLimitConfig},
     skew::SkewDetector,
 };
@@ -267,6 +267,14 @@ fn verify(
         ctx.metrics.dropped(DropReason::RateLimited);
         return None;
     }
+    // Before the hash: under a flood, shedding must cost less than hashing a datagram or the
+    // socket still falls behind (keccak of every shed datagram was a third of the node's CPU
+    // under a two-thread flood).
+    let admission = ctx.priority.triage(src, backlog);
+    if admission == Admission::Shed {
+        ctx.metrics.dropped(DropReason::Overloaded);
+        return None;
+    }
     let unverified = match decode_unverified(datagram) {
         Ok(unverified) => unverified,
         Err(error) => {
@@ -288,7 +296,7 @@ fn verify(
             return None;
         }
     }
-    if !ctx.priority.admit(src, backlog) {
+    if admission == Admission::WithinBudget && !ctx.priority.spend() {
         ctx.metrics.dropped(DropReason::Overloaded);
         return None;
     }

@@ -61,22 +61,62 @@ impl Priority {
             .is_ok_and(|b| b.peek(&endpoint).is_some())
     }
 
-    /// Whether to verify a datagram from `src`; `backlog` is true while the socket is behind.
-    pub(crate) fn admit(&self, src: SocketAddr, backlog: bool) -> bool {
+    /// Sorts a datagram from `src` before any work is spent on it; `backlog` is true while
+    /// the socket is behind. Called before the datagram is even hashed: under a flood most
+    /// datagrams are shed here, at the cost of one map lookup.
+    pub(crate) fn triage(&self, src: SocketAddr, backlog: bool) -> Admission {
+        let Some(budget) = &self.unknown_budget else {
+            return Admission::Verify;
+        };
+        if !backlog || self.is_bonded(src) {
+            return Admission::Verify;
+        }
+        // Only a peek: a datagram that turns out malformed must not use up the budget.
+        let open = budget
+            .lock()
+            .map(|bucket| bucket.has_token(Instant::now()))
+            .unwrap_or(true);
+        if open {
+            Admission::WithinBudget
+        } else {
+            Admission::Shed
+        }
+    }
+
+    /// Takes a recovery from the budget for an [`Admission::WithinBudget`] datagram that
+    /// passed the cheap checks; false: shed it after all.
+    pub(crate) fn spend(&self) -> bool {
         let Some(budget) = &self.unknown_budget else {
             return true;
         };
-        if !backlog {
-            return true;
-        }
-        if self.is_bonded(src) {
-            return true;
-        }
         budget
             .lock()
             .map(|mut bucket| bucket.take(Instant::now()))
             .unwrap_or(true)
     }
+
+    /// Whether to verify a well-formed datagram from `src` ([`triage`](Self::triage), then
+    /// [`spend`](Self::spend) if it needs the budget).
+    #[cfg(test)]
+    pub(crate) fn admit(&self, src: SocketAddr, backlog: bool) -> bool {
+        match self.triage(src, backlog) {
+            Admission::Verify => true,
+            Admission::WithinBudget => self.spend(),
+            Admission::Shed => false,
+        }
+    }
+}
+
+/// What [`Priority::triage`] decided for a datagram.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Admission {
+    /// Verify it: no backlog, or the sender's endpoint is bonded.
+    Verify,
+    /// A stranger's datagram while behind, with budget left: verify it if it is well formed,
+    /// spending from the budget.
+    WithinBudget,
+    /// A stranger's datagram while behind and the budget is spent: drop it unread.
+    Shed,
 }
 
 #[cfg(test)]
@@ -103,5 +143,22 @@ mod tests {
             3
         );
         assert!((0..100).all(|_| Priority::new(0).admit(stranger, true)));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn triage_only_peeks_at_the_budget() {
+        let priority = Priority::new(2);
+        let stranger: SocketAddr = "10.0.0.2:30303".parse().unwrap();
+        // Malformed datagrams are triaged but never spend: the budget stays for good ones.
+        for _ in 0..100 {
+            assert_eq!(priority.triage(stranger, true), Admission::WithinBudget);
+        }
+        assert!(priority.spend());
+        assert!(priority.spend());
+        assert_eq!(priority.triage(stranger, true), Admission::Shed);
+        assert!(!priority.spend());
+        assert_eq!(priority.triage(stranger, false), Admission::Verify);
+        tokio::time::advance(std::time::Duration::from_millis(500)).await;
+        assert_eq!(priority.triage(stranger, true), Admission::WithinBudget);
     }
 }

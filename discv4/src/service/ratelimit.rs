@@ -85,6 +85,12 @@ impl TokenBucket {
         }
     }
 
+    /// Whether [`take`](Self::take) would find a token at `now`, without taking it.
+    pub fn has_token(&self, now: Instant) -> bool {
+        let elapsed = now.saturating_duration_since(self.updated);
+        (self.tokens + elapsed.as_secs_f64() * self.rate).min(self.burst) >= 1.0
+    }
+
     /// Takes one token if there is one.
     pub fn take(&mut self, now: Instant) -> bool {
         let elapsed = now.saturating_duration_since(self.updated);
