@@ -4,8 +4,11 @@
 //! ```text
 //! cargo bench -p discv4 --bench ping_load -- [--seconds 5] [--warmup 1] [--sockets 2]
 //!     [--window 32] [--keys 64] [--packets 4096] [--workers 2] [--poll-us 0]
-//!     [--mode bonded|unbonded|both]
+//!     [--mode bonded|unbonded|both] [--repeat 1]
 //! ```
+//!
+//! Each run's ratio divides by the one-core crypto rate measured for one second right before
+//! and right after it (the mean of the two); `--repeat N` runs each mode N times.
 //!
 //! `--window` is the in-flight bound per generator socket, `--workers` the node's ingress
 //! workers, `--poll-us N` makes the generator poll its sockets (napping N µs) instead of
@@ -70,6 +73,7 @@ struct Args {
     workers: usize,
     poll_us: u64,
     modes: Vec<Mode>,
+    repeat: usize,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -90,6 +94,7 @@ impl Args {
             workers: 2,
             poll_us: 0,
             modes: vec![Mode::Bonded, Mode::Unbonded],
+            repeat: 1,
         };
         let mut it = std::env::args().skip(1);
         while let Some(flag) = it.next() {
@@ -104,6 +109,7 @@ impl Args {
                 "--packets" => args.packets = value().parse().expect("--packets"),
                 "--workers" => args.workers = value().parse().expect("--workers"),
                 "--poll-us" => args.poll_us = value().parse().expect("--poll-us"),
+                "--repeat" => args.repeat = value().parse().expect("--repeat"),
                 "--mode" => {
                     args.modes = match value().as_str() {
                         "bonded" => vec![Mode::Bonded],
@@ -136,10 +142,32 @@ fn main() {
          (wall clock {single_wall:.0}/s); two-core ceiling {ceiling:.0}/s \
          (two threads, wall clock: {parallel_wall:.0}/s)"
     );
+    // The host's speed drifts over seconds (other tenants, frequency), so each run is divided
+    // by the one-core rate measured right before and right after it, not by the one above.
     for mode in args.modes.clone() {
-        let report = run(&args, mode);
-        report.print(mode, single, ceiling);
+        for _ in 0..args.repeat.max(1) {
+            let before = one_core_rate();
+            let report = run(&args, mode);
+            let after = one_core_rate();
+            let around = (before + after) / 2.0;
+            report.print(mode, around, 2.0 * around);
+            let drift = (after - before).abs() / around;
+            println!(
+                "  one-core crypto rate around this run: {before:.0}/s before, {after:.0}/s after{}",
+                if drift > 0.1 {
+                    " (drifted over 10 %: the host's speed changed, read this run with care)"
+                } else {
+                    ""
+                }
+            );
+        }
     }
+}
+
+/// One second of [`crypto_rate`] on one thread, per CPU-second where /proc tells.
+fn one_core_rate() -> f64 {
+    let (wall, cpu) = crypto_rate(Duration::from_millis(1000), 1);
+    cpu.unwrap_or(wall)
 }
 
 // ------------------------------------------------------------------------ crypto ceiling

@@ -72,6 +72,13 @@ pub trait DatagramTransport: Send + Sync + 'static {
         })
     }
 
+    /// How many receive buffers [`recv_batch`](Self::recv_batch) can fill in one call; a
+    /// receiver allocates that many (64 KiB each), so a transport that receives one datagram
+    /// per call keeps the default of one.
+    fn recv_batch_capacity(&self) -> usize {
+        1
+    }
+
     /// Receives one or more datagrams into `batch` (replacing what it held), waiting for the
     /// first. Transports that can receive many datagrams per system call (`recvmmsg`) do; the
     /// default receives one.

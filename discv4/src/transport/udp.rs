@@ -154,6 +154,10 @@ impl DatagramTransport for UdpTransport {
         Box::pin(self.socket.recv_from(buf))
     }
 
+    fn recv_batch_capacity(&self) -> usize {
+        quinn_udp::BATCH_SIZE
+    }
+
     fn recv_batch<'a>(&'a self, batch: &'a mut RecvBatch) -> TransportFuture<'a, io::Result<()>> {
         Box::pin(async move {
             // Like tokio's own `recv_from`: one waiter per call, so concurrent receivers each
