@@ -80,9 +80,13 @@ const BATCH: usize = 32;
 
 /// One worker: runs until the service is gone.
 pub(crate) async fn run_worker(ctx: Arc<IngressContext>) {
-    // Only as many 64 KiB buffers as the transport fills per call: 32 of them are 2 MiB per
-    // worker, which a simulation of thousands of nodes on one-datagram transports cannot pay.
-    let mut batch = RecvBatch::new(ctx.transport.recv_batch_capacity().clamp(1, BATCH));
+    // Only the buffers the transport fills per call, of the size it needs: 32 GRO-sized
+    // buffers are 2 MiB per worker, which a simulation of thousands of nodes on one-datagram
+    // transports cannot pay.
+    let mut batch = RecvBatch::with_buffer_len(
+        ctx.transport.recv_batch_capacity().clamp(1, BATCH),
+        ctx.transport.recv_buffer_len(),
+    );
     let mut verified = Vec::with_capacity(BATCH);
     let mut replies = Replies::default();
     let mut turn = ctx.next_handover.subscribe();

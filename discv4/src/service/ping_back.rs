@@ -74,6 +74,7 @@ impl PingBacks {
         let Ok(mut recent) = self.recent.lock() else {
             return PingBack::Skipped;
         };
+        self.forget_expired(&mut recent, now);
         if recent
             .peek(&(sender, src))
             .is_some_and(|at| now.saturating_duration_since(*at) < self.in_flight)
@@ -91,8 +92,32 @@ impl PingBacks {
     /// send it no ping-back while that PING is awaited, since its PONG is on the way.
     pub(crate) fn pinged(&self, node: PeerId, endpoint: SocketAddr, now: Instant) {
         if let Ok(mut recent) = self.recent.lock() {
+            self.forget_expired(&mut recent, now);
             recent.put((node, endpoint), now);
         }
+    }
+
+    /// Drops the entries older than `in_flight` (they decide nothing any more) from the
+    /// least recent end, so the memory holds one timeout's worth of endpoints, not the last
+    /// 16,384 ever pinged. Entries are put with the time of the put, so the least recent end
+    /// is the oldest; the loop stops at the first one still in flight.
+    fn forget_expired(
+        &self,
+        recent: &mut LruCache<(PeerId, SocketAddr), Instant>,
+        now: Instant,
+    ) {
+        while recent
+            .peek_lru()
+            .is_some_and(|(_, at)| now.saturating_duration_since(*at) >= self.in_flight)
+        {
+            recent.pop_lru();
+        }
+    }
+
+    /// Endpoints remembered now (for tests).
+    #[cfg(test)]
+    fn remembered(&self) -> usize {
+        self.recent.lock().map_or(0, |recent| recent.len())
     }
 
     /// One ping-back's worth of budget, for the service's own (rare) ping-backs.
@@ -114,6 +139,25 @@ mod tests {
 
     fn id(i: u8) -> PeerId {
         PeerId([i; 64])
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn endpoints_are_forgotten_once_their_timeout_passed() {
+        let priority = Priority::new(0);
+        let backs = PingBacks::new(0, Duration::from_millis(500));
+        let start = Instant::now();
+        for i in 0..100 {
+            backs.decide(id(i), addr(i), &priority, start);
+        }
+        backs.pinged(id(200), addr(200), start + Duration::from_millis(300));
+        assert_eq!(backs.remembered(), 101);
+        // At 0.6 s the first hundred are past their timeout; the service's PING is not.
+        backs.decide(id(201), addr(201), &priority, start + Duration::from_millis(600));
+        assert_eq!(backs.remembered(), 2);
+        assert_eq!(
+            backs.decide(id(200), addr(200), &priority, start + Duration::from_millis(700)),
+            PingBack::Skipped
+        );
     }
 
     #[tokio::test(start_paused = true)]

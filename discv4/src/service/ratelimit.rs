@@ -85,6 +85,13 @@ impl TokenBucket {
         }
     }
 
+    /// Whether the bucket has refilled to its burst by `now`: then it is no different from a
+    /// new one and need not be kept.
+    pub fn is_full(&self, now: Instant) -> bool {
+        let elapsed = now.saturating_duration_since(self.updated);
+        self.tokens + elapsed.as_secs_f64() * self.rate >= self.burst
+    }
+
     /// Whether [`take`](Self::take) would find a token at `now`, without taking it.
     pub fn has_token(&self, now: Instant) -> bool {
         let elapsed = now.saturating_duration_since(self.updated);
@@ -105,11 +112,16 @@ impl TokenBucket {
     }
 }
 
+/// Tracked IPs below which refilled buckets are not swept.
+const MIN_SWEEP_LEN: usize = 256;
+
 /// Token buckets per source IP.
 #[derive(Debug)]
 pub struct IpRateLimiter {
     config: RateLimitConfig,
     buckets: LruCache<IpAddr, TokenBucket>,
+    /// When the map reaches this size, buckets that have refilled are dropped.
+    sweep_at: usize,
 }
 
 impl IpRateLimiter {
@@ -121,6 +133,7 @@ impl IpRateLimiter {
             // `sparse`: the map grows with the IPs actually seen. `new` would allocate room for
             // all `max_tracked_ips` up front (~2 MiB at the default 65,536) in every service.
             buckets: LruCache::sparse(capacity),
+            sweep_at: MIN_SWEEP_LEN,
         }
     }
 
@@ -129,10 +142,29 @@ impl IpRateLimiter {
         if self.config.is_exempt(ip) {
             return true;
         }
+        if self.buckets.len() >= self.sweep_at {
+            self.sweep(now);
+        }
         let (rate, burst) = (self.config.packets_per_second, self.config.burst);
         self.buckets
             .get_or_insert_mut(ip, || TokenBucket::new(rate, burst, now))
             .take(now)
+    }
+
+    /// Drops the buckets that have refilled (a new bucket would be the same), so the map holds
+    /// the IPs sending now rather than every IP ever seen up to `max_tracked_ips`. Runs when
+    /// the map has doubled since the last sweep: amortised O(1) per packet.
+    fn sweep(&mut self, now: Instant) {
+        let refilled: Vec<IpAddr> = self
+            .buckets
+            .iter()
+            .filter(|(_, bucket)| bucket.is_full(now))
+            .map(|(ip, _)| *ip)
+            .collect();
+        for ip in refilled {
+            self.buckets.pop(&ip);
+        }
+        self.sweep_at = (2 * self.buckets.len()).max(MIN_SWEEP_LEN);
     }
 
     /// Number of IPs currently tracked.
@@ -201,6 +233,30 @@ mod tests {
         ] {
             assert_eq!((0..100).filter(|_| limiter.allow(ip, now)).count(), 4);
         }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn refilled_buckets_are_swept_and_busy_ones_kept() {
+        let config = RateLimitConfig {
+            packets_per_second: 10,
+            burst: 5,
+            ..Default::default()
+        };
+        let mut limiter = IpRateLimiter::new(config);
+        let start = Instant::now();
+        let ip = |i: u32| IpAddr::V4(Ipv4Addr::from(0x0a00_0000 + i));
+        // A busy IP drains its bucket.
+        assert_eq!((0..10).filter(|_| limiter.allow(IP, start)).count(), 5);
+        for i in 0..MIN_SWEEP_LEN as u32 - 1 {
+            limiter.allow(ip(i), start);
+        }
+        assert_eq!(limiter.tracked(), MIN_SWEEP_LEN);
+        // 0.2 s later the one-packet buckets have refilled (10/s, burst 5); the busy one has not.
+        let later = start + Duration::from_millis(200);
+        limiter.allow(ip(9999), later);
+        assert_eq!(limiter.tracked(), 2);
+        // The drained bucket was kept: two refills, not a fresh burst of five.
+        assert_eq!((0..10).filter(|_| limiter.allow(IP, later)).count(), 2);
     }
 
     #[tokio::test(start_paused = true)]

@@ -38,8 +38,14 @@ pub struct RecvBatch {
 impl RecvBatch {
     /// Room for `buffers` receive buffers (at least one) of 64 KiB each.
     pub fn new(buffers: usize) -> Self {
+        Self::with_buffer_len(buffers, BUFFER_LEN)
+    }
+
+    /// Room for `buffers` receive buffers (at least one) of `len` bytes each (at least one
+    /// byte); a longer datagram is cut to `len` bytes.
+    pub fn with_buffer_len(buffers: usize, len: usize) -> Self {
         Self {
-            buffers: (0..buffers.max(1)).map(|_| vec![0u8; BUFFER_LEN]).collect(),
+            buffers: (0..buffers.max(1)).map(|_| vec![0u8; len.max(1)]).collect(),
             filled: Vec::with_capacity(buffers.max(1)),
         }
     }

@@ -11,6 +11,10 @@ mod send_batch;
 mod sim;
 mod udp;
 
+/// Receive buffer for one datagram: longer than the longest datagram discv4 accepts (1,500
+/// bytes), so a longer one arrives cut but still too long, and is refused as such.
+pub const DATAGRAM_BUFFER_LEN: usize = 2048;
+
 pub use batch::RecvBatch;
 pub use send_batch::{SendBatch, SendReport};
 pub use sim::{SimConfig, SimNetwork, SimSocket, SimStats};
@@ -73,10 +77,17 @@ pub trait DatagramTransport: Send + Sync + 'static {
     }
 
     /// How many receive buffers [`recv_batch`](Self::recv_batch) can fill in one call; a
-    /// receiver allocates that many (64 KiB each), so a transport that receives one datagram
-    /// per call keeps the default of one.
+    /// receiver allocates that many, so a transport that receives one datagram per call keeps
+    /// the default of one.
     fn recv_batch_capacity(&self) -> usize {
         1
+    }
+
+    /// Bytes per receive buffer. The default, [`DATAGRAM_BUFFER_LEN`], holds any datagram
+    /// discv4 accepts and shows a longer one as too long; a transport that coalesces datagrams
+    /// into one buffer (UDP GRO) needs 64 KiB.
+    fn recv_buffer_len(&self) -> usize {
+        DATAGRAM_BUFFER_LEN
     }
 
     /// Receives one or more datagrams into `batch` (replacing what it held), waiting for the

@@ -10,7 +10,7 @@ use tokio::io::{Interest, ReadBuf};
 use tokio::net::UdpSocket;
 
 use super::{
-    batch::{Filled, RecvBatch},
+    batch::{Filled, RecvBatch, BUFFER_LEN},
     DatagramTransport, SendBatch, SendReport, TransportFuture,
 };
 
@@ -156,6 +156,11 @@ impl DatagramTransport for UdpTransport {
 
     fn recv_batch_capacity(&self) -> usize {
         quinn_udp::BATCH_SIZE
+    }
+
+    fn recv_buffer_len(&self) -> usize {
+        // GRO coalesces datagrams of one sender into one buffer.
+        BUFFER_LEN
     }
 
     fn recv_batch<'a>(&'a self, batch: &'a mut RecvBatch) -> TransportFuture<'a, io::Result<()>> {
