@@ -101,11 +101,7 @@ impl PingBacks {
     /// least recent end, so the memory holds one timeout's worth of endpoints, not the last
     /// 16,384 ever pinged. Entries are put with the time of the put, so the least recent end
     /// is the oldest; the loop stops at the first one still in flight.
-    fn forget_expired(
-        &self,
-        recent: &mut LruCache<(PeerId, SocketAddr), Instant>,
-        now: Instant,
-    ) {
+    fn forget_expired(&self, recent: &mut LruCache<(PeerId, SocketAddr), Instant>, now: Instant) {
         while recent
             .peek_lru()
             .is_some_and(|(_, at)| now.saturating_duration_since(*at) >= self.in_flight)
@@ -152,10 +148,20 @@ mod tests {
         backs.pinged(id(200), addr(200), start + Duration::from_millis(300));
         assert_eq!(backs.remembered(), 101);
         // At 0.6 s the first hundred are past their timeout; the service's PING is not.
-        backs.decide(id(201), addr(201), &priority, start + Duration::from_millis(600));
+        backs.decide(
+            id(201),
+            addr(201),
+            &priority,
+            start + Duration::from_millis(600),
+        );
         assert_eq!(backs.remembered(), 2);
         assert_eq!(
-            backs.decide(id(200), addr(200), &priority, start + Duration::from_millis(700)),
+            backs.decide(
+                id(200),
+                addr(200),
+                &priority,
+                start + Duration::from_millis(700)
+            ),
             PingBack::Skipped
         );
     }
