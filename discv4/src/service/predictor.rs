@@ -60,6 +60,28 @@ impl EndpointPredictor {
                 None => break,
             }
         }
+        // A reporter that speaks again leaves its older queue entry behind; without this the
+        // queue would hold every statement of the window (one per PONG), not one per reporter.
+        if self.order.len() > 2 * self.by_reporter.len().max(MAX_REPORTERS / 16) {
+            self.compact();
+        }
+    }
+
+    /// Rebuilds the queue with one entry per reporter, its latest statement, oldest first.
+    fn compact(&mut self) {
+        let mut latest: Vec<(Instant, NodeId)> = self
+            .by_reporter
+            .iter()
+            .map(|(id, (at, _))| (*at, *id))
+            .collect();
+        latest.sort_by_key(|(at, _)| *at);
+        self.order = latest.into();
+    }
+
+    /// Queue entries held (for tests).
+    #[cfg(test)]
+    fn queued(&self) -> usize {
+        self.order.len()
     }
 
     /// The endpoint most reporters agree on, when at least `min_statements` of them do.
@@ -117,6 +139,28 @@ mod tests {
         assert_eq!(p.predict(now), None);
         p.add_statement(reporter(9), addr, now);
         assert_eq!(p.predict(now), Some(addr));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_chatty_reporter_does_not_grow_the_queue() {
+        let mut p = EndpointPredictor::default();
+        let addr: SocketAddr = "1.2.3.4:30303".parse().unwrap();
+        let start = Instant::now();
+        for i in 0..10u8 {
+            p.add_statement(reporter(i), addr, start);
+        }
+        for step in 1..100_000u64 {
+            let now = start + Duration::from_millis(step);
+            p.add_statement(reporter((step % 3) as u8), addr, now);
+        }
+        assert!(p.queued() <= 2 * MAX_REPORTERS / 16 + 1, "{}", p.queued());
+        // Compaction kept every reporter's latest statement: all ten still agree, and the
+        // seven quiet ones expire on time while the chatty three stay.
+        let late = start + Duration::from_millis(99_999);
+        assert_eq!(p.predict(late), Some(addr));
+        let after_quiet_expire = start + STATEMENT_WINDOW + Duration::from_millis(1);
+        assert_eq!(p.predict(after_quiet_expire), None);
+        assert_eq!(p.by_reporter.len(), 3);
     }
 
     #[tokio::test(start_paused = true)]
