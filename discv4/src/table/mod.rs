@@ -91,7 +91,9 @@ impl Table {
     pub fn new(local: NodeId, config: TableConfig, rng: StdRng) -> Self {
         let buckets = (0..N_BUCKETS)
             .map(|_| Bucket {
-                entries: Vec::with_capacity(config.bucket_size),
+                // Grown on demand: the closest buckets stay empty in all but huge networks,
+                // and 17 full-size buckets up front are ~70 KiB per table.
+                entries: Vec::new(),
                 replacements: Vec::new(),
                 ips: SubnetCounter::new(config.ip_subnet_prefix, config.bucket_ip_limit),
             })
