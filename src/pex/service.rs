@@ -23,7 +23,7 @@ use super::{
     seed_answers::SeedAnswers,
     session::{PexProtocol, REQUEST_REFILL},
     source::{PexSource, REPORT_QUEUE},
-    BookDump, GossipSource, IngestReport, Misbehaviour, PexBook,
+    BookDump, GossipRecord, GossipSource, IngestReport, Misbehaviour, PexBook,
 };
 use crate::discovery::{Candidate, Outcome};
 
@@ -42,17 +42,18 @@ pub(crate) enum Request {
         session: SessionInfo,
         reply: oneshot::Sender<Registration>,
     },
-    /// A Peers message answering our request (or `None` records on a timeout).
+    /// A Peers message answering our request, with its hints and the count of records
+    /// that did not verify (or `None` on a timeout).
     Answer {
         from: GossipSource,
-        answer: Option<(Vec<Enr>, usize)>,
+        answer: Option<(Vec<GossipRecord>, usize)>,
         reply: oneshot::Sender<AnswerReply>,
     },
     /// Records for a requester.
     Select {
         requester: PeerId,
         limit: usize,
-        reply: oneshot::Sender<Vec<Enr>>,
+        reply: oneshot::Sender<Vec<GossipRecord>>,
     },
     /// Scores misbehaviour; the reply says whether the peer is now banned.
     Penalize {
@@ -497,7 +498,7 @@ impl Service {
                     return;
                 };
                 bump(&self.metrics.gossip_in, records.len());
-                let report = self.book.ingest(from, records, now);
+                let report = self.book.ingest_answer(from, records, now);
                 self.adapt_interval(&report);
                 let mut banned = false;
                 if invalid > 0 {

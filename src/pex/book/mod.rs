@@ -17,6 +17,8 @@
 mod bans;
 mod entry;
 mod group;
+#[cfg(test)]
+mod hint_tests;
 mod ingest;
 mod outcome;
 mod persist;
@@ -48,7 +50,9 @@ pub use tables::{TableSizes, NEW_BUCKETS_PER_SOURCE_GROUP, TRIED_BUCKETS_PER_GRO
 
 use self::{bans::Bans, entry::Entry, tables::Tables};
 use super::{
-    api::{BookDump, GossipSource, IngestReport, Misbehaviour, PersistError, PexBook},
+    api::{
+        BookDump, GossipRecord, GossipSource, IngestReport, Misbehaviour, PersistError, PexBook,
+    },
     config::{BookContext, BookFactory},
 };
 use crate::{
@@ -118,6 +122,9 @@ pub struct BookEntry {
     /// How long ago one of our dials last reached it and saw its key (a session, or a
     /// refusal because it was busy), if ever.
     pub verified_ago: Option<Duration>,
+    /// How long ago a peer last sent it with the "had a session" hint, if ever (advisory:
+    /// it only puts the entry before other never-dialed entries).
+    pub vouched_ago: Option<Duration>,
     /// Failed dials since the last success.
     pub failures: u32,
     /// How long until it may be dialed again (zero when it may now).
@@ -280,6 +287,7 @@ impl AddressBook {
                 last_attempt_ago: e.last_attempt.map(ago),
                 last_success_ago: e.last_success.map(ago),
                 verified_ago: e.verified_at.map(ago),
+                vouched_ago: e.vouched_at.map(ago),
                 failures: e.failures,
                 eligible_in: e.eligible_at.saturating_duration_since(now),
                 from_private: e.from_private,
@@ -308,6 +316,16 @@ impl AddressBook {
 
 impl PexBook for AddressBook {
     fn ingest(&mut self, source: GossipSource, records: Vec<Enr>, now: Instant) -> IngestReport {
+        let records = records.into_iter().map(GossipRecord::plain).collect();
+        self.ingest_records(source, records, now)
+    }
+
+    fn ingest_answer(
+        &mut self,
+        source: GossipSource,
+        records: Vec<GossipRecord>,
+        now: Instant,
+    ) -> IngestReport {
         self.ingest_records(source, records, now)
     }
 
@@ -317,7 +335,7 @@ impl PexBook for AddressBook {
         limit: usize,
         now: Instant,
         rng: &mut dyn RngCore,
-    ) -> Vec<Enr> {
+    ) -> Vec<GossipRecord> {
         self.select_gossip(requester, limit, now, rng)
     }
 

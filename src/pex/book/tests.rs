@@ -349,7 +349,7 @@ fn gossip_follows_the_selection_rules() {
     let picked: HashSet<PeerId> = b
         .select_for_gossip(&id_of(&requester), 64, later, &mut rng)
         .iter()
-        .map(id_of)
+        .map(|r| id_of(&r.record))
         .collect();
     for excluded in [1, 3, 4, 5, 20] {
         assert!(
@@ -552,7 +552,9 @@ fn a_busy_node_reached_by_our_dial_is_gossiped_as_verified() {
     );
     let much_later = later + Duration::from_secs(7200);
     let picked = b.select_for_gossip(&PeerId([1; 64]), 64, much_later, &mut rng);
-    assert!(!picked.iter().any(|r| id_of(r) == id_of(&record(11))));
+    assert!(!picked
+        .iter()
+        .any(|r| id_of(&r.record) == id_of(&record(11))));
 }
 
 #[test]
