@@ -99,6 +99,10 @@ struct Report {
     book_progress: Vec<(u64, f64)>,
     /// With attackers: what honest nodes ended up with.
     eclipse: Option<Eclipse>,
+    /// PEX, per honest node (node 0 excepted): GetPeers sent and records received on
+    /// average; over all of them, requests answered empty for the rate limit and requests
+    /// that timed out.
+    pex_traffic: Option<(f64, f64, u64, u64)>,
 }
 
 /// The peers of the honest nodes (node 0 excepted) at the end of an eclipse run.
@@ -289,6 +293,21 @@ async fn run(
     let mut short = Vec::new();
     let mut reachable_full = 0;
     let book_share = honest_book_share(&running);
+    let honest_pex: Vec<_> = running
+        .iter()
+        .skip(1)
+        .filter(|(node, _)| !attackers.is_attacker(&node.peer_id()))
+        .filter_map(|(node, _)| node.pex().map(|pex| pex.metrics().clone()))
+        .collect();
+    let pex_traffic = (!honest_pex.is_empty()).then(|| {
+        let n = honest_pex.len() as f64;
+        (
+            honest_pex.iter().map(|m| m.requests_sent()).sum::<u64>() as f64 / n,
+            honest_pex.iter().map(|m| m.gossip_in()).sum::<u64>() as f64 / n,
+            honest_pex.iter().map(|m| m.rate_limited()).sum::<u64>(),
+            honest_pex.iter().map(|m| m.request_timeouts()).sum::<u64>(),
+        )
+    });
     let eclipse = if attackers.count() > 0 {
         Some(eclipse_share(&running, &attackers, nodes).await)
     } else {
@@ -331,6 +350,7 @@ async fn run(
         book_share,
         book_progress,
         eclipse,
+        pex_traffic,
     }
 }
 
@@ -439,6 +459,11 @@ impl Row {
                 "  PEX books know {:.1} % of the network on average, {:.1} % at least",
                 mean * 100.0,
                 min * 100.0
+            );
+        }
+        if let Some((asked, got, limited, timeouts)) = r.pex_traffic {
+            println!(
+                "  PEX per honest node: {asked:.1} GetPeers sent, {got:.0} records received; in all {limited} requests rate-limited, {timeouts} timed out"
             );
         }
         if let Some(e) = r.eclipse {

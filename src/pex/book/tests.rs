@@ -578,3 +578,22 @@ fn huge_configured_waits_mean_never_not_a_panic() {
     assert!(b.next_eligible_at(now).is_some());
     let _ = first;
 }
+
+#[test]
+fn a_book_on_a_lan_holds_more_than_one_bucket() {
+    // A private network (a devnet, a data centre, the loopback simulation) of 600 nodes,
+    // learned from 20 peers on it: every record fits in the tables.
+    let mut b = book_without_quota();
+    let now = Instant::now();
+    let lan = |n: u32| Ipv4Addr::new(10, 0, (n / 250) as u8, (n % 250 + 1) as u8);
+    let records: Vec<Enr> = (0..600).map(|n| record_at(n, lan(n), 1)).collect();
+    for (s, chunk) in records.chunks(30).enumerate() {
+        let peer = GossipSource {
+            id: PeerId([s as u8 + 1; 64]),
+            ip: IpAddr::V4(lan(1000 + s as u32)),
+            private: false,
+        };
+        b.ingest(peer, chunk.to_vec(), now);
+    }
+    assert_eq!(b.len(), 600);
+}
