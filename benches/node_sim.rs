@@ -299,6 +299,41 @@ async fn run(
         .filter(|(node, _)| !attackers.is_attacker(&node.peer_id()))
         .filter_map(|(node, _)| node.pex().map(|pex| pex.metrics().clone()))
         .collect();
+    // The honest node whose book knows least, and why it might.
+    if let Some((index, node, reachable)) = running
+        .iter()
+        .enumerate()
+        .skip(1)
+        .filter(|(_, (node, _))| !attackers.is_attacker(&node.peer_id()))
+        .filter_map(|(i, (node, reachable))| node.pex().map(|_| (i, node, *reachable)))
+        .min_by_key(|(_, node, _)| node.pex().map_or(0, |p| p.metrics().book_size()))
+    {
+        if let (Some(pex), Some(p2p)) = (node.pex(), node.p2p()) {
+            let m = pex.metrics();
+            eprintln!(
+                "least-knowing honest node {index} (reachable {reachable}): book {}, pex sessions {}, {} outbound / {} inbound peers, {} GetPeers sent, {} records received, {} timeouts",
+                m.book_size(),
+                m.sessions(),
+                p2p.metrics().peers(Direction::Outbound),
+                p2p.metrics().peers(Direction::Inbound),
+                m.requests_sent(),
+                m.gossip_in(),
+                m.request_timeouts()
+            );
+            if let Some(dump) = pex.book().await {
+                let mut sources = std::collections::HashMap::new();
+                for e in &dump.entries {
+                    *sources.entry(e.source).or_insert(0usize) += 1;
+                }
+                let mut counts: Vec<usize> = sources.values().copied().collect();
+                counts.sort_unstable();
+                eprintln!(
+                    "  its book: {:?}; entries per first source: {counts:?}",
+                    dump.stats
+                );
+            }
+        }
+    }
     let pex_traffic = (!honest_pex.is_empty()).then(|| {
         let n = honest_pex.len() as f64;
         (

@@ -115,6 +115,12 @@ pub trait PexBook: Send + 'static {
     /// True while the book wants more addresses (the service asks peers only then).
     fn needs_more(&self, now: Instant) -> bool;
 
+    /// How many peers the service asks at each tick: none once the book has what it
+    /// wants, more while it is far from it. The default asks one while it needs more.
+    fn peers_to_ask(&self, now: Instant) -> usize {
+        usize::from(self.needs_more(now))
+    }
+
     /// Entries known.
     fn len(&self) -> usize;
 

@@ -11,7 +11,7 @@ use std::{
 };
 
 use enode::{enr_to_node_record, Enr, PeerId};
-use rand::{rngs::StdRng, Rng, SeedableRng};
+use rand::{rngs::StdRng, seq::SliceRandom, Rng, SeedableRng};
 use tokio::{
     sync::{mpsc, oneshot, watch},
     time::{sleep_until, Instant},
@@ -23,7 +23,7 @@ use super::{
     seed_answers::SeedAnswers,
     session::{PexProtocol, REQUEST_REFILL},
     source::{PexSource, REPORT_QUEUE},
-    BookDump, GossipRecord, GossipSource, IngestReport, Misbehaviour, PexBook,
+    BookDump, GossipRecord, GossipSource, Misbehaviour, PexBook,
 };
 use crate::discovery::{Candidate, Outcome};
 
@@ -191,6 +191,7 @@ pub fn spawn_pex(book: Box<dyn PexBook>, config: PexConfig, local_enr: Enr) -> P
     let service = Service {
         private: config.private_ids.iter().copied().collect(),
         ask_interval: config.ensure_period,
+        since_tick: TickAnswers::default(),
         config,
         book,
         rng: StdRng::from_entropy(),
@@ -233,6 +234,8 @@ struct Service {
     /// Seeds: when each may be offered again.
     seed_retry: HashMap<PeerId, Instant>,
     ask_interval: Duration,
+    /// What the answers since the last ask tick brought.
+    since_tick: TickAnswers,
     metrics: Arc<PexMetrics>,
     seed_answers: SeedAnswers,
 }
@@ -289,6 +292,7 @@ impl Service {
                 }
                 () = sleep_until(wake.unwrap_or(now)), if wake.is_some() => {}
                 () = sleep_until(next_ask), if !seed_mode => {
+                    self.adapt_interval();
                     self.ask_someone(Instant::now());
                     next_ask = super::after(Instant::now(), self.jitter(self.ask_interval));
                 }
@@ -381,7 +385,8 @@ impl Service {
         self.metrics
             .sessions
             .store(self.sessions.len() as u64, Ordering::Relaxed);
-        if !self.book.needs_more(now) {
+        let asks = self.book.peers_to_ask(now);
+        if asks == 0 {
             return;
         }
         // Peers never asked first: the stretched interval is about asking the same peers
@@ -395,7 +400,7 @@ impl Service {
                 .asked_at
                 .is_none_or(|at| now.saturating_duration_since(at) >= REQUEST_REFILL)
         };
-        let idle: Vec<PeerId> = self
+        let mut idle: Vec<PeerId> = self
             .sessions
             .iter()
             .filter(|(_, entry)| rested(entry))
@@ -403,15 +408,14 @@ impl Service {
             .filter(|(_, entry)| !never_asked || !entry.asked)
             .map(|(id, _)| *id)
             .collect();
-        if idle.is_empty() {
-            return;
-        }
-        let id = idle[self.rng.gen_range(0..idle.len())];
-        if let Some(entry) = self.sessions.get_mut(&id) {
-            if entry.commands.try_send(SessionCommand::Ask).is_ok() {
-                entry.outstanding = true;
-                entry.asked = true;
-                entry.asked_at = Some(now);
+        idle.shuffle(&mut self.rng);
+        for id in idle.into_iter().take(asks) {
+            if let Some(entry) = self.sessions.get_mut(&id) {
+                if entry.commands.try_send(SessionCommand::Ask).is_ok() {
+                    entry.outstanding = true;
+                    entry.asked = true;
+                    entry.asked_at = Some(now);
+                }
             }
         }
     }
@@ -499,7 +503,8 @@ impl Service {
                 };
                 bump(&self.metrics.gossip_in, records.len());
                 let report = self.book.ingest_answer(from, records, now);
-                self.adapt_interval(&report);
+                self.since_tick.answers += 1;
+                self.since_tick.added += report.added;
                 let mut banned = false;
                 if invalid > 0 {
                     bump(&self.metrics.invalid_records, invalid);
@@ -557,9 +562,16 @@ impl Service {
     }
 
     /// Stretches the interval between asks while answers bring nothing new (tendermint
-    /// v0.35's idea), back to the configured period as soon as one does.
-    fn adapt_interval(&mut self, report: &IngestReport) {
-        self.ask_interval = if report.added > 0 {
+    /// v0.35's idea), back to the configured period as soon as one does. Judged once per
+    /// tick over all the answers since the last one: judged per answer, the burst of
+    /// answers from a node's first sessions (where the last ones repeat the first) stretched
+    /// a young book's interval to the maximum within seconds, and it stopped learning.
+    fn adapt_interval(&mut self) {
+        let TickAnswers { answers, added } = std::mem::take(&mut self.since_tick);
+        if answers == 0 {
+            return;
+        }
+        self.ask_interval = if added > 0 {
             self.config.ensure_period
         } else {
             self.ask_interval
@@ -567,4 +579,11 @@ impl Service {
                 .min(self.config.max_ensure_period.max(self.config.ensure_period))
         };
     }
+}
+
+/// The answers received since the last ask tick and the new entries they brought.
+#[derive(Debug, Default, Clone, Copy)]
+struct TickAnswers {
+    answers: usize,
+    added: usize,
 }

@@ -60,6 +60,9 @@ use crate::{
     sealed_file::SealedFile,
 };
 
+/// Most peers asked at one tick of the PEX service (while the book is small).
+pub(crate) const MAX_ASKS_PER_TICK: usize = 3;
+
 /// How the book is sized and how careful it is. Defaults follow the design (§8.4, §8.10).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BookConfig {
@@ -341,6 +344,18 @@ impl PexBook for AddressBook {
 
     fn needs_more(&self, _now: Instant) -> bool {
         self.entries.len() < self.config.wanted
+    }
+
+    /// Three peers while the book holds under a quarter of what it wants, two under half,
+    /// then one: a young book learns from several views at once, a grown one asks slowly.
+    fn peers_to_ask(&self, _now: Instant) -> usize {
+        let wanted = self.config.wanted;
+        match self.entries.len() {
+            n if n >= wanted => 0,
+            n if n.saturating_mul(2) >= wanted => 1,
+            n if n.saturating_mul(4) >= wanted => 2,
+            _ => MAX_ASKS_PER_TICK,
+        }
     }
 
     fn len(&self) -> usize {
