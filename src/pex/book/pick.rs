@@ -26,8 +26,11 @@ pub(crate) const MAX_GOSSIP: usize = 64;
 pub(crate) const MIN_GOSSIP: usize = 32;
 /// Share of the eligible entries an answer carries, in percent.
 pub(crate) const GOSSIP_PERCENT: usize = 23;
-/// Most of an answer that may be unverified new entries, in percent.
-pub(crate) const MAX_NEW_GOSSIP_PERCENT: usize = 30;
+/// Most of an answer that may be unverified new entries, in percent. The design's 30 %
+/// spread knowledge slowly; with 50 % the books of a 200-node simulation knew 98 % of the
+/// network after 10 minutes instead of 92 %, with no more peers taken by eclipse attackers
+/// (`BENCHMARKS.md`). Every record is still signed and counted against its sender's caps.
+pub(crate) const MAX_NEW_GOSSIP_PERCENT: usize = 50;
 /// A tried entry is gossiped while its last success is this recent, a new one while our
 /// last dial that reached it (and saw its key) is.
 pub(crate) const GOSSIP_VERIFIED_WITHIN: Duration = Duration::from_secs(24 * 3600);
