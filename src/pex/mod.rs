@@ -11,6 +11,7 @@
 //! service that feed it and ask it.
 
 mod api;
+mod ask_interval;
 mod book;
 mod config;
 mod metrics;

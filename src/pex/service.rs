@@ -18,6 +18,7 @@ use tokio::{
 };
 
 use super::{
+    ask_interval::AskInterval,
     config::PexConfig,
     metrics::{bump, PexMetrics},
     seed_answers::SeedAnswers,
@@ -190,8 +191,7 @@ pub fn spawn_pex(book: Box<dyn PexBook>, config: PexConfig, local_enr: Enr) -> P
     };
     let service = Service {
         private: config.private_ids.iter().copied().collect(),
-        ask_interval: config.ensure_period,
-        since_tick: TickAnswers::default(),
+        ask_interval: AskInterval::new(config.ensure_period, config.max_ensure_period),
         config,
         book,
         rng: StdRng::from_entropy(),
@@ -233,9 +233,7 @@ struct Service {
     crawling: HashMap<PeerId, Instant>,
     /// Seeds: when each may be offered again.
     seed_retry: HashMap<PeerId, Instant>,
-    ask_interval: Duration,
-    /// What the answers since the last ask tick brought.
-    since_tick: TickAnswers,
+    ask_interval: AskInterval,
     metrics: Arc<PexMetrics>,
     seed_answers: SeedAnswers,
 }
@@ -292,9 +290,9 @@ impl Service {
                 }
                 () = sleep_until(wake.unwrap_or(now)), if wake.is_some() => {}
                 () = sleep_until(next_ask), if !seed_mode => {
-                    self.adapt_interval();
+                    let interval = self.ask_interval.on_tick();
                     self.ask_someone(Instant::now());
-                    next_ask = super::after(Instant::now(), self.jitter(self.ask_interval));
+                    next_ask = super::after(Instant::now(), self.jitter(interval));
                 }
                 () = sleep_until(next_crawl), if seed_mode => {
                     self.crawl_round(Instant::now());
@@ -503,8 +501,7 @@ impl Service {
                 };
                 bump(&self.metrics.gossip_in, records.len());
                 let report = self.book.ingest_answer(from, records, now);
-                self.since_tick.answers += 1;
-                self.since_tick.added += report.added;
+                self.ask_interval.on_answer(report.added);
                 let mut banned = false;
                 if invalid > 0 {
                     bump(&self.metrics.invalid_records, invalid);
@@ -560,30 +557,4 @@ impl Service {
         }
         banned
     }
-
-    /// Stretches the interval between asks while answers bring nothing new (tendermint
-    /// v0.35's idea), back to the configured period as soon as one does. Judged once per
-    /// tick over all the answers since the last one: judged per answer, the burst of
-    /// answers from a node's first sessions (where the last ones repeat the first) stretched
-    /// a young book's interval to the maximum within seconds, and it stopped learning.
-    fn adapt_interval(&mut self) {
-        let TickAnswers { answers, added } = std::mem::take(&mut self.since_tick);
-        if answers == 0 {
-            return;
-        }
-        self.ask_interval = if added > 0 {
-            self.config.ensure_period
-        } else {
-            self.ask_interval
-                .saturating_mul(2)
-                .min(self.config.max_ensure_period.max(self.config.ensure_period))
-        };
-    }
-}
-
-/// The answers received since the last ask tick and the new entries they brought.
-#[derive(Debug, Default, Clone, Copy)]
-struct TickAnswers {
-    answers: usize,
-    added: usize,
 }

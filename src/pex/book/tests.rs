@@ -597,3 +597,28 @@ fn a_book_on_a_lan_holds_more_than_one_bucket() {
     }
     assert_eq!(b.len(), 600);
 }
+
+#[test]
+fn a_small_book_asks_three_peers_a_grown_one_one_a_full_one_none() {
+    let config = BookConfig {
+        wanted: 40,
+        per_source_per_hour: usize::MAX,
+        ..BookConfig::default()
+    };
+    let mut b = AddressBook::with_secret(config, &context(), [3; 32], StdRng::seed_from_u64(1));
+    let now = Instant::now();
+    let mut asks = Vec::new();
+    for n in 0..45 {
+        asks.push((b.len(), b.peers_to_ask(now)));
+        b.ingest(source(1), vec![record(n)], now);
+    }
+    let at = |len: usize| asks.iter().find(|(l, _)| *l == len).map(|(_, a)| *a);
+    assert_eq!(at(0), Some(MAX_ASKS_PER_TICK));
+    assert_eq!(at(9), Some(3));
+    assert_eq!(at(10), Some(2));
+    assert_eq!(at(19), Some(2));
+    assert_eq!(at(20), Some(1));
+    assert_eq!(at(39), Some(1));
+    assert_eq!(at(40), Some(0));
+    assert!(!b.needs_more(now));
+}
