@@ -318,11 +318,9 @@ async fn answers_carry_the_session_hint_both_ways() {
     }
 
     // The node's GetPeers: our hints reach its book, for the records we vouch for only.
-    let request = loop {
-        match recv(&mut client.handle).await.expect("the session is up") {
-            PexMessage::GetPeers(request) => break request,
-            other => panic!("expected GetPeers, got {other:?}"),
-        }
+    let request = match recv(&mut client.handle).await.expect("the session is up") {
+        PexMessage::GetPeers(request) => request,
+        other => panic!("expected GetPeers, got {other:?}"),
     };
     let (vouched, plain) = (
         pex_support::record(50, 20050),
@@ -339,10 +337,11 @@ async fn answers_carry_the_session_hint_both_ways() {
     // once our next request is answered the records are in.
     assert!(client.get_peers(6).await);
     assert_eq!(client.peers().await, Some((6, 5)));
-    let stats = probe.lock().unwrap();
-    assert!(stats.known.contains(&id(&plain)) && stats.known.contains(&id(&vouched)));
-    assert_eq!(stats.vouched, vec![id(&vouched)]);
-    drop(stats);
+    {
+        let stats = probe.lock().unwrap();
+        assert!(stats.known.contains(&id(&plain)) && stats.known.contains(&id(&vouched)));
+        assert_eq!(stats.vouched, vec![id(&vouched)]);
+    }
     node.shutdown().await;
 }
 
