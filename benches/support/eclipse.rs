@@ -1,7 +1,8 @@
 //! The eclipse attacker of the node simulation: a node that behaves like any other (dials,
 //! accepts sessions, speaks `pex/1`, asks for addresses and keeps an honest book of its
 //! own) but answers every GetPeers only with other attackers' records, as many as it may
-//! send, each with the "had a session" hint set (a lie where it never met them).
+//! send, each with the "had a session" hint set (a lie where it never met them;
+//! `NODE_SIM_ECLIPSE_HINTS=0` sends them without).
 
 use std::{net::IpAddr, sync::Arc};
 
@@ -21,6 +22,8 @@ pub(crate) struct Attackers {
     /// Node index to the attacker's key.
     keys: Vec<Option<NodeKey>>,
     records: Arc<Vec<(PeerId, Enr)>>,
+    /// Attackers claim a session with every record they send.
+    hint: bool,
 }
 
 impl Attackers {
@@ -56,6 +59,7 @@ impl Attackers {
         Self {
             keys,
             records: Arc::new(records),
+            hint: std::env::var("NODE_SIM_ECLIPSE_HINTS").map_or(true, |v| v != "0"),
         }
     }
 
@@ -75,12 +79,14 @@ impl Attackers {
     /// The book factory of an attacker: a real address book whose answers are replaced.
     pub(crate) fn book(&self) -> BookFactory {
         let records = Arc::clone(&self.records);
+        let hint = self.hint;
         let honest = AddressBook::factory(BookConfig::default());
         Arc::new(move |context: &BookContext<'_>| -> Box<dyn PexBook> {
             Box::new(AttackerBook {
                 inner: honest(context),
                 own: context.local_id,
                 records: Arc::clone(&records),
+                hint,
             })
         })
     }
@@ -90,6 +96,7 @@ struct AttackerBook {
     inner: Box<dyn PexBook>,
     own: Option<PeerId>,
     records: Arc<Vec<(PeerId, Enr)>>,
+    hint: bool,
 }
 
 impl PexBook for AttackerBook {
@@ -111,7 +118,7 @@ impl PexBook for AttackerBook {
             .take(limit.min(64))
             .map(|(_, record)| GossipRecord {
                 record: record.clone(),
-                had_session: true,
+                had_session: self.hint,
             })
             .collect()
     }
