@@ -8,11 +8,22 @@
 //! NODE_SIM_NODES=300 NODE_SIM_UNREACHABLE=0.3 cargo bench -p kadnode --bench node_sim
 //! NODE_SIM_POLICY=geth-like cargo bench -p kadnode --bench node_sim   # one policy only
 //! NODE_SIM_DISCOVERY=pex cargo bench -p kadnode --bench node_sim       # discv4 (default), pex or both
+//! NODE_SIM_DISCOVERY=discv4,pex,both cargo bench -p kadnode --bench node_sim   # one after the other
+//! NODE_SIM_ECLIPSE=0.2 NODE_SIM_DISCOVERY=pex,both cargo bench -p kadnode --bench node_sim
 //! ```
 //!
 //! With `pex`, no node runs discv4: node 0 is a PEX seed (seed mode) and every other node
 //! bootstraps from it; with `both`, every node runs discv4 and PEX (node 0 is both bootnode
-//! and seed). For PEX the report adds the share of the network each node's book knows.
+//! and seed). For PEX the report adds the share of the network each honest node's book
+//! knows. A comma list of backends runs them one after the other in this process and ends
+//! with one comparison table.
+//!
+//! `NODE_SIM_ECLIPSE=<share>` makes that share of the nodes (every fifth for 0.2, node 0
+//! excepted, reachable and unreachable alike) eclipse attackers: they behave like everyone
+//! else but answer every GetPeers with other attackers' records only (64, each hinted "had
+//! a session"). The report then gives the share of honest peers among the peers of honest
+//! nodes (mean, least, and how many honest nodes have only attackers as peers), against the
+//! share of honest nodes a uniform choice would give.
 //!
 //! Prints, per dial policy: the virtual time until every reachable node has filled its
 //! dialed slots, and dial attempts and failed dials per filled slot over the whole network;
@@ -24,10 +35,13 @@
 
 #[path = "support/dial_counters.rs"]
 mod dial_counters;
+#[path = "support/eclipse.rs"]
+mod eclipse;
 #[path = "support/hold_open.rs"]
 mod hold_open;
 
 use dial_counters::{CountingSubscriber, DialCounters};
+use eclipse::Attackers;
 use hold_open::HoldOpen;
 use std::{
     net::{IpAddr, Ipv4Addr, SocketAddr},
@@ -43,7 +57,7 @@ use enode::NodeRecord;
 use kadnode::{dial::DialPolicy, pex::PexConfig};
 use kadnode::{
     net::{MemoryConfig, MemoryNetwork, Reachability},
-    verdict_label, Direction, Node, NodeConfig, P2pConfig, VERDICTS,
+    verdict_label, Direction, KeySource, Node, NodeConfig, P2pConfig, VERDICTS,
 };
 use tokio::time::Instant;
 
@@ -79,8 +93,44 @@ struct Report {
     short: Vec<(u64, u64, u64, u64)>,
     /// Reachable nodes with every peer slot taken at the end.
     reachable_full: usize,
-    /// PEX: the mean and the smallest share of the network a node's book knows.
+    /// PEX: the mean and the smallest share of the network an honest node's book knows.
     book_share: Option<(f64, f64)>,
+    /// PEX: the mean share at each 30 s of virtual time.
+    book_progress: Vec<(u64, f64)>,
+    /// With attackers: what honest nodes ended up with.
+    eclipse: Option<Eclipse>,
+    /// PEX, per honest node (node 0 excepted): GetPeers sent and records received on
+    /// average; over all of them, requests answered empty for the rate limit and requests
+    /// that timed out.
+    pex_traffic: Option<(f64, f64, u64, u64)>,
+}
+
+/// The peers of the honest nodes (node 0 excepted) at the end of an eclipse run.
+#[derive(Debug, Clone, Copy)]
+struct Eclipse {
+    attackers: usize,
+    /// Share of honest nodes among all nodes but node 0: what a uniform choice gives.
+    uniform: f64,
+    /// Share of honest peers among all peers: mean over honest nodes with a peer, least.
+    all_mean: f64,
+    all_min: f64,
+    /// The same among the peers they dialed.
+    dialed_mean: f64,
+    dialed_min: f64,
+    /// Honest nodes whose peers are all attackers (at least one peer).
+    all_attackers: usize,
+    /// Honest nodes with no peer at all.
+    isolated: usize,
+}
+
+fn mean_min(values: &[f64]) -> (f64, f64) {
+    if values.is_empty() {
+        return (f64::NAN, f64::NAN);
+    }
+    (
+        values.iter().sum::<f64>() / values.len() as f64,
+        values.iter().copied().fold(f64::INFINITY, f64::min),
+    )
 }
 
 /// Which discovery backends the simulated nodes run.
@@ -92,6 +142,14 @@ enum Backends {
 }
 
 impl Backends {
+    fn parse(name: &str) -> Option<Self> {
+        match name.trim() {
+            "discv4" => Some(Self::Discv4),
+            "pex" => Some(Self::Pex),
+            "both" => Some(Self::Both),
+            _ => None,
+        }
+    }
     fn discv4(self) -> bool {
         self != Self::Pex
     }
@@ -106,7 +164,10 @@ async fn run(
     max_peers: usize,
     policy: DialPolicy,
     backends: Backends,
+    eclipse: f64,
 ) -> Report {
+    // Attackers only make sense where PEX answers exist.
+    let attackers = Attackers::new(nodes, if backends.pex() { eclipse } else { 0.0 }, ip);
     let udp = SimNetwork::new(SimConfig::default());
     let tcp = MemoryNetwork::new(MemoryConfig::default());
     let unreachable_count = (nodes as f64 * unreachable).round() as usize;
@@ -120,13 +181,19 @@ async fn run(
         if !reachable {
             tcp.set_reachability(addr.ip(), Reachability::BlackHole);
         }
-        let pex = backends.pex().then(|| PexConfig {
-            seed_mode: index == 0,
-            seeds: boot.into_iter().collect(),
-            ..PexConfig::default()
+        let attacker_key = attackers.key(index);
+        let pex = backends.pex().then(|| {
+            let mut pex = match &attacker_key {
+                Some(_) => PexConfig::new(attackers.book()),
+                None => PexConfig::default(),
+            };
+            pex.seed_mode = index == 0;
+            pex.seeds = boot.into_iter().collect();
+            pex
         });
         let config = NodeConfig {
             listen_addr: addr,
+            key: attacker_key.map_or(KeySource::FromStorage, KeySource::Key),
             discovery: backends.discv4().then(|| Discv4Config {
                 bootnodes: boot.into_iter().collect(),
                 tcp_port: 30303,
@@ -170,6 +237,17 @@ async fn run(
     let mut filled_at = None;
     let mut reachable_filled = 0;
     let mut progress = Vec::new();
+    let mut book_progress = Vec::new();
+    let honest_book_share = |running: &[(Node, bool)]| {
+        let shares: Vec<f64> = running
+            .iter()
+            .skip(1)
+            .filter(|(node, _)| !attackers.is_attacker(&node.peer_id()))
+            .filter_map(|(node, _)| node.pex())
+            .map(|pex| pex.metrics().book_size() as f64 / (nodes - 1) as f64)
+            .collect();
+        (!shares.is_empty()).then(|| mean_min(&shares))
+    };
     while started.elapsed() < limit {
         tokio::time::sleep(Duration::from_secs(1)).await;
         reachable_filled = running
@@ -185,14 +263,26 @@ async fn run(
         let secs = started.elapsed().as_secs();
         if secs.is_multiple_of(30) {
             progress.push((secs, reachable_filled));
+            let books = honest_book_share(&running);
+            if let Some((mean, _)) = books {
+                book_progress.push((secs, mean));
+            }
             // Progress on stderr, so a run cut short still says where it was.
             eprintln!(
-                "{policy:?} t={secs} s: {reachable_filled} of {reachable} reachable nodes full"
+                "{backends:?} {policy:?} t={secs} s: {reachable_filled} of {reachable} reachable nodes full{}",
+                books.map_or_else(String::new, |(mean, min)| format!(
+                    "; books know {:.1} % (least {:.1} %)",
+                    mean * 100.0,
+                    min * 100.0
+                ))
             );
         }
-        if reachable_filled == reachable {
+        if reachable_filled == reachable && filled_at.is_none() {
             filled_at = Some(started.elapsed());
-            break;
+            // PEX figures (books, eclipse) are taken at the end of the virtual time.
+            if !backends.pex() {
+                break;
+            }
         }
     }
     let mut dials = 0;
@@ -202,18 +292,62 @@ async fn run(
         VERDICTS.iter().map(|v| (verdict_label(*v), 0)).collect();
     let mut short = Vec::new();
     let mut reachable_full = 0;
-    let shares: Vec<f64> = running
+    let book_share = honest_book_share(&running);
+    let honest_pex: Vec<_> = running
         .iter()
         .skip(1)
-        .filter_map(|(node, _)| node.pex())
-        .map(|pex| pex.metrics().book_size() as f64 / (nodes - 1) as f64)
+        .filter(|(node, _)| !attackers.is_attacker(&node.peer_id()))
+        .filter_map(|(node, _)| node.pex().map(|pex| pex.metrics().clone()))
         .collect();
-    let book_share = (!shares.is_empty()).then(|| {
+    // The honest node whose book knows least, and why it might.
+    if let Some((index, node, reachable)) = running
+        .iter()
+        .enumerate()
+        .skip(1)
+        .filter(|(_, (node, _))| !attackers.is_attacker(&node.peer_id()))
+        .filter_map(|(i, (node, reachable))| node.pex().map(|_| (i, node, *reachable)))
+        .min_by_key(|(_, node, _)| node.pex().map_or(0, |p| p.metrics().book_size()))
+    {
+        if let (Some(pex), Some(p2p)) = (node.pex(), node.p2p()) {
+            let m = pex.metrics();
+            eprintln!(
+                "least-knowing honest node {index} (reachable {reachable}): book {}, pex sessions {}, {} outbound / {} inbound peers, {} GetPeers sent, {} records received, {} timeouts",
+                m.book_size(),
+                m.sessions(),
+                p2p.metrics().peers(Direction::Outbound),
+                p2p.metrics().peers(Direction::Inbound),
+                m.requests_sent(),
+                m.gossip_in(),
+                m.request_timeouts()
+            );
+            if let Some(dump) = pex.book().await {
+                let mut sources = std::collections::HashMap::new();
+                for e in &dump.entries {
+                    *sources.entry(e.source).or_insert(0usize) += 1;
+                }
+                let mut counts: Vec<usize> = sources.values().copied().collect();
+                counts.sort_unstable();
+                eprintln!(
+                    "  its book: {:?}; entries per first source: {counts:?}",
+                    dump.stats
+                );
+            }
+        }
+    }
+    let pex_traffic = (!honest_pex.is_empty()).then(|| {
+        let n = honest_pex.len() as f64;
         (
-            shares.iter().sum::<f64>() / shares.len() as f64,
-            shares.iter().copied().fold(f64::INFINITY, f64::min),
+            honest_pex.iter().map(|m| m.requests_sent()).sum::<u64>() as f64 / n,
+            honest_pex.iter().map(|m| m.gossip_in()).sum::<u64>() as f64 / n,
+            honest_pex.iter().map(|m| m.rate_limited()).sum::<u64>(),
+            honest_pex.iter().map(|m| m.request_timeouts()).sum::<u64>(),
         )
     });
+    let eclipse = if attackers.count() > 0 {
+        Some(eclipse_share(&running, &attackers, nodes).await)
+    } else {
+        None
+    };
     for (node, reachable) in &running {
         if let Some(p2p) = node.p2p() {
             let m = p2p.metrics();
@@ -249,6 +383,188 @@ async fn run(
         short,
         reachable_full,
         book_share,
+        book_progress,
+        eclipse,
+        pex_traffic,
+    }
+}
+
+/// The honest share of the honest nodes' peers (node 0 excepted on both sides: it is the
+/// seed and bootnode, and its sessions are crawls).
+async fn eclipse_share(running: &[(Node, bool)], attackers: &Attackers, nodes: usize) -> Eclipse {
+    let seed = running[0].0.peer_id();
+    let mut all = Vec::new();
+    let mut dialed = Vec::new();
+    let mut all_attackers = 0;
+    let mut isolated = 0;
+    for (node, _) in running.iter().skip(1) {
+        if attackers.is_attacker(&node.peer_id()) {
+            continue;
+        }
+        let Some(p2p) = node.p2p() else { continue };
+        let peers = p2p.peers().await.unwrap_or_default();
+        let peers: Vec<_> = peers.into_iter().filter(|p| p.id != seed).collect();
+        if peers.is_empty() {
+            isolated += 1;
+            continue;
+        }
+        let honest = |p: &&kadnode::PeerInfo| !attackers.is_attacker(&p.id);
+        let good = peers.iter().filter(honest).count();
+        all.push(good as f64 / peers.len() as f64);
+        if good == 0 {
+            all_attackers += 1;
+        }
+        let out: Vec<_> = peers
+            .iter()
+            .filter(|p| p.direction == Direction::Outbound)
+            .collect();
+        if !out.is_empty() {
+            let good = out.iter().filter(|p| honest(p)).count();
+            dialed.push(good as f64 / out.len() as f64);
+        }
+    }
+    let (all_mean, all_min) = mean_min(&all);
+    let (dialed_mean, dialed_min) = mean_min(&dialed);
+    Eclipse {
+        attackers: attackers.count(),
+        uniform: 1.0 - attackers.count() as f64 / (nodes - 1) as f64,
+        all_mean,
+        all_min,
+        dialed_mean,
+        dialed_min,
+        all_attackers,
+        isolated,
+    }
+}
+
+/// One line of the closing comparison table.
+struct Row {
+    backends: Backends,
+    policy: &'static str,
+    report: Report,
+    wall: f64,
+}
+
+impl Row {
+    /// Share of the reachable nodes full at `secs` (all of them once filled).
+    fn full_at(&self, secs: u64) -> f64 {
+        let r = &self.report;
+        let full = match r.filled_at {
+            Some(at) if at.as_secs() <= secs => r.reachable,
+            _ => r
+                .progress
+                .iter()
+                .find(|(at, _)| *at == secs)
+                .map_or(r.reachable_filled, |(_, n)| *n),
+        };
+        100.0 * full as f64 / r.reachable.max(1) as f64
+    }
+
+    fn book_at(&self, secs: u64) -> String {
+        self.report
+            .book_progress
+            .iter()
+            .find(|(at, _)| *at == secs)
+            .map_or_else(|| "—".to_owned(), |(_, m)| format!("{:.1} %", m * 100.0))
+    }
+
+    fn print_details(&self, nodes: usize, unreachable: f64, max_peers: usize) {
+        let r = &self.report;
+        let filled = r.slots_filled.max(1) as f64;
+        println!(
+            "policy={} discovery={:?} nodes={nodes} unreachable={unreachable} max_peers={max_peers}: {} of {} reachable nodes filled their dialed slots in {} (virtual; {:.0} % at 30 s, {:.0} % at 60 s, {:.0} % at 90 s); dials per filled slot {:.2}, failed dials per filled slot {:.2}; wall {:.1} s",
+            self.policy,
+            self.backends,
+            r.reachable_filled,
+            r.reachable,
+            r.filled_at.map_or_else(|| "never".to_owned(), |d| format!("{:.1} s", d.as_secs_f64())),
+            self.full_at(30),
+            self.full_at(60),
+            self.full_at(90),
+            r.dials as f64 / filled,
+            r.failures as f64 / filled,
+            self.wall
+        );
+        println!(
+            "  failed dials by verdict: {:?}; reachable nodes with every peer slot taken: {}; reachable nodes short (outbound, inbound, dials, failures): {:?}",
+            r.failures_by_verdict, r.reachable_full, r.short
+        );
+        if let Some((mean, min)) = r.book_share {
+            println!(
+                "  PEX books know {:.1} % of the network on average, {:.1} % at least",
+                mean * 100.0,
+                min * 100.0
+            );
+        }
+        if let Some((asked, got, limited, timeouts)) = r.pex_traffic {
+            println!(
+                "  PEX per honest node: {asked:.1} GetPeers sent, {got:.0} records received; in all {limited} requests rate-limited, {timeouts} timed out"
+            );
+        }
+        if let Some(e) = r.eclipse {
+            println!(
+                "  eclipse: {} attackers; honest peers of honest nodes {:.1} % on average, {:.1} % at least (dialed peers {:.1} % / {:.1} %); {} honest nodes with only attackers as peers, {} with no peer; a uniform choice gives {:.1} % honest",
+                e.attackers,
+                e.all_mean * 100.0,
+                e.all_min * 100.0,
+                e.dialed_mean * 100.0,
+                e.dialed_min * 100.0,
+                e.all_attackers,
+                e.isolated,
+                e.uniform * 100.0
+            );
+        }
+    }
+}
+
+fn print_table(rows: &[Row]) {
+    println!();
+    println!("| discovery | policy | reachable full | time to all full | full at 30 / 60 / 90 s | dials / failed per filled slot | books know at 300 s / end (mean, least) | honest share of honest nodes' peers: all (mean / least) / dialed (mean) / nodes eclipsed | wall |");
+    println!("|---|---|---|---|---|---|---|---|---|");
+    for row in rows {
+        let r = &row.report;
+        let filled = r.slots_filled.max(1) as f64;
+        let books = r.book_share.map_or_else(
+            || "—".to_owned(),
+            |(mean, min)| {
+                format!(
+                    "{} / {:.1} % ({:.1} % least)",
+                    row.book_at(300),
+                    mean * 100.0,
+                    min * 100.0
+                )
+            },
+        );
+        let eclipse = r.eclipse.map_or_else(
+            || "—".to_owned(),
+            |e| {
+                format!(
+                    "{:.1} % / {:.1} % / {:.1} % / {} (uniform {:.1} %)",
+                    e.all_mean * 100.0,
+                    e.all_min * 100.0,
+                    e.dialed_mean * 100.0,
+                    e.all_attackers,
+                    e.uniform * 100.0
+                )
+            },
+        );
+        println!(
+            "| {:?} | {} | {} of {} | {} | {:.0} / {:.0} / {:.0} % | {:.2} / {:.2} | {} | {} | {:.0} s |",
+            row.backends,
+            row.policy,
+            r.reachable_filled,
+            r.reachable,
+            r.filled_at
+                .map_or_else(|| "not yet".to_owned(), |d| format!("{:.0} s", d.as_secs_f64())),
+            row.full_at(30),
+            row.full_at(60),
+            row.full_at(90),
+            r.dials as f64 / filled,
+            r.failures as f64 / filled,
+            books,
+            eclipse,
+            row.wall
+        );
     }
 }
 
@@ -256,68 +572,56 @@ fn main() {
     let nodes: usize = env("NODE_SIM_NODES", 1000);
     let unreachable: f64 = env("NODE_SIM_UNREACHABLE", 0.3);
     let max_peers: usize = env("NODE_SIM_MAX_PEERS", 50);
+    let eclipse: f64 = env("NODE_SIM_ECLIPSE", 0.0);
     let counters = Arc::new(DialCounters::default());
     tracing::subscriber::set_global_default(CountingSubscriber(counters.clone()))
         .expect("one subscriber");
     // NODE_SIM_POLICY=ranked or geth-like runs one policy only (two processes side by side
     // finish sooner on a shared machine; the figures are on virtual time either way).
     let only = std::env::var("NODE_SIM_POLICY").ok();
-    let backends = match std::env::var("NODE_SIM_DISCOVERY").as_deref() {
-        Ok("pex") => Backends::Pex,
-        Ok("both") => Backends::Both,
-        _ => Backends::Discv4,
-    };
-    for (name, policy) in [
-        ("ranked", DialPolicy::Ranked),
-        ("geth-like", DialPolicy::GethLike),
-    ] {
-        if only.as_deref().is_some_and(|only| only != name) {
-            continue;
-        }
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .start_paused(true)
-            .build()
-            .expect("runtime");
-        let wall = std::time::Instant::now();
-        counters.reset();
-        let report = runtime.block_on(run(nodes, unreachable, max_peers, policy, backends));
-        let filled = report.slots_filled.max(1) as f64;
-        // Share of the reachable nodes full at 30, 60 and 90 s (all of them once filled).
-        let share_at = |secs: u64| {
-            let full = match report.filled_at {
-                Some(at) if at.as_secs() <= secs => report.reachable,
-                _ => report
-                    .progress
-                    .iter()
-                    .find(|(at, _)| *at == secs)
-                    .map_or(report.reachable_filled, |(_, n)| *n),
+    let discovery = std::env::var("NODE_SIM_DISCOVERY").unwrap_or_else(|_| "discv4".to_owned());
+    let all_backends: Vec<Backends> = discovery
+        .split(',')
+        .map(|name| {
+            Backends::parse(name).unwrap_or_else(|| {
+                panic!("NODE_SIM_DISCOVERY: {name:?} is not discv4, pex or both")
+            })
+        })
+        .collect();
+    let mut rows = Vec::new();
+    for backends in all_backends {
+        for (name, policy) in [
+            ("ranked", DialPolicy::Ranked),
+            ("geth-like", DialPolicy::GethLike),
+        ] {
+            if only.as_deref().is_some_and(|only| only != name) {
+                continue;
+            }
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .start_paused(true)
+                .build()
+                .expect("runtime");
+            let wall = std::time::Instant::now();
+            counters.reset();
+            let report = runtime.block_on(run(
+                nodes,
+                unreachable,
+                max_peers,
+                policy,
+                backends,
+                eclipse,
+            ));
+            let row = Row {
+                backends,
+                policy: name,
+                report,
+                wall: wall.elapsed().as_secs_f64(),
             };
-            100.0 * full as f64 / report.reachable.max(1) as f64
-        };
-        println!(
-            "policy={name} discovery={backends:?} nodes={nodes} unreachable={unreachable} max_peers={max_peers}: {} of {} reachable nodes filled their dialed slots in {} (virtual; {:.0} % at 30 s, {:.0} % at 60 s, {:.0} % at 90 s); dials per filled slot {:.2}, failed dials per filled slot {:.2}; wall {:.1} s",
-            report.reachable_filled,
-            report.reachable,
-            report.filled_at.map_or_else(|| "never".to_owned(), |d| format!("{:.1} s", d.as_secs_f64())),
-            share_at(30),
-            share_at(60),
-            share_at(90),
-            report.dials as f64 / filled,
-            report.failures as f64 / filled,
-            wall.elapsed().as_secs_f64()
-        );
-        println!(
-            "  failed dials by verdict: {:?}; reachable nodes with every peer slot taken: {}; reachable nodes short (outbound, inbound, dials, failures): {:?}",
-            report.failures_by_verdict, report.reachable_full, report.short
-        );
-        if let Some((mean, min)) = report.book_share {
-            println!(
-                "  PEX books know {:.1} % of the network on average, {:.1} % at least",
-                mean * 100.0,
-                min * 100.0
-            );
+            row.print_details(nodes, unreachable, max_peers);
+            print!("{}", counters.report());
+            rows.push(row);
         }
-        print!("{}", counters.report());
     }
+    print_table(&rows);
 }

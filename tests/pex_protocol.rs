@@ -1,7 +1,7 @@
 //! `pex/1` against real nodes on loopback: a seed delivers its answer before hanging up even
 //! to a slow reader; the request rate limit serves a burst, throttles a flood and then
-//! disconnects it, and never bans an honest peer; a node with PEX keeps its sessions with
-//! peers that do not speak it.
+//! disconnects it, and never bans an honest peer; answers carry the "had a session" hint
+//! both ways; a node with PEX keeps its sessions with peers that do not speak it.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -19,7 +19,10 @@ use std::{
 use enode::{build_enr, EndpointConfig, NodeKey, PublicKey};
 use kadnode::{
     pex::{
-        wire::{GetPeers, PexMessage, Status, FLAG_SEED, GET_PEERS, MAX_RECORDS},
+        wire::{
+            GetPeers, Peers, PexMessage, Status, FLAG_SEED, GET_PEERS, HINT_CONNECTED, MAX_RECORDS,
+            PEERS,
+        },
         Misbehaviour, PexConfig, FLOOD_DISCONNECT, REQUEST_BURST, REQUEST_REFILL,
     },
     KeySource, Node, NodeConfig, P2pConfig,
@@ -144,8 +147,14 @@ impl Client {
 
     /// The next Peers: (request id, record count); `None` once the session ended.
     async fn peers(&mut self) -> Option<(u64, usize)> {
+        let peers = self.full_peers().await?;
+        Some((peers.request_id, peers.records.len()))
+    }
+
+    /// The next Peers message; `None` once the session ended.
+    async fn full_peers(&mut self) -> Option<Peers> {
         match recv(&mut self.handle).await? {
-            PexMessage::Peers(peers) => Some((peers.request_id, peers.records.len())),
+            PexMessage::Peers(peers) => Some(peers),
             other => panic!("expected Peers, got {other:?}"),
         }
     }
@@ -276,6 +285,63 @@ async fn an_honest_peer_is_never_penalized() {
         assert_eq!(stats.bans, 0);
     }
     assert!(client.handle.end_reason().is_none(), "the session is up");
+    node.shutdown().await;
+}
+
+#[tokio::test]
+async fn answers_carry_the_session_hint_both_ways() {
+    // Asks soon, so the node's GetPeers reaches the (inbound) client within the test.
+    let (node, probe) = pex_node(3, |pex| {
+        pex.ensure_period = Duration::from_millis(200);
+    })
+    .await;
+    let known: Vec<_> = (1..=3u8)
+        .map(|i| pex_support::record(i, 20000 + u16::from(i)))
+        .collect();
+    let id = |r: &enode::Enr| enode::enr_peer_id(r).unwrap();
+    probe.lock().unwrap().had_session = vec![id(&known[1])];
+    let mut client =
+        Client::connect(node.tcp_addr().unwrap(), node.key().public_key(), false).await;
+
+    // Our GetPeers: the node's answer says which record it had a session with.
+    assert!(client.get_peers(5).await);
+    let answer = client.full_peers().await.expect("an answer");
+    assert_eq!(answer.records.len(), 3);
+    assert_eq!(answer.hints.len(), 3, "one hint per record");
+    for (record, hint) in answer.records.iter().zip(&answer.hints) {
+        let expected = if id(record) == id(&known[1]) {
+            HINT_CONNECTED
+        } else {
+            0
+        };
+        assert_eq!(*hint, expected, "hint of {:?}", id(record));
+    }
+
+    // The node's GetPeers: our hints reach its book, for the records we vouch for only.
+    let request = match recv(&mut client.handle).await.expect("the session is up") {
+        PexMessage::GetPeers(request) => request,
+        other => panic!("expected GetPeers, got {other:?}"),
+    };
+    let (vouched, plain) = (
+        pex_support::record(50, 20050),
+        pex_support::record(51, 20051),
+    );
+    let reply = PexMessage::Peers(Peers {
+        request_id: request.request_id,
+        records: vec![plain.clone(), vouched.clone()],
+        hints: vec![0, HINT_CONNECTED],
+        invalid: 0,
+    });
+    client.handle.send(PEERS, reply.encode()).await.unwrap();
+    // The session handles messages in order and waits for the book to take an answer, so
+    // once our next request is answered the records are in.
+    assert!(client.get_peers(6).await);
+    assert_eq!(client.peers().await, Some((6, 5)));
+    {
+        let stats = probe.lock().unwrap();
+        assert!(stats.known.contains(&id(&plain)) && stats.known.contains(&id(&vouched)));
+        assert_eq!(stats.vouched, vec![id(&vouched)]);
+    }
     node.shutdown().await;
 }
 

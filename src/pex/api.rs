@@ -20,6 +20,27 @@ pub struct GossipSource {
     pub private: bool,
 }
 
+/// One record of a Peers answer with its advisory hint: sent as the bit
+/// [`super::wire::HINT_CONNECTED`] of the record's hint byte.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GossipRecord {
+    /// The node's signed record.
+    pub record: Enr,
+    /// The sender says it had a session with the node in the last 24 hours. Advisory only:
+    /// a receiver may prefer such a stranger over other strangers, never trust it more.
+    pub had_session: bool,
+}
+
+impl GossipRecord {
+    /// `record` with no claim of a session.
+    pub fn plain(record: Enr) -> Self {
+        Self {
+            record,
+            had_session: false,
+        }
+    }
+}
+
 /// What ingesting one batch of records did. `invalid` records count against the sender.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct IngestReport {
@@ -65,20 +86,40 @@ pub trait PexBook: Send + 'static {
     /// number is higher and its signature verifies.
     fn ingest(&mut self, source: GossipSource, records: Vec<Enr>, now: Instant) -> IngestReport;
 
+    /// Ingests the records of a Peers answer from `source` with the sender's hints. The
+    /// default ignores the hints; a book that uses them must let a hint only reorder
+    /// strangers (never lift a backoff or a ban, never promote or gossip an entry).
+    fn ingest_answer(
+        &mut self,
+        source: GossipSource,
+        records: Vec<GossipRecord>,
+        now: Instant,
+    ) -> IngestReport {
+        let records = records.into_iter().map(|r| r.record).collect();
+        self.ingest(source, records, now)
+    }
+
     /// Records to answer `requester`'s GetPeers with: at most `limit` (and at most 64),
     /// 23 % of the eligible entries but at least 32 when the book has them; never the
     /// requester, private ids, entries learned from private peers, banned, incompatible or
-    /// terrible entries.
+    /// terrible entries. Each record says whether we had a session with the node in the
+    /// last 24 hours (the hint byte of the answer).
     fn select_for_gossip(
         &mut self,
         requester: &PeerId,
         limit: usize,
         now: Instant,
         rng: &mut dyn RngCore,
-    ) -> Vec<Enr>;
+    ) -> Vec<GossipRecord>;
 
     /// True while the book wants more addresses (the service asks peers only then).
     fn needs_more(&self, now: Instant) -> bool;
+
+    /// How many peers the service asks at each tick: none once the book has what it
+    /// wants, more while it is far from it. The default asks one while it needs more.
+    fn peers_to_ask(&self, now: Instant) -> usize {
+        usize::from(self.needs_more(now))
+    }
 
     /// Entries known.
     fn len(&self) -> usize;

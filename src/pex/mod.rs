@@ -11,6 +11,7 @@
 //! service that feed it and ask it.
 
 mod api;
+mod ask_interval;
 mod book;
 mod config;
 mod metrics;
@@ -20,7 +21,9 @@ mod session;
 mod source;
 pub mod wire;
 
-pub use api::{BookDump, GossipSource, IngestReport, Misbehaviour, PersistError, PexBook};
+pub use api::{
+    BookDump, GossipRecord, GossipSource, IngestReport, Misbehaviour, PersistError, PexBook,
+};
 pub use book::{
     AddressBook, Ban, BanReason, BookConfig, BookEntry, BookFileError, BookStats, Group, Table,
     TableSizes, BACKOFF_CAP, BAN_THRESHOLD, BOOK_FILE, BUSY_BACKOFF, FIRST_BAN, INCOMPATIBLE_FOR,

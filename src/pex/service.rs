@@ -11,19 +11,20 @@ use std::{
 };
 
 use enode::{enr_to_node_record, Enr, PeerId};
-use rand::{rngs::StdRng, Rng, SeedableRng};
+use rand::{rngs::StdRng, seq::SliceRandom, Rng, SeedableRng};
 use tokio::{
     sync::{mpsc, oneshot, watch},
     time::{sleep_until, Instant},
 };
 
 use super::{
+    ask_interval::AskInterval,
     config::PexConfig,
     metrics::{bump, PexMetrics},
     seed_answers::SeedAnswers,
     session::{PexProtocol, REQUEST_REFILL},
     source::{PexSource, REPORT_QUEUE},
-    BookDump, GossipSource, IngestReport, Misbehaviour, PexBook,
+    BookDump, GossipRecord, GossipSource, Misbehaviour, PexBook,
 };
 use crate::discovery::{Candidate, Outcome};
 
@@ -42,17 +43,18 @@ pub(crate) enum Request {
         session: SessionInfo,
         reply: oneshot::Sender<Registration>,
     },
-    /// A Peers message answering our request (or `None` records on a timeout).
+    /// A Peers message answering our request, with its hints and the count of records
+    /// that did not verify (or `None` on a timeout).
     Answer {
         from: GossipSource,
-        answer: Option<(Vec<Enr>, usize)>,
+        answer: Option<(Vec<GossipRecord>, usize)>,
         reply: oneshot::Sender<AnswerReply>,
     },
     /// Records for a requester.
     Select {
         requester: PeerId,
         limit: usize,
-        reply: oneshot::Sender<Vec<Enr>>,
+        reply: oneshot::Sender<Vec<GossipRecord>>,
     },
     /// Scores misbehaviour; the reply says whether the peer is now banned.
     Penalize {
@@ -189,7 +191,7 @@ pub fn spawn_pex(book: Box<dyn PexBook>, config: PexConfig, local_enr: Enr) -> P
     };
     let service = Service {
         private: config.private_ids.iter().copied().collect(),
-        ask_interval: config.ensure_period,
+        ask_interval: AskInterval::new(config.ensure_period, config.max_ensure_period),
         config,
         book,
         rng: StdRng::from_entropy(),
@@ -231,7 +233,7 @@ struct Service {
     crawling: HashMap<PeerId, Instant>,
     /// Seeds: when each may be offered again.
     seed_retry: HashMap<PeerId, Instant>,
-    ask_interval: Duration,
+    ask_interval: AskInterval,
     metrics: Arc<PexMetrics>,
     seed_answers: SeedAnswers,
 }
@@ -288,8 +290,9 @@ impl Service {
                 }
                 () = sleep_until(wake.unwrap_or(now)), if wake.is_some() => {}
                 () = sleep_until(next_ask), if !seed_mode => {
+                    let interval = self.ask_interval.on_tick();
                     self.ask_someone(Instant::now());
-                    next_ask = super::after(Instant::now(), self.jitter(self.ask_interval));
+                    next_ask = super::after(Instant::now(), self.jitter(interval));
                 }
                 () = sleep_until(next_crawl), if seed_mode => {
                     self.crawl_round(Instant::now());
@@ -380,7 +383,8 @@ impl Service {
         self.metrics
             .sessions
             .store(self.sessions.len() as u64, Ordering::Relaxed);
-        if !self.book.needs_more(now) {
+        let asks = self.book.peers_to_ask(now);
+        if asks == 0 {
             return;
         }
         // Peers never asked first: the stretched interval is about asking the same peers
@@ -394,7 +398,7 @@ impl Service {
                 .asked_at
                 .is_none_or(|at| now.saturating_duration_since(at) >= REQUEST_REFILL)
         };
-        let idle: Vec<PeerId> = self
+        let mut idle: Vec<PeerId> = self
             .sessions
             .iter()
             .filter(|(_, entry)| rested(entry))
@@ -402,15 +406,14 @@ impl Service {
             .filter(|(_, entry)| !never_asked || !entry.asked)
             .map(|(id, _)| *id)
             .collect();
-        if idle.is_empty() {
-            return;
-        }
-        let id = idle[self.rng.gen_range(0..idle.len())];
-        if let Some(entry) = self.sessions.get_mut(&id) {
-            if entry.commands.try_send(SessionCommand::Ask).is_ok() {
-                entry.outstanding = true;
-                entry.asked = true;
-                entry.asked_at = Some(now);
+        idle.shuffle(&mut self.rng);
+        for id in idle.into_iter().take(asks) {
+            if let Some(entry) = self.sessions.get_mut(&id) {
+                if entry.commands.try_send(SessionCommand::Ask).is_ok() {
+                    entry.outstanding = true;
+                    entry.asked = true;
+                    entry.asked_at = Some(now);
+                }
             }
         }
     }
@@ -497,8 +500,8 @@ impl Service {
                     return;
                 };
                 bump(&self.metrics.gossip_in, records.len());
-                let report = self.book.ingest(from, records, now);
-                self.adapt_interval(&report);
+                let report = self.book.ingest_answer(from, records, now);
+                self.ask_interval.on_answer(report.added);
                 let mut banned = false;
                 if invalid > 0 {
                     bump(&self.metrics.invalid_records, invalid);
@@ -553,17 +556,5 @@ impl Service {
             bump(&self.metrics.bans, 1);
         }
         banned
-    }
-
-    /// Stretches the interval between asks while answers bring nothing new (tendermint
-    /// v0.35's idea), back to the configured period as soon as one does.
-    fn adapt_interval(&mut self, report: &IngestReport) {
-        self.ask_interval = if report.added > 0 {
-            self.config.ensure_period
-        } else {
-            self.ask_interval
-                .saturating_mul(2)
-                .min(self.config.max_ensure_period.max(self.config.ensure_period))
-        };
     }
 }

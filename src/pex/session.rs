@@ -21,10 +21,10 @@ use super::{
     metrics::{bump, PexMetrics},
     service::{AnswerReply, Registration, Request, Role, SessionCommand, SessionInfo},
     wire::{
-        GetPeers, Peers, PexMessage, Status, FLAG_SEED, FLAG_WANTS_ADDRESSES, MAX_RECORDS,
-        PEX_MESSAGES, PEX_NAME, PEX_VERSION,
+        GetPeers, Peers, PexMessage, Status, FLAG_SEED, FLAG_WANTS_ADDRESSES, HINT_CONNECTED,
+        MAX_RECORDS, PEX_MESSAGES, PEX_NAME, PEX_VERSION,
     },
-    GossipSource, Misbehaviour,
+    GossipRecord, GossipSource, Misbehaviour,
 };
 use crate::protocol::{
     Direction, PeerInfo, Protocol, ProtocolConn, ProtocolError, ProtocolFuture, ProtocolSpec,
@@ -359,15 +359,14 @@ impl Session {
         Ok(Next::Continue)
     }
 
-    async fn answer(&self, request_id: u64, records: Vec<Enr>) -> Result<(), ProtocolError> {
+    async fn answer(
+        &self,
+        request_id: u64,
+        records: Vec<GossipRecord>,
+    ) -> Result<(), ProtocolError> {
         send(
             &self.conn,
-            &PexMessage::Peers(Peers {
-                request_id,
-                records,
-                hints: Vec::new(),
-                invalid: 0,
-            }),
+            &PexMessage::Peers(peers_message(request_id, records)),
         )
         .await
     }
@@ -386,8 +385,9 @@ impl Session {
             }
         }
         self.outstanding = None;
+        let invalid = peers.invalid;
         let reply = self
-            .report_answer(Some((peers.records, peers.invalid)))
+            .report_answer(Some((gossip_records(peers), invalid)))
             .await?;
         if reply.is_some_and(|r| r.banned) {
             return Err(ProtocolError::Misbehaved("forged records".into()));
@@ -402,7 +402,7 @@ impl Session {
     /// Hands an answer (or a timeout) to the service; `None` back for a timeout.
     async fn report_answer(
         &self,
-        answer: Option<(Vec<Enr>, usize)>,
+        answer: Option<(Vec<GossipRecord>, usize)>,
     ) -> Result<Option<AnswerReply>, ProtocolError> {
         let timed_out = answer.is_none();
         let (reply, outcome) = oneshot::channel();
@@ -434,6 +434,36 @@ impl Session {
             .map_err(|_| service_gone())?;
         banned.await.map_err(|_| service_gone())
     }
+}
+
+/// The Peers message answering `request_id` with `records`: one hint byte per record, bit
+/// 0 set where we had a session with the node in the last 24 hours.
+fn peers_message(request_id: u64, records: Vec<GossipRecord>) -> Peers {
+    let hints = records
+        .iter()
+        .map(|r| if r.had_session { HINT_CONNECTED } else { 0 })
+        .collect();
+    Peers {
+        request_id,
+        records: records.into_iter().map(|r| r.record).collect(),
+        hints,
+        invalid: 0,
+    }
+}
+
+/// The records of a received Peers message with their hints (a record past the end of
+/// the hints, or whose hint lacks bit 0, claims nothing; other bits are for later versions).
+fn gossip_records(peers: Peers) -> Vec<GossipRecord> {
+    let hints = peers.hints;
+    peers
+        .records
+        .into_iter()
+        .enumerate()
+        .map(|(n, record)| GossipRecord {
+            record,
+            had_session: hints.get(n).is_some_and(|h| h & HINT_CONNECTED != 0),
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -118,6 +118,8 @@ pub struct Peers {
     /// The records that decoded and verified.
     pub records: Vec<Enr>,
     /// One advisory byte per record ([`HINT_CONNECTED`]); may be shorter than `records`.
+    /// Decoding drops the hint of a record that did not verify with the record, so
+    /// `hints[n]` always belongs to `records[n]`.
     pub hints: Vec<u8>,
     /// Records in the message that did not decode or verify (always 0 when encoding); the
     /// sender is blamed for them, the rest of the message is still used.
@@ -226,6 +228,8 @@ impl PexMessage {
                 let mut list = list_payload(body)?;
                 body = &body[body.len() - remaining_after_list(body)?..];
                 let mut records = Vec::new();
+                // The position of each kept record in the message, for its hint.
+                let mut positions = Vec::new();
                 let mut count = 0usize;
                 let mut invalid = 0usize;
                 while !list.is_empty() {
@@ -235,7 +239,10 @@ impl PexMessage {
                     }
                     let raw = take_list_item(&mut list)?;
                     match decode_enr(raw) {
-                        Ok(record) => records.push(record),
+                        Ok(record) => {
+                            records.push(record);
+                            positions.push(count - 1);
+                        }
                         Err(_) => invalid += 1,
                     }
                 }
@@ -246,10 +253,15 @@ impl PexMessage {
                         hints.len()
                     )));
                 }
+                // A dropped record's hint goes with it, so the rest stay in line.
+                let hints = positions
+                    .iter()
+                    .map_while(|at| hints.get(*at).copied())
+                    .collect();
                 Ok(Self::Peers(Peers {
                     request_id,
                     records,
-                    hints: hints.to_vec(),
+                    hints,
                     invalid,
                 }))
             }
@@ -310,7 +322,7 @@ pub fn fuzz_message(data: &[u8]) {
     let code = u64::from(code % 4);
     if let Ok(message) = PexMessage::decode(code, payload) {
         if matches!(&message, PexMessage::Peers(peers) if peers.invalid > 0) {
-            // The dropped records' hints no longer line up; nothing to compare.
+            // The dropped records are gone from the re-encoding too; nothing to compare.
             return;
         }
         let again = PexMessage::decode(code, &message.encode());
@@ -416,6 +428,39 @@ mod tests {
             panic!("not peers");
         };
         assert_eq!(peers.records, vec![good]);
+        assert_eq!(peers.invalid, 1);
+    }
+
+    #[test]
+    fn a_dropped_record_takes_its_hint_along() {
+        let good = record(1, 1);
+        let mut forged = alloy_rlp::encode(record(2, 1));
+        forged[5] ^= 0x55;
+        let mut list = BytesMut::new();
+        list.put_slice(&forged);
+        good.encode(&mut list);
+        let mut body = BytesMut::new();
+        9u64.encode(&mut body);
+        Header {
+            list: true,
+            payload_length: list.len(),
+        }
+        .encode(&mut body);
+        body.put_slice(&list);
+        // The forged record claims nothing, the good one a session.
+        [0u8, HINT_CONNECTED][..].encode(&mut body);
+        let mut payload = BytesMut::new();
+        Header {
+            list: true,
+            payload_length: body.len(),
+        }
+        .encode(&mut payload);
+        payload.put_slice(&body);
+        let PexMessage::Peers(peers) = PexMessage::decode(PEERS, &payload).unwrap() else {
+            panic!("not peers");
+        };
+        assert_eq!(peers.records, vec![good]);
+        assert_eq!(peers.hints, vec![HINT_CONNECTED]);
         assert_eq!(peers.invalid, 1);
     }
 

@@ -15,7 +15,8 @@ use enode::{build_enr, enr_peer_id, enr_to_node_record, EndpointConfig, Enr, Nod
 use kadnode::{
     discovery::{Candidate, Outcome},
     pex::{
-        BookContext, BookFactory, GossipSource, IngestReport, Misbehaviour, PersistError, PexBook,
+        BookContext, BookFactory, GossipRecord, GossipSource, IngestReport, Misbehaviour,
+        PersistError, PexBook,
     },
 };
 use rand::RngCore;
@@ -31,6 +32,10 @@ pub struct Stats {
     pub penalties: Vec<Misbehaviour>,
     pub bans: usize,
     pub persists: usize,
+    /// Set by a test: the book says it had a session with these nodes (the answer's hint).
+    pub had_session: Vec<PeerId>,
+    /// Nodes a peer's answer vouched for (hint bit 0), in arrival order.
+    pub vouched: Vec<PeerId>,
 }
 
 /// Shared view of a [`TestBook`].
@@ -148,17 +153,39 @@ impl PexBook for TestBook {
         report
     }
 
+    fn ingest_answer(
+        &mut self,
+        source: GossipSource,
+        records: Vec<GossipRecord>,
+        now: Instant,
+    ) -> IngestReport {
+        {
+            let mut stats = self.probe.lock().unwrap();
+            for gossip in records.iter().filter(|r| r.had_session) {
+                if let Ok(id) = enr_peer_id(&gossip.record) {
+                    stats.vouched.push(id);
+                }
+            }
+        }
+        let records = records.into_iter().map(|r| r.record).collect();
+        self.ingest(source, records, now)
+    }
+
     fn select_for_gossip(
         &mut self,
         requester: &PeerId,
         limit: usize,
         _now: Instant,
         _rng: &mut dyn RngCore,
-    ) -> Vec<Enr> {
+    ) -> Vec<GossipRecord> {
+        let had_session = self.probe.lock().unwrap().had_session.clone();
         self.entries
             .iter()
             .filter(|(id, _)| *id != requester)
-            .map(|(_, entry)| entry.record.clone())
+            .map(|(id, entry)| GossipRecord {
+                record: entry.record.clone(),
+                had_session: had_session.contains(id),
+            })
             .take(limit.min(64))
             .collect()
     }

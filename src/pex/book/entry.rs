@@ -61,6 +61,9 @@ pub(crate) struct Entry {
     /// When a dial of ours last reached it and it proved its key (a session, or a refusal
     /// because it was busy): its address is known to work, so it may be gossiped.
     pub(crate) verified_at: Option<Instant>,
+    /// When a peer last sent it with the "had a session" hint. Advisory (anyone can claim
+    /// it): it only orders this entry before other strangers; not saved with the book.
+    pub(crate) vouched_at: Option<Instant>,
 }
 
 impl Entry {
@@ -91,6 +94,7 @@ impl Entry {
             crawled_at: None,
             status_at: None,
             verified_at: None,
+            vouched_at: None,
         }
     }
 
@@ -139,6 +143,20 @@ impl Entry {
             None => self.failures >= 3,
             Some(at) => since(at) > STALE_AFTER && self.failures >= 10,
         }
+    }
+
+    /// Never dialed by us, in the new table: all the book knows is that someone announced
+    /// it.
+    pub(crate) fn is_stranger(&self) -> bool {
+        self.table == Table::New && self.last_attempt.is_none()
+    }
+
+    /// A stranger some peer vouched for (the hint of a Peers answer) in the last `within`.
+    pub(crate) fn is_vouched_stranger(&self, now: Instant, within: Duration) -> bool {
+        self.is_stranger()
+            && self
+                .vouched_at
+                .is_some_and(|at| now.saturating_duration_since(at) < within)
     }
 
     /// Never successful after [`MAX_FAILURES`]: the book lets it go.

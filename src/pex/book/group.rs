@@ -1,8 +1,10 @@
 //! Network groups: the unit the book spreads its entries over, so that one operator's
 //! addresses (or one attacker's) land in few buckets. IPv4 by /16, IPv6 by /32, with the
 //! forms that embed an IPv4 address (mapped, 6to4, Teredo) grouped by that address, and
-//! Hurricane Electric's tunnel range by /36, as in btcd and CometBFT. Local and special
-//! addresses each form one group of their own.
+//! Hurricane Electric's tunnel range by /36, as in btcd and CometBFT. A loopback or LAN
+//! address is a group of its own: such records are only believed from peers on that
+//! network, where prefixes say nothing about operators, and one group for a whole private
+//! network would put all its new entries in one bucket of 64 (CometBFT's "local" group).
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
@@ -14,7 +16,10 @@ pub struct Group([u8; 6]);
 
 const TAG_V4: u8 = 4;
 const TAG_V6: u8 = 6;
+/// A loopback or LAN IPv6 address (by its last five bytes).
 const TAG_LOCAL: u8 = 1;
+/// A loopback or LAN IPv4 address.
+const TAG_LOCAL_V4: u8 = 2;
 const HE_MARK: u8 = 0x80;
 
 impl Group {
@@ -22,8 +27,16 @@ impl Group {
     pub fn of(ip: IpAddr) -> Self {
         let ip = normalize_ip(ip);
         if ip.is_loopback() || ip.is_unspecified() || is_lan(ip) {
-            // Every local address is one group: a LAN network is one operator.
-            return Self([TAG_LOCAL, 0, 0, 0, 0, 0]);
+            return match ip {
+                IpAddr::V4(v4) => {
+                    let [a, b, c, d] = v4.octets();
+                    Self([TAG_LOCAL_V4, a, b, c, d, 0])
+                }
+                IpAddr::V6(v6) => {
+                    let o = v6.octets();
+                    Self([TAG_LOCAL, o[11], o[12], o[13], o[14], o[15]])
+                }
+            };
         }
         match ip {
             IpAddr::V4(v4) => v4_group(v4),
@@ -60,7 +73,12 @@ impl std::fmt::Display for Group {
                 b[5] & 0x0f
             ),
             TAG_V6 => write!(f, "{:02x}{:02x}:{:02x}{:02x}::/32", b[1], b[2], b[3], b[4]),
-            _ => f.write_str("local"),
+            TAG_LOCAL_V4 => write!(f, "{}.{}.{}.{} (local)", b[1], b[2], b[3], b[4]),
+            _ => write!(
+                f,
+                "local …{:02x}:{:02x}{:02x}:{:02x}{:02x}",
+                b[1], b[2], b[3], b[4], b[5]
+            ),
         }
     }
 }
@@ -141,9 +159,15 @@ mod tests {
     }
 
     #[test]
-    fn local_addresses_are_one_group() {
-        assert_eq!(g("127.0.0.1"), g("192.168.1.1"));
-        assert_eq!(g("10.0.0.1"), g("::1"));
+    fn each_local_address_is_its_own_group() {
+        assert_ne!(g("127.0.0.1"), g("127.0.0.2"));
+        assert_ne!(g("10.0.0.1"), g("10.0.0.2"));
+        assert_ne!(g("10.0.0.1"), g("::1"));
+        assert_ne!(g("fd00::1"), g("fd00::2"));
+        assert_eq!(g("192.168.1.1"), g("::ffff:192.168.1.1"));
+        assert_eq!(g("127.1.2.3").to_string(), "127.1.2.3 (local)");
+        // Public addresses keep their /16 whatever the local ones do.
+        assert_ne!(g("127.1.2.3"), g("1.2.3.4"));
     }
 
     #[test]

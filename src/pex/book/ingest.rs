@@ -5,11 +5,11 @@
 
 use std::time::Duration;
 
-use enode::{enr_peer_id, enr_to_node_record, netutil::check_relay, Enr};
+use enode::{enr_peer_id, enr_to_node_record, netutil::check_relay};
 use tokio::time::Instant;
 
 use super::{entry::Entry, group::Group, AddressBook};
-use crate::pex::api::{GossipSource, IngestReport};
+use crate::pex::api::{GossipRecord, GossipSource, IngestReport};
 
 /// Records counted from one batch (a Peers message carries at most 64).
 pub(crate) const MAX_RECORDS_PER_BATCH: usize = 64;
@@ -19,7 +19,7 @@ impl AddressBook {
     pub(super) fn ingest_records(
         &mut self,
         source: GossipSource,
-        records: Vec<Enr>,
+        records: Vec<GossipRecord>,
         now: Instant,
     ) -> IngestReport {
         let mut report = IngestReport::default();
@@ -28,7 +28,11 @@ impl AddressBook {
             return report;
         }
         let source_group = Group::of(source.ip);
-        for (n, record) in records.into_iter().enumerate() {
+        for (n, gossip) in records.into_iter().enumerate() {
+            let GossipRecord {
+                record,
+                had_session,
+            } = gossip;
             if n >= MAX_RECORDS_PER_BATCH {
                 report.ignored += 1;
                 continue;
@@ -48,10 +52,15 @@ impl AddressBook {
                 continue;
             }
             let own_status = id == source.id;
+            // A peer vouching for itself says nothing.
+            let vouched = had_session && !own_status;
             if let Some(entry) = self.entries.get_mut(&id) {
                 entry.last_seen = now;
                 if own_status {
                     entry.status_at = Some(now);
+                }
+                if vouched {
+                    entry.vouched_at = Some(now);
                 }
                 if record.seq() > entry.record.seq() {
                     if entry.node.address == node.address && entry.node.tcp_port == node.tcp_port {
@@ -59,9 +68,12 @@ impl AddressBook {
                         entry.node = node;
                     } else {
                         self.replace_record(&id, record, node, now);
-                        if own_status {
-                            if let Some(entry) = self.entries.get_mut(&id) {
+                        if let Some(entry) = self.entries.get_mut(&id) {
+                            if own_status {
                                 entry.status_at = Some(now);
+                            }
+                            if vouched {
+                                entry.vouched_at = Some(now);
                             }
                         }
                     }
@@ -90,6 +102,9 @@ impl AddressBook {
             entry.from_private = source.private || self.private.contains(&id);
             if own_status {
                 entry.status_at = Some(now);
+            }
+            if vouched {
+                entry.vouched_at = Some(now);
             }
             if self.insert_new(entry, now) {
                 report.added += 1;

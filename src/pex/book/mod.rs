@@ -17,6 +17,8 @@
 mod bans;
 mod entry;
 mod group;
+#[cfg(test)]
+mod hint_tests;
 mod ingest;
 mod outcome;
 mod persist;
@@ -48,13 +50,18 @@ pub use tables::{TableSizes, NEW_BUCKETS_PER_SOURCE_GROUP, TRIED_BUCKETS_PER_GRO
 
 use self::{bans::Bans, entry::Entry, tables::Tables};
 use super::{
-    api::{BookDump, GossipSource, IngestReport, Misbehaviour, PersistError, PexBook},
+    api::{
+        BookDump, GossipRecord, GossipSource, IngestReport, Misbehaviour, PersistError, PexBook,
+    },
     config::{BookContext, BookFactory},
 };
 use crate::{
     discovery::{Candidate, Outcome},
     sealed_file::SealedFile,
 };
+
+/// Most peers asked at one tick of the PEX service (while the book is small).
+pub(crate) const MAX_ASKS_PER_TICK: usize = 3;
 
 /// How the book is sized and how careful it is. Defaults follow the design (§8.4, §8.10).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -118,6 +125,9 @@ pub struct BookEntry {
     /// How long ago one of our dials last reached it and saw its key (a session, or a
     /// refusal because it was busy), if ever.
     pub verified_ago: Option<Duration>,
+    /// How long ago a peer last sent it with the "had a session" hint, if ever (advisory:
+    /// it only puts the entry before other never-dialed entries).
+    pub vouched_ago: Option<Duration>,
     /// Failed dials since the last success.
     pub failures: u32,
     /// How long until it may be dialed again (zero when it may now).
@@ -280,6 +290,7 @@ impl AddressBook {
                 last_attempt_ago: e.last_attempt.map(ago),
                 last_success_ago: e.last_success.map(ago),
                 verified_ago: e.verified_at.map(ago),
+                vouched_ago: e.vouched_at.map(ago),
                 failures: e.failures,
                 eligible_in: e.eligible_at.saturating_duration_since(now),
                 from_private: e.from_private,
@@ -308,6 +319,16 @@ impl AddressBook {
 
 impl PexBook for AddressBook {
     fn ingest(&mut self, source: GossipSource, records: Vec<Enr>, now: Instant) -> IngestReport {
+        let records = records.into_iter().map(GossipRecord::plain).collect();
+        self.ingest_records(source, records, now)
+    }
+
+    fn ingest_answer(
+        &mut self,
+        source: GossipSource,
+        records: Vec<GossipRecord>,
+        now: Instant,
+    ) -> IngestReport {
         self.ingest_records(source, records, now)
     }
 
@@ -317,12 +338,24 @@ impl PexBook for AddressBook {
         limit: usize,
         now: Instant,
         rng: &mut dyn RngCore,
-    ) -> Vec<Enr> {
+    ) -> Vec<GossipRecord> {
         self.select_gossip(requester, limit, now, rng)
     }
 
     fn needs_more(&self, _now: Instant) -> bool {
         self.entries.len() < self.config.wanted
+    }
+
+    /// Three peers while the book holds under a quarter of what it wants, two under half,
+    /// then one: a young book learns from several views at once, a grown one asks slowly.
+    fn peers_to_ask(&self, _now: Instant) -> usize {
+        let wanted = self.config.wanted;
+        match self.entries.len() {
+            n if n >= wanted => 0,
+            n if n.saturating_mul(2) >= wanted => 1,
+            n if n.saturating_mul(4) >= wanted => 2,
+            _ => MAX_ASKS_PER_TICK,
+        }
     }
 
     fn len(&self) -> usize {

@@ -198,6 +198,7 @@ impl AddressBook {
         entry.eligible_at = now;
         entry.status_at = None;
         entry.verified_at = None;
+        entry.vouched_at = None;
         if self.insert_new(entry, now) && was_tried {
             tracing::debug!(target: "kadnode::pex", ?id, "tried entry moved; back to new");
         }
