@@ -127,6 +127,25 @@ impl Harness {
 // ---- slots ------------------------------------------------------------------------------
 
 #[test]
+fn no_dynamic_dial_while_inbound_peers_fill_every_slot() {
+    // 3 peers at most, 1 dialed slot; 3 inbound peers (one over the inbound share, as the
+    // simultaneous-dial tie break can leave it) take every slot.
+    let mut h = Harness::with_slots(3);
+    for n in 1..=3 {
+        h.connect(n, Direction::Inbound);
+    }
+    h.offer(10).unwrap();
+    assert!(
+        h.dials().is_empty(),
+        "dialed while every peer slot is taken"
+    );
+    assert!(!h.s.wants_candidates());
+    // A slot frees: the queued candidate is dialed.
+    h.s.peer_removed(h.now, &id(3), Verdict::Transient);
+    assert_eq!(h.dials(), vec![id(10)]);
+}
+
+#[test]
 fn concurrent_dials_are_twice_the_free_dialed_slots() {
     let mut h = Harness::with_slots(6); // 2 dialed slots → 4 concurrent dials
     assert_eq!(h.s.max_dialed(), 2);
