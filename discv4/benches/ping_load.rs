@@ -4,8 +4,11 @@
 //! ```text
 //! cargo bench -p discv4 --bench ping_load -- [--seconds 5] [--warmup 1] [--sockets 2]
 //!     [--window 32] [--keys 64] [--packets 4096] [--workers 2] [--poll-us 0]
-//!     [--mode bonded|unbonded|both] [--repeat 1]
+//!     [--mode bonded|unbonded|both] [--repeat 1] [--crypto-only SECONDS]
 //! ```
+//!
+//! `--crypto-only S` only measures the per-PING crypto on one thread, then on two, for S
+//! seconds each (wall clock), and prints how it scales on this host.
 //!
 //! Each run's ratio divides by the one-core crypto rate measured for one second right before
 //! and right after it (the mean of the two); `--repeat N` runs each mode N times.
@@ -74,6 +77,7 @@ struct Args {
     poll_us: u64,
     modes: Vec<Mode>,
     repeat: usize,
+    crypto_seconds: f64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -95,6 +99,7 @@ impl Args {
             poll_us: 0,
             modes: vec![Mode::Bonded, Mode::Unbonded],
             repeat: 1,
+            crypto_seconds: 0.0,
         };
         let mut it = std::env::args().skip(1);
         while let Some(flag) = it.next() {
@@ -110,6 +115,7 @@ impl Args {
                 "--workers" => args.workers = value().parse().expect("--workers"),
                 "--poll-us" => args.poll_us = value().parse().expect("--poll-us"),
                 "--repeat" => args.repeat = value().parse().expect("--repeat"),
+                "--crypto-only" => args.crypto_seconds = value().parse().expect("--crypto-only"),
                 "--mode" => {
                     args.modes = match value().as_str() {
                         "bonded" => vec![Mode::Bonded],
@@ -132,6 +138,18 @@ impl Args {
 fn main() {
     let args = Args::parse();
     println!("ping_load: {args:?}");
+    if args.crypto_seconds > 0.0 {
+        // How the crypto alone scales on this host: the bound for the node's scaling.
+        let duration = Duration::from_secs_f64(args.crypto_seconds);
+        let (one, _) = crypto_rate(duration, 1);
+        let (two, _) = crypto_rate(duration, 2);
+        println!(
+            "crypto per PING over {:.0} s: one thread {one:.0}/s, two threads {two:.0}/s = {:.2}x",
+            args.crypto_seconds,
+            two / one
+        );
+        return;
+    }
     let (single_wall, single_cpu) = crypto_rate(Duration::from_millis(2000), 1);
     let (parallel_wall, _) = crypto_rate(Duration::from_millis(1000), 2);
     // Per CPU-second when /proc is readable: other load on the machine does not skew it.
