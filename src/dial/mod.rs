@@ -41,7 +41,9 @@
 //!
 //! **Rules (geth's `dial.go`, plus what geth lacks).** `max_peers / dial_ratio` dialed
 //! slots; at most `min(2 × free dialed slots, max_active_dials)` attempts at once (an
-//! attempt resolving a static node counts). Static nodes first, then candidates. A node is
+//! attempt resolving a static node counts). Static nodes first, then candidates; no
+//! candidate is dialed while every peer slot is taken (inbound peers included: the server
+//! would refuse one more non-static peer). A node is
 //! refused when it is us, has no TCP port or an unusable address, is banned, already being
 //! dialed, connected, connecting inbound, outside netrestrict, dialed within the history
 //! (35 s), backed off, or (ranked) at an address no dial ever reached, after a few tries
