@@ -137,6 +137,11 @@ impl PexBook for AttackerBook {
     fn needs_more(&self, now: Instant) -> bool {
         self.inner.needs_more(now)
     }
+    // Forwarded like every other method: the trait's default (one peer per tick) would
+    // make attackers ask less than honest books do.
+    fn peers_to_ask(&self, now: Instant) -> usize {
+        self.inner.peers_to_ask(now)
+    }
     fn len(&self) -> usize {
         self.inner.len()
     }

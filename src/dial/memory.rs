@@ -1,7 +1,7 @@
 //! What the scheduler remembers of past dials, per node: where it was dialed last, how many
 //! sessions succeeded, how many dials failed in a row at that address, whether any dial there
-//! ever reached the node, whether it proved incompatible. Ranking reads it; [`DialMemory::snapshot`] and [`DialMemory::restore`]
-//! carry it across restarts. Bounded: at most `capacity` nodes, each forgotten `retention`
+//! ever reached the node, whether it proved incompatible. Ranking reads it;
+//! [`DialMemory::snapshot`] and [`DialMemory::restore`] carry it across restarts. Bounded: at most `capacity` nodes, each forgotten `retention`
 //! after its last update (the least recently updated go first when full).
 
 use std::{

@@ -17,19 +17,8 @@ use super::*;
 use crate::{
     discovery::{Candidate, CandidateHints, SourceId},
     peers::DEFAULT_BAN,
-    Direction,
+    Direction, VERDICTS,
 };
-
-const VERDICTS: [Verdict; 8] = [
-    Verdict::Busy,
-    Verdict::Transient,
-    Verdict::Timeout,
-    Verdict::RemoteComplaint,
-    Verdict::Corrupt,
-    Verdict::Misbehaved,
-    Verdict::Incompatible,
-    Verdict::Impostor,
-];
 
 #[derive(Debug, Clone)]
 enum Event {

@@ -6,9 +6,10 @@
 //! 1. its tier: a node with a past session (remembered, or hinted by the source) that also
 //!    answered discovery recently; one with a past session; one that answered recently; a
 //!    stranger; one whose dials at this address failed (unless it answered discovery after
-//!    the failure and the failure is older than the fresh-answer window); one whose address no dial ever reached, tried
-//!    [`UNREACHABLE_TIER_AFTER`] times (discovery answers do not lift it: UDP answers say
-//!    nothing of a black-holed TCP port); one that proved incompatible;
+//!    the failure and the failure is older than the fresh-answer window); one whose address
+//!    no dial ever reached, tried [`UNREACHABLE_TIER_AFTER`] times (discovery answers do
+//!    not lift it: UDP answers say nothing of a black-holed TCP port); one that proved
+//!    incompatible;
 //! 2. within a tier, the most recent discovery answer;
 //! 3. then fewer failures;
 //! 4. then the latest arrival first. The first nodes a discovery walk finds are the ones

@@ -142,18 +142,7 @@ mod proptests {
     use rlpx::verdict::Verdict;
 
     use super::*;
-    use crate::dial::memory::DialMemory;
-
-    const VERDICTS: [Verdict; 8] = [
-        Verdict::Busy,
-        Verdict::Transient,
-        Verdict::Timeout,
-        Verdict::RemoteComplaint,
-        Verdict::Corrupt,
-        Verdict::Misbehaved,
-        Verdict::Incompatible,
-        Verdict::Impostor,
-    ];
+    use crate::{dial::memory::DialMemory, VERDICTS};
 
     #[derive(Debug, Clone)]
     enum Step {

@@ -54,7 +54,7 @@ pub struct Discv4Source {
     discv4: Discv4Handle,
     live: LiveNodes,
     dumping: Option<TableDump>,
-    filter: Option<(EnrFilter, Discv4Handle)>,
+    filter: Option<EnrFilter>,
     checking: FuturesUnordered<EnrLookup>,
     checking_ids: HashSet<PeerId>,
     rejected: HashSet<PeerId>,
@@ -71,7 +71,7 @@ impl Discv4Source {
             discv4: discv4.clone(),
             live: LiveNodes::default(),
             dumping: None,
-            filter: filter.map(|f| (f, discv4.clone())),
+            filter,
             checking: FuturesUnordered::new(),
             checking_ids: HashSet::new(),
             rejected: HashSet::new(),
@@ -120,14 +120,14 @@ impl Discv4Source {
     }
 
     /// Pulls walk nodes into ENR checks until [`ENR_FILTER_PARALLELISM`] are in flight.
-    fn fill_checks(&mut self, cx: &mut Context<'_>, handle: &Discv4Handle) {
+    fn fill_checks(&mut self, cx: &mut Context<'_>) {
         while !self.walk_ended && self.checking.len() < ENR_FILTER_PARALLELISM {
             match Pin::new(&mut self.walk).poll_next(cx) {
                 Poll::Ready(Some(node)) => {
                     if self.rejected.contains(&node.id) || !self.checking_ids.insert(node.id) {
                         continue;
                     }
-                    let handle = handle.clone();
+                    let handle = self.discv4.clone();
                     self.checking.push(Box::pin(async move {
                         let enr = handle.request_enr(node).await.ok();
                         (node, enr)
@@ -143,10 +143,9 @@ impl Discv4Source {
         &mut self,
         cx: &mut Context<'_>,
         filter: &EnrFilter,
-        handle: &Discv4Handle,
     ) -> Poll<Option<Candidate>> {
         loop {
-            self.fill_checks(cx, handle);
+            self.fill_checks(cx);
             match Pin::new(&mut self.checking).poll_next(cx) {
                 Poll::Ready(Some((node, enr))) => {
                     self.checking_ids.remove(&node.id);
@@ -191,10 +190,8 @@ impl CandidateSource for Discv4Source {
 
     fn poll_next_candidate(&mut self, cx: &mut Context<'_>) -> Poll<Option<Candidate>> {
         self.poll_liveness(cx);
-        if let Some((filter, handle)) = self.filter.take() {
-            let result = self.poll_filtered(cx, &filter, &handle);
-            self.filter = Some((filter, handle));
-            return result;
+        if let Some(filter) = self.filter.clone() {
+            return self.poll_filtered(cx, &filter);
         }
         loop {
             match Pin::new(&mut self.walk).poll_next(cx) {

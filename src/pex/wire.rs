@@ -399,24 +399,18 @@ mod tests {
         );
     }
 
-    #[test]
-    fn a_forged_record_is_counted_not_fatal() {
-        let good = record(1, 1);
-        let mut forged = alloy_rlp::encode(record(2, 1));
-        // Flip a byte of the signature (the first string in the record list).
-        forged[5] ^= 0x55;
-        let mut list = BytesMut::new();
-        good.encode(&mut list);
-        list.put_slice(&forged);
+    /// A Peers payload with `records` given as raw RLP (forged ones included) and `hints`.
+    fn raw_peers(request_id: u64, records: &[Vec<u8>], hints: &[u8]) -> BytesMut {
+        let list = records.concat();
         let mut body = BytesMut::new();
-        9u64.encode(&mut body);
+        request_id.encode(&mut body);
         Header {
             list: true,
             payload_length: list.len(),
         }
         .encode(&mut body);
         body.put_slice(&list);
-        b""[..].encode(&mut body);
+        hints.encode(&mut body);
         let mut payload = BytesMut::new();
         Header {
             list: true,
@@ -424,6 +418,21 @@ mod tests {
         }
         .encode(&mut payload);
         payload.put_slice(&body);
+        payload
+    }
+
+    /// A record whose signature does not verify.
+    fn forged_record() -> Vec<u8> {
+        let mut forged = alloy_rlp::encode(record(2, 1));
+        // Flip a byte of the signature (the first string in the record list).
+        forged[5] ^= 0x55;
+        forged
+    }
+
+    #[test]
+    fn a_forged_record_is_counted_not_fatal() {
+        let good = record(1, 1);
+        let payload = raw_peers(9, &[alloy_rlp::encode(&good), forged_record()], b"");
         let PexMessage::Peers(peers) = PexMessage::decode(PEERS, &payload).unwrap() else {
             panic!("not peers");
         };
@@ -434,28 +443,12 @@ mod tests {
     #[test]
     fn a_dropped_record_takes_its_hint_along() {
         let good = record(1, 1);
-        let mut forged = alloy_rlp::encode(record(2, 1));
-        forged[5] ^= 0x55;
-        let mut list = BytesMut::new();
-        list.put_slice(&forged);
-        good.encode(&mut list);
-        let mut body = BytesMut::new();
-        9u64.encode(&mut body);
-        Header {
-            list: true,
-            payload_length: list.len(),
-        }
-        .encode(&mut body);
-        body.put_slice(&list);
         // The forged record claims nothing, the good one a session.
-        [0u8, HINT_CONNECTED][..].encode(&mut body);
-        let mut payload = BytesMut::new();
-        Header {
-            list: true,
-            payload_length: body.len(),
-        }
-        .encode(&mut payload);
-        payload.put_slice(&body);
+        let payload = raw_peers(
+            9,
+            &[forged_record(), alloy_rlp::encode(&good)],
+            &[0, HINT_CONNECTED],
+        );
         let PexMessage::Peers(peers) = PexMessage::decode(PEERS, &payload).unwrap() else {
             panic!("not peers");
         };

@@ -85,23 +85,26 @@ impl TokenBucket {
         }
     }
 
+    /// Tokens in the bucket at `now`, refilled since the last take and capped at the burst.
+    fn tokens_at(&self, now: Instant) -> f64 {
+        let elapsed = now.saturating_duration_since(self.updated);
+        (self.tokens + elapsed.as_secs_f64() * self.rate).min(self.burst)
+    }
+
     /// Whether the bucket has refilled to its burst by `now`: then it is no different from a
     /// new one and need not be kept.
     pub fn is_full(&self, now: Instant) -> bool {
-        let elapsed = now.saturating_duration_since(self.updated);
-        self.tokens + elapsed.as_secs_f64() * self.rate >= self.burst
+        self.tokens_at(now) >= self.burst
     }
 
     /// Whether [`take`](Self::take) would find a token at `now`, without taking it.
     pub fn has_token(&self, now: Instant) -> bool {
-        let elapsed = now.saturating_duration_since(self.updated);
-        (self.tokens + elapsed.as_secs_f64() * self.rate).min(self.burst) >= 1.0
+        self.tokens_at(now) >= 1.0
     }
 
     /// Takes one token if there is one.
     pub fn take(&mut self, now: Instant) -> bool {
-        let elapsed = now.saturating_duration_since(self.updated);
-        self.tokens = (self.tokens + elapsed.as_secs_f64() * self.rate).min(self.burst);
+        self.tokens = self.tokens_at(now);
         self.updated = now;
         if self.tokens >= 1.0 {
             self.tokens -= 1.0;

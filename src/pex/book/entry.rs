@@ -145,6 +145,17 @@ impl Entry {
         }
     }
 
+    /// What a message just said of this entry: it came in the node's own Status
+    /// (`own_status`), or a peer vouched for it with the "had a session" hint.
+    pub(crate) fn note_claims(&mut self, now: Instant, own_status: bool, vouched: bool) {
+        if own_status {
+            self.status_at = Some(now);
+        }
+        if vouched {
+            self.vouched_at = Some(now);
+        }
+    }
+
     /// Never dialed by us, in the new table: all the book knows is that someone announced
     /// it.
     pub(crate) fn is_stranger(&self) -> bool {

@@ -56,25 +56,16 @@ impl AddressBook {
             let vouched = had_session && !own_status;
             if let Some(entry) = self.entries.get_mut(&id) {
                 entry.last_seen = now;
-                if own_status {
-                    entry.status_at = Some(now);
-                }
-                if vouched {
-                    entry.vouched_at = Some(now);
-                }
+                entry.note_claims(now, own_status, vouched);
                 if record.seq() > entry.record.seq() {
                     if entry.node.address == node.address && entry.node.tcp_port == node.tcp_port {
                         entry.record = record;
                         entry.node = node;
                     } else {
                         self.replace_record(&id, record, node, now);
+                        // The moved entry starts afresh; what this message says of it holds.
                         if let Some(entry) = self.entries.get_mut(&id) {
-                            if own_status {
-                                entry.status_at = Some(now);
-                            }
-                            if vouched {
-                                entry.vouched_at = Some(now);
-                            }
+                            entry.note_claims(now, own_status, vouched);
                         }
                     }
                     report.updated += 1;
@@ -100,12 +91,7 @@ impl AddressBook {
             }
             let mut entry = Entry::new(record, node, source.id, source_group, now);
             entry.from_private = source.private || self.private.contains(&id);
-            if own_status {
-                entry.status_at = Some(now);
-            }
-            if vouched {
-                entry.vouched_at = Some(now);
-            }
+            entry.note_claims(now, own_status, vouched);
             if self.insert_new(entry, now) {
                 report.added += 1;
             } else {
