@@ -239,11 +239,8 @@ async fn run(
     let mut progress = Vec::new();
     let mut book_progress = Vec::new();
     let honest_book_share = |running: &[(Node, bool)]| {
-        let shares: Vec<f64> = running
-            .iter()
-            .skip(1)
-            .filter(|(node, _)| !attackers.is_attacker(&node.peer_id()))
-            .filter_map(|(node, _)| node.pex())
+        let shares: Vec<f64> = honest_nodes(running, &attackers)
+            .filter_map(|(_, node, _)| node.pex())
             .map(|pex| pex.metrics().book_size() as f64 / (nodes - 1) as f64)
             .collect();
         (!shares.is_empty()).then(|| mean_min(&shares))
@@ -293,19 +290,12 @@ async fn run(
     let mut short = Vec::new();
     let mut reachable_full = 0;
     let book_share = honest_book_share(&running);
-    let honest_pex: Vec<_> = running
-        .iter()
-        .skip(1)
-        .filter(|(node, _)| !attackers.is_attacker(&node.peer_id()))
-        .filter_map(|(node, _)| node.pex().map(|pex| pex.metrics().clone()))
+    let honest_pex: Vec<_> = honest_nodes(&running, &attackers)
+        .filter_map(|(_, node, _)| node.pex().map(|pex| pex.metrics().clone()))
         .collect();
     // The honest node whose book knows least, and why it might.
-    if let Some((index, node, reachable)) = running
-        .iter()
-        .enumerate()
-        .skip(1)
-        .filter(|(_, (node, _))| !attackers.is_attacker(&node.peer_id()))
-        .filter_map(|(i, (node, reachable))| node.pex().map(|_| (i, node, *reachable)))
+    if let Some((index, node, reachable)) = honest_nodes(&running, &attackers)
+        .filter(|(_, node, _)| node.pex().is_some())
         .min_by_key(|(_, node, _)| node.pex().map_or(0, |p| p.metrics().book_size()))
     {
         if let (Some(pex), Some(p2p)) = (node.pex(), node.p2p()) {
@@ -389,6 +379,20 @@ async fn run(
     }
 }
 
+/// The honest nodes (node 0, the seed and bootnode, excepted) with their index and
+/// reachability.
+fn honest_nodes<'a>(
+    running: &'a [(Node, bool)],
+    attackers: &'a Attackers,
+) -> impl Iterator<Item = (usize, &'a Node, bool)> + 'a {
+    running
+        .iter()
+        .enumerate()
+        .skip(1)
+        .filter(|(_, (node, _))| !attackers.is_attacker(&node.peer_id()))
+        .map(|(index, (node, reachable))| (index, node, *reachable))
+}
+
 /// The honest share of the honest nodes' peers (node 0 excepted on both sides: it is the
 /// seed and bootnode, and its sessions are crawls).
 async fn eclipse_share(running: &[(Node, bool)], attackers: &Attackers, nodes: usize) -> Eclipse {
@@ -397,10 +401,7 @@ async fn eclipse_share(running: &[(Node, bool)], attackers: &Attackers, nodes: u
     let mut dialed = Vec::new();
     let mut all_attackers = 0;
     let mut isolated = 0;
-    for (node, _) in running.iter().skip(1) {
-        if attackers.is_attacker(&node.peer_id()) {
-            continue;
-        }
+    for (_, node, _) in honest_nodes(running, attackers) {
         let Some(p2p) = node.p2p() else { continue };
         let peers = p2p.peers().await.unwrap_or_default();
         let peers: Vec<_> = peers.into_iter().filter(|p| p.id != seed).collect();
