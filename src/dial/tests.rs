@@ -118,6 +118,16 @@ impl Harness {
         )
     }
 
+    /// A scheduler restarted a minute later from this one's dial memory (saved at Unix
+    /// second 5,000, restored at 5,060), and how many records it restored.
+    fn restarted(&self) -> (Self, usize) {
+        let bytes = self.s.memory_snapshot(self.now, 5_000).encode();
+        let mut restarted = Harness::with_slots(50);
+        let snapshot = DialMemorySnapshot::decode(&bytes).unwrap();
+        let restored = restarted.s.restore_memory(restarted.now, 5_060, &snapshot);
+        (restarted, restored)
+    }
+
     fn fail(&mut self, n: u16, verdict: Verdict) {
         self.s
             .dial_finished(self.now, &id(n), DialOutcome::Failed(verdict));
@@ -926,14 +936,8 @@ fn the_memory_snapshot_survives_a_restart() {
     assert_eq!(h.dials().len(), 2);
     h.fail(1, Verdict::Timeout);
     h.connect(2, Direction::Outbound);
-    let bytes = h.s.memory_snapshot(h.now, 5_000).encode();
-
-    let mut restarted = Harness::with_slots(50);
-    let snapshot = DialMemorySnapshot::decode(&bytes).unwrap();
-    assert_eq!(
-        restarted.s.restore_memory(restarted.now, 5_060, &snapshot),
-        2
-    );
+    let (mut restarted, restored) = h.restarted();
+    assert_eq!(restored, 2);
     assert_eq!(
         restarted.s.tier_of(restarted.now, &candidate(1)),
         CandidateTier::Failed
@@ -1089,13 +1093,8 @@ fn the_unreachable_count_survives_a_restart() {
     for _ in 0..3 {
         dial_and_fail(&mut h, 2, Verdict::Timeout);
     }
-    let bytes = h.s.memory_snapshot(h.now, 5_000).encode();
-    let mut restarted = Harness::with_slots(50);
-    let snapshot = DialMemorySnapshot::decode(&bytes).unwrap();
-    assert_eq!(
-        restarted.s.restore_memory(restarted.now, 5_060, &snapshot),
-        1
-    );
+    let (mut restarted, restored) = h.restarted();
+    assert_eq!(restored, 1);
     assert_eq!(
         restarted.s.offer(restarted.now, SOURCE, candidate(2)),
         Err(DialRefusal::Unreachable)
