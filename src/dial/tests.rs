@@ -936,7 +936,7 @@ fn the_memory_snapshot_survives_a_restart() {
     assert_eq!(h.dials().len(), 2);
     h.fail(1, Verdict::Timeout);
     h.connect(2, Direction::Outbound);
-    let (mut restarted, restored) = h.restarted();
+    let (restarted, restored) = h.restarted();
     assert_eq!(restored, 2);
     assert_eq!(
         restarted.s.tier_of(restarted.now, &candidate(1)),
