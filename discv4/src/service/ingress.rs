@@ -83,11 +83,9 @@ pub(crate) async fn run_worker(ctx: Arc<IngressContext>) {
     // Only the buffers the transport fills per call, of the size it needs: 32 GRO-sized
     // buffers are 2 MiB per worker, which a simulation of thousands of nodes on one-datagram
     // transports cannot pay.
-    let mut batch = RecvBatch::with_buffer_len(
-        ctx.transport.recv_batch_capacity().clamp(1, BATCH),
-        ctx.transport.recv_buffer_len(),
-    );
-    let mut verified = Vec::with_capacity(BATCH);
+    let batch_capacity = ctx.transport.recv_batch_capacity().clamp(1, BATCH);
+    let mut batch = RecvBatch::with_buffer_len(batch_capacity, ctx.transport.recv_buffer_len());
+    let mut verified = Vec::with_capacity(batch_capacity);
     let mut replies = Replies::default();
     let mut turn = ctx.next_handover.subscribe();
     loop {

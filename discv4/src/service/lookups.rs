@@ -341,7 +341,9 @@ mod tests {
         let mut heard: Vec<NodeRecord> = std::iter::from_fn(|| rx.try_recv().ok()).collect();
         heard.sort_by_key(|r| r.id.0[0]);
         assert_eq!(heard, vec![record(1), record(2)]);
-        // A seed named again in a reply is not handed on twice.
+        // A seed named again in a reply is not handed on twice. (Asked first: only a node the
+        // lookup queried can answer.)
+        assert!(lookups.next_queries(id).is_some());
         lookups.answered(id, &record(1).id.node_id(), vec![record(2), record(3)]);
         assert_eq!(rx.try_recv().ok(), Some(record(3)));
         assert!(rx.try_recv().is_err());

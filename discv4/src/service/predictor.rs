@@ -4,11 +4,7 @@
 //! [`STATEMENT_WINDOW`]. Each reporting node counts once (its latest statement), so one node
 //! cannot outvote the rest by answering often.
 
-use std::{
-    collections::{HashMap, VecDeque},
-    net::SocketAddr,
-    time::Duration,
-};
+use std::{collections::HashMap, net::SocketAddr, time::Duration};
 
 use tokio::time::Instant;
 
@@ -19,15 +15,27 @@ pub const MIN_STATEMENTS: usize = 10;
 /// How long a statement counts.
 pub const STATEMENT_WINDOW: Duration = Duration::from_secs(5 * 60);
 /// Bound on remembered statements (one per reporter), so a flood of fake reporters cannot
-/// grow memory.
-const MAX_REPORTERS: usize = 1024;
+/// grow memory. A majority of ten needs far fewer. At most 112 entries keep the map at 256
+/// slots (~20 KiB) for good: evictions leave tombstones, and the hash map cleans them up in
+/// place instead of doubling only while it is at most half full. A 10,000-node simulation
+/// holds 10,000 of these maps.
+const MAX_REPORTERS: usize = 112;
+/// When the bound is reached and every statement is still fresh, this share of the oldest
+/// ones is dropped at once, so the sort it takes is paid once per several statements.
+const EVICT_DIVISOR: usize = 8;
+
+/// What one reporter last said.
+#[derive(Debug, Clone, Copy)]
+struct Statement {
+    at: Instant,
+    observed: SocketAddr,
+}
 
 /// Majority vote over the endpoints other nodes observed for us.
 #[derive(Debug)]
 pub struct EndpointPredictor {
-    by_reporter: HashMap<NodeId, (Instant, SocketAddr)>,
-    /// Reporters in arrival order of their latest statement, for expiry and eviction.
-    order: VecDeque<(Instant, NodeId)>,
+    /// Each reporter's latest statement; at most [`MAX_REPORTERS`].
+    by_reporter: HashMap<NodeId, Statement>,
     min_statements: usize,
     window: Duration,
 }
@@ -43,7 +51,6 @@ impl EndpointPredictor {
     pub fn new(min_statements: usize, window: Duration) -> Self {
         Self {
             by_reporter: HashMap::new(),
-            order: VecDeque::new(),
             min_statements: min_statements.max(1),
             window,
         }
@@ -51,45 +58,39 @@ impl EndpointPredictor {
 
     /// Records that `reporter` saw us at `observed`.
     pub fn add_statement(&mut self, reporter: NodeId, observed: SocketAddr, now: Instant) {
+        if self.by_reporter.len() >= MAX_REPORTERS && !self.by_reporter.contains_key(&reporter)
+        {
+            self.make_room(now);
+        }
+        self.by_reporter
+            .insert(reporter, Statement { at: now, observed });
+    }
+
+    /// Frees at least one place: expired statements first, then, when all are fresh, the
+    /// oldest eighth (older statements say less about where we are now).
+    fn make_room(&mut self, now: Instant) {
         self.expire(now);
-        self.by_reporter.insert(reporter, (now, observed));
-        self.order.push_back((now, reporter));
-        while self.by_reporter.len() > MAX_REPORTERS {
-            match self.order.pop_front() {
-                Some((at, id)) => self.remove_if_current(id, at),
-                None => break,
-            }
+        if self.by_reporter.len() < MAX_REPORTERS {
+            return;
         }
-        // A reporter that speaks again leaves its older queue entry behind; without this the
-        // queue would hold every statement of the window (one per PONG), not one per reporter.
-        if self.order.len() > 2 * self.by_reporter.len().max(MAX_REPORTERS / 16) {
-            self.compact();
-        }
-    }
-
-    /// Rebuilds the queue with one entry per reporter, its latest statement, oldest first.
-    fn compact(&mut self) {
-        let mut latest: Vec<(Instant, NodeId)> = self
-            .by_reporter
-            .iter()
-            .map(|(id, (at, _))| (*at, *id))
-            .collect();
-        latest.sort_by_key(|(at, _)| *at);
-        self.order = latest.into();
-    }
-
-    /// Queue entries held (for tests).
-    #[cfg(test)]
-    fn queued(&self) -> usize {
-        self.order.len()
+        let mut ages: Vec<Instant> = self.by_reporter.values().map(|s| s.at).collect();
+        let cut = (MAX_REPORTERS / EVICT_DIVISOR).max(1);
+        let (_, threshold, _) = ages.select_nth_unstable(cut - 1);
+        let threshold = *threshold;
+        let mut left = cut;
+        self.by_reporter.retain(|_, statement| {
+            let evict = left > 0 && statement.at <= threshold;
+            left -= usize::from(evict);
+            !evict
+        });
     }
 
     /// The endpoint most reporters agree on, when at least `min_statements` of them do.
     pub fn predict(&mut self, now: Instant) -> Option<SocketAddr> {
         self.expire(now);
         let mut votes: HashMap<SocketAddr, usize> = HashMap::new();
-        for (_, addr) in self.by_reporter.values() {
-            *votes.entry(*addr).or_default() += 1;
+        for statement in self.by_reporter.values() {
+            *votes.entry(statement.observed).or_default() += 1;
         }
         // Ties are broken by address order so the answer does not depend on hash order.
         votes
@@ -100,21 +101,9 @@ impl EndpointPredictor {
     }
 
     fn expire(&mut self, now: Instant) {
-        while let Some((at, id)) = self.order.front().copied() {
-            if now.saturating_duration_since(at) < self.window {
-                break;
-            }
-            self.order.pop_front();
-            self.remove_if_current(id, at);
-        }
-    }
-
-    /// Removes a reporter's statement only if `at` is its latest one (older queue entries of a
-    /// reporter who spoke again must not delete the newer statement).
-    fn remove_if_current(&mut self, id: NodeId, at: Instant) {
-        if self.by_reporter.get(&id).is_some_and(|(t, _)| *t == at) {
-            self.by_reporter.remove(&id);
-        }
+        let window = self.window;
+        self.by_reporter
+            .retain(|_, statement| now.saturating_duration_since(statement.at) < window);
     }
 }
 
@@ -142,7 +131,7 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
-    async fn a_chatty_reporter_does_not_grow_the_queue() {
+    async fn a_chatty_reporter_keeps_one_statement() {
         let mut p = EndpointPredictor::default();
         let addr: SocketAddr = "1.2.3.4:30303".parse().unwrap();
         let start = Instant::now();
@@ -153,9 +142,8 @@ mod tests {
             let now = start + Duration::from_millis(step);
             p.add_statement(reporter((step % 3) as u8), addr, now);
         }
-        assert!(p.queued() <= 2 * MAX_REPORTERS / 16 + 1, "{}", p.queued());
-        // Compaction kept every reporter's latest statement: all ten still agree, and the
-        // seven quiet ones expire on time while the chatty three stay.
+        assert_eq!(p.by_reporter.len(), 10);
+        // All ten still agree; the seven quiet ones expire on time while the chatty three stay.
         let late = start + Duration::from_millis(99_999);
         assert_eq!(p.predict(late), Some(addr));
         let after_quiet_expire = start + STATEMENT_WINDOW + Duration::from_millis(1);
@@ -197,16 +185,48 @@ mod tests {
         assert_eq!(p.by_reporter.len(), 2);
     }
 
+    fn numbered(i: u32) -> NodeId {
+        let mut id = [0u8; 32];
+        id[..4].copy_from_slice(&i.to_be_bytes());
+        NodeId(id)
+    }
+
     #[tokio::test(start_paused = true)]
-    async fn memory_is_bounded() {
+    async fn memory_is_bounded_and_the_newest_statements_stay() {
+        let mut p = EndpointPredictor::default();
+        let old: SocketAddr = "1.2.3.4:30303".parse().unwrap();
+        let new: SocketAddr = "5.6.7.8:30303".parse().unwrap();
+        let start = Instant::now();
+        let total = MAX_REPORTERS as u32 + 500;
+        for i in 0..total {
+            let observed = if i < total - 20 { old } else { new };
+            p.add_statement(numbered(i), observed, start + Duration::from_millis(u64::from(i)));
+            assert!(p.by_reporter.len() <= MAX_REPORTERS);
+        }
+        // Eviction's tombstones never made the map double past 256 slots (224 entries).
+        assert!(p.by_reporter.capacity() <= 224, "{}", p.by_reporter.capacity());
+        // Eviction took the oldest: the 20 newest reporters are all there.
+        for i in total - 20..total {
+            assert!(p.by_reporter.contains_key(&numbered(i)), "reporter {i} evicted");
+        }
+        assert!(!p.by_reporter.contains_key(&numbered(0)));
+        assert_eq!(p.predict(start + Duration::from_secs(1)), Some(old));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn expired_statements_make_room_before_fresh_ones_are_evicted() {
         let mut p = EndpointPredictor::default();
         let addr: SocketAddr = "1.2.3.4:30303".parse().unwrap();
-        let now = Instant::now();
-        for i in 0..(MAX_REPORTERS as u32 + 500) {
-            let mut id = [0u8; 32];
-            id[..4].copy_from_slice(&i.to_be_bytes());
-            p.add_statement(NodeId(id), addr, now);
+        let start = Instant::now();
+        for i in 0..MAX_REPORTERS as u32 - 1 {
+            p.add_statement(numbered(i), addr, start);
         }
-        assert!(p.by_reporter.len() <= MAX_REPORTERS);
+        let fresh = start + STATEMENT_WINDOW - Duration::from_secs(1);
+        p.add_statement(numbered(1_000_000), addr, fresh);
+        // Full now; the next newcomer arrives after the first batch expired.
+        let later = start + STATEMENT_WINDOW + Duration::from_secs(1);
+        p.add_statement(numbered(1_000_001), addr, later);
+        assert_eq!(p.by_reporter.len(), 2);
+        assert!(p.by_reporter.contains_key(&numbered(1_000_000)));
     }
 }

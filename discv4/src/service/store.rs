@@ -8,6 +8,8 @@
 //! is bonded, and opening a database read transaction per packet cost ~1–2% of a loaded node's
 //! CPU. Writes go to both (the database buffers and flushes them as before); a value absent from
 //! the database is cached too, so a flood of PINGs from fresh keys reads each key once.
+//! An in-memory database (simulations, nodes without a data directory) is read directly: it
+//! is a map lookup already, and a cache in front of it would hold every row twice.
 
 use std::{
     net::IpAddr,
@@ -46,30 +48,33 @@ pub(crate) struct Store {
     db: NodeDb,
     local: NodeId,
     errors: AtomicU64,
-    endpoints: LruCache<(NodeId, IpAddr), CachedEndpoint>,
+    /// `None` in front of an in-memory database.
+    endpoints: Option<LruCache<(NodeId, IpAddr), CachedEndpoint>>,
     /// Endpoint reads that had to go to the database (for tests).
     db_reads: u64,
 }
 
 impl Store {
     pub(crate) fn new(db: NodeDb, local: NodeId) -> Self {
-        Self::with_cache_capacity(db, local, CACHED_ENDPOINTS)
+        let capacity = db.path().is_some().then_some(CACHED_ENDPOINTS);
+        Self::with_cache_capacity(db, local, capacity)
     }
 
-    fn with_cache_capacity(db: NodeDb, local: NodeId, capacity: NonZeroUsize) -> Self {
+    fn with_cache_capacity(db: NodeDb, local: NodeId, capacity: Option<NonZeroUsize>) -> Self {
         Self {
             db,
             local,
             errors: AtomicU64::new(0),
             // `sparse`: grows with the endpoints actually seen.
-            endpoints: LruCache::sparse(capacity),
+            endpoints: capacity.map(LruCache::sparse),
             db_reads: 0,
         }
     }
 
-    fn cached(&mut self, id: &NodeId, ip: IpAddr) -> &mut CachedEndpoint {
+    fn cached(&mut self, id: &NodeId, ip: IpAddr) -> Option<&mut CachedEndpoint> {
         self.endpoints
-            .get_or_insert_mut((*id, ip), CachedEndpoint::default)
+            .as_mut()
+            .map(|cache| cache.get_or_insert_mut((*id, ip), CachedEndpoint::default))
     }
 
     fn ok<T>(&self, what: &str, result: Result<T, DbError>) -> Option<T> {
@@ -86,42 +91,50 @@ impl Store {
     }
 
     pub(crate) fn last_ping(&mut self, id: &NodeId, ip: IpAddr) -> Option<u64> {
-        if let Some(known) = self.cached(id, ip).last_ping {
+        if let Some(known) = self.cached(id, ip).and_then(|c| c.last_ping) {
             return known;
         }
         self.db_reads += 1;
         let result = self.db.last_ping(id, ip);
         // A failed read is not cached: the next packet tries the database again.
         let value = self.ok("read", result)?;
-        self.cached(id, ip).last_ping = Some(value);
+        if let Some(cached) = self.cached(id, ip) {
+            cached.last_ping = Some(value);
+        }
         value
     }
 
     pub(crate) fn set_last_ping(&mut self, id: &NodeId, ip: IpAddr, t: u64) {
-        self.cached(id, ip).last_ping = Some(Some(t));
+        if let Some(cached) = self.cached(id, ip) {
+            cached.last_ping = Some(Some(t));
+        }
         let result = self.db.set_last_ping(id, ip, t);
         self.ok("write", result);
     }
 
     pub(crate) fn last_pong(&mut self, id: &NodeId, ip: IpAddr) -> Option<u64> {
-        if let Some(known) = self.cached(id, ip).last_pong {
+        if let Some(known) = self.cached(id, ip).and_then(|c| c.last_pong) {
             return known;
         }
         self.db_reads += 1;
         let result = self.db.last_pong(id, ip);
         let value = self.ok("read", result)?;
-        self.cached(id, ip).last_pong = Some(value);
+        if let Some(cached) = self.cached(id, ip) {
+            cached.last_pong = Some(value);
+        }
         value
     }
 
     pub(crate) fn set_last_pong(&mut self, id: &NodeId, ip: IpAddr, t: u64) {
-        self.cached(id, ip).last_pong = Some(Some(t));
+        if let Some(cached) = self.cached(id, ip) {
+            cached.last_pong = Some(Some(t));
+        }
         let result = self.db.set_last_pong(id, ip, t);
         self.ok("write", result);
     }
 
     pub(crate) fn findnode_failures(&mut self, id: &NodeId, ip: IpAddr) -> u32 {
-        if let Some(known) = self.cached(id, ip).findnode_failures {
+        if let Some(known) = self.cached(id, ip).and_then(|c| c.findnode_failures) {
             return known;
         }
         self.db_reads += 1;
@@ -129,12 +142,16 @@ impl Store {
         let Some(value) = self.ok("read", result) else {
             return 0;
         };
-        self.cached(id, ip).findnode_failures = Some(value);
+        if let Some(cached) = self.cached(id, ip) {
+            cached.findnode_failures = Some(value);
+        }
         value
     }
 
     pub(crate) fn set_findnode_failures(&mut self, id: &NodeId, ip: IpAddr, failures: u32) {
-        self.cached(id, ip).findnode_failures = Some(failures);
+        if let Some(cached) = self.cached(id, ip) {
+            cached.findnode_failures = Some(failures);
+        }
         let result = self.db.set_findnode_failures(id, ip, failures);
         self.ok("write", result);
     }
@@ -161,7 +178,9 @@ impl Store {
 
     pub(crate) fn expire(&mut self, now: u64) -> usize {
         // Expiry deletes endpoints from the database; forget what the cache says about them.
-        self.endpoints.clear();
+        if let Some(cache) = &mut self.endpoints {
+            cache.clear();
+        }
         let result = self.db.expire(now);
         self.ok("expiry", result).map_or(0, |stats| stats.total())
     }
@@ -188,7 +207,7 @@ mod tests {
     fn store(capacity: usize) -> Store {
         let db = NodeDb::in_memory().unwrap();
         let capacity = NonZeroUsize::new(capacity).unwrap();
-        Store::with_cache_capacity(db, NodeId([0; 32]), capacity)
+        Store::with_cache_capacity(db, NodeId([0; 32]), Some(capacity))
     }
 
     #[test]
@@ -219,6 +238,32 @@ mod tests {
         assert_eq!(store.last_pong(&id, IP), Some(7));
         assert_eq!(store.findnode_failures(&id, IP), 3);
         assert_eq!(store.db_reads, 2);
-        assert!(store.endpoints.len() <= 2);
+        assert!(store.endpoints.as_ref().is_some_and(|cache| cache.len() <= 2));
+    }
+
+    #[test]
+    fn an_in_memory_database_is_read_directly_and_a_file_is_cached() {
+        let mut store = Store::new(NodeDb::in_memory().unwrap(), NodeId([0; 32]));
+        assert!(store.endpoints.is_none());
+        let id = NodeId([1; 32]);
+        store.set_last_pong(&id, IP, 42);
+        store.set_findnode_failures(&id, IP, 2);
+        for _ in 0..10 {
+            assert_eq!(store.last_pong(&id, IP), Some(42));
+            assert_eq!(store.findnode_failures(&id, IP), 2);
+        }
+        assert_eq!(store.db_reads, 20);
+
+        let dir = std::env::temp_dir().join(format!("kadnode-store-cache-{}", std::process::id()));
+        let (db, _) = NodeDb::open(&dir).unwrap();
+        let mut store = Store::new(db, NodeId([0; 32]));
+        assert!(store.endpoints.is_some());
+        store.set_last_pong(&id, IP, 42);
+        for _ in 0..10 {
+            assert_eq!(store.last_pong(&id, IP), Some(42));
+        }
+        assert_eq!(store.db_reads, 0);
+        drop(store);
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }
