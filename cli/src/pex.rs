@@ -201,6 +201,18 @@ fn entry_line(entry: &BookEntry) -> String {
             super::timefmt::duration(ago)
         ));
     }
+    if let Some(ago) = entry.verified_ago {
+        line.push_str(&format!(
+            ", address verified {} ago",
+            super::timefmt::duration(ago)
+        ));
+    }
+    if let Some(ago) = entry.vouched_ago {
+        line.push_str(&format!(
+            ", vouched for {} ago",
+            super::timefmt::duration(ago)
+        ));
+    }
     if entry.failures > 0 {
         line.push_str(&format!(", {} failures", entry.failures));
     }
@@ -230,7 +242,10 @@ fn entry_json(entry: &BookEntry) -> Value {
         "source": entry.source.to_string(),
         "firstSeenSecondsAgo": entry.first_seen_ago.as_secs(),
         "lastSeenSecondsAgo": entry.last_seen_ago.as_secs(),
+        "lastAttemptSecondsAgo": entry.last_attempt_ago.map(|d| d.as_secs()),
         "lastSuccessSecondsAgo": entry.last_success_ago.map(|d| d.as_secs()),
+        "verifiedSecondsAgo": entry.verified_ago.map(|d| d.as_secs()),
+        "vouchedSecondsAgo": entry.vouched_ago.map(|d| d.as_secs()),
         "failures": entry.failures,
         "eligibleInSeconds": entry.eligible_in.as_secs(),
         "private": entry.from_private,

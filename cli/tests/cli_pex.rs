@@ -89,16 +89,24 @@ fn a_bootnode_seed_serves_pex_and_a_node_saves_its_book() {
     assert_eq!(out.code, 0, "{}", out.stderr);
     let book: serde_json::Value = serde_json::from_str(out.stdout.trim()).unwrap();
     let seed_id = seed.pubkey();
-    assert!(
-        book["entries"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|e| e["id"] == seed_id.as_str()),
-        "{book}"
-    );
+    let seed_entry = book["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["id"] == seed_id.as_str())
+        .unwrap_or_else(|| panic!("the seed is not in the book: {book}"));
+    // The node dialed the seed and saw its key: both saved with the book.
+    assert!(seed_entry["lastAttemptSecondsAgo"].is_u64(), "{seed_entry}");
+    assert!(seed_entry["verifiedSecondsAgo"].is_u64(), "{seed_entry}");
+    // Vouches are advisory and not saved.
+    assert!(seed_entry["vouchedSecondsAgo"].is_null(), "{seed_entry}");
     let human = run(KADNODE, &["pex", "book", "--datadir", &node_datadir]);
-    assert!(human.stdout.contains(&seed_id), "{}", human.stdout);
+    let seed_line = human
+        .stdout
+        .lines()
+        .find(|line| line.contains(&seed_id))
+        .unwrap_or_else(|| panic!("{}", human.stdout));
+    assert!(seed_line.contains("address verified"), "{seed_line}");
 
     // A damaged book is reported and left alone.
     let path = node_dir.join("pex-book.bin");

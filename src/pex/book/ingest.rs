@@ -92,7 +92,16 @@ impl AddressBook {
             let mut entry = Entry::new(record, node, source.id, source_group, now);
             entry.from_private = source.private || self.private.contains(&id);
             entry.note_claims(now, own_status, vouched);
+            // A node we dialed before the book knew it (a configured seed): the Connected
+            // outcome came first and found no entry; this Status completes it.
+            let dialed = own_status && self.connected.contains(&id);
+            if dialed {
+                entry.dial_succeeded(now);
+            }
             if self.insert_new(entry, now) {
+                if dialed {
+                    self.promote(&id, now);
+                }
                 report.added += 1;
             } else {
                 report.ignored += 1;

@@ -292,6 +292,20 @@ fn a_dialed_peer_that_proves_its_record_is_promoted_an_inbound_one_is_not() {
     b.report(&id_of(&other), Outcome::Connected, now);
     assert_eq!(b.entries[&id_of(&other)].table, Table::Tried);
     assert_eq!(b.stats(now).tried, 2);
+    // A configured seed is dialed before the book knows it: its Status is the first the book
+    // hears of it, after the Connected outcome. It is still a dialed, verified peer.
+    let seed = record(4);
+    b.report(&id_of(&seed), Outcome::Connected, now);
+    b.ingest(status_of(&seed), vec![seed.clone()], now);
+    let entry = &b.entries[&id_of(&seed)];
+    assert_eq!(entry.table, Table::Tried);
+    assert_eq!(entry.last_success, Some(now));
+    assert_eq!(entry.verified_at, Some(now));
+    // Heard first in an inbound session's Status: neither dialed nor promoted.
+    let stranger = record(5);
+    b.ingest(status_of(&stranger), vec![stranger.clone()], now);
+    assert_eq!(b.entries[&id_of(&stranger)].table, Table::New);
+    assert_eq!(b.entries[&id_of(&stranger)].last_attempt, None);
 }
 
 #[test]
