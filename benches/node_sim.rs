@@ -417,7 +417,7 @@ async fn eclipse_share(running: &[(Node, bool)], attackers: &Attackers, nodes: u
         }
         let out: Vec<_> = peers
             .iter()
-            .filter(|p| p.direction == Direction::Outbound)
+            .filter(|p| p.slot == Direction::Outbound)
             .collect();
         if !out.is_empty() {
             let good = out.iter().filter(|p| honest(p)).count();

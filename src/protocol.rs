@@ -123,8 +123,13 @@ pub struct PeerInfo {
     pub shared: Vec<Capability>,
     /// The TCP address of the connection.
     pub remote_addr: SocketAddr,
-    /// Who dialed.
+    /// Who dialed this connection.
     pub direction: Direction,
+    /// The peer limit it counts against: [`Direction::Outbound`] for a peer we chose to dial
+    /// (a dialed slot), [`Direction::Inbound`] otherwise. The same as `direction` unless two
+    /// simultaneous dials met and the node kept the other side's connection: the peer then
+    /// keeps the slot it first took, so the swap cannot push either count over its limit.
+    pub slot: Direction,
     /// A static peer of ours (redialed after every disconnect).
     pub is_static: bool,
     /// A trusted peer (admitted above the peer limits).

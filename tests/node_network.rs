@@ -41,7 +41,7 @@ async fn twenty_five_nodes_fill_their_dialed_slots_through_discovery() {
             let peers = node.handle().peers().await.unwrap();
             let outbound = peers
                 .iter()
-                .filter(|p| p.direction == Direction::Outbound)
+                .filter(|p| p.slot == Direction::Outbound)
                 .count();
             if outbound >= dialed_target {
                 break;

@@ -102,7 +102,7 @@ async fn discv4_and_pex_nodes_share_one_network() {
                 .await
                 .unwrap()
                 .into_iter()
-                .filter(|p| p.direction == Direction::Outbound)
+                .filter(|p| p.slot == Direction::Outbound)
                 .count()
         }
     };

@@ -100,7 +100,7 @@ async fn a_pex_only_network_bootstraps_from_one_seed_and_converges() {
             let peers = handle.peers().await.unwrap();
             let outbound = peers
                 .iter()
-                .filter(|p| p.direction == kadnode::Direction::Outbound)
+                .filter(|p| p.slot == kadnode::Direction::Outbound)
                 .count();
             let dump = node.pex().unwrap().book().await.unwrap();
             let known_ids: std::collections::HashSet<enode::PeerId> = dump

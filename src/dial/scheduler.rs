@@ -387,6 +387,10 @@ impl DialScheduler {
             } else if let Some(kind) = self.linking.remove(&id) {
                 source = source_of(kind);
             }
+        } else {
+            // A dial of ours that completed but whose connection lost to (or replaced, keeping
+            // its inbound slot) the peer's own: the dial is over, its slot is not held.
+            self.linking.remove(&id);
         }
         let peer = Peer {
             direction: connection.direction,

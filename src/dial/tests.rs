@@ -857,6 +857,20 @@ fn a_connected_dial_keeps_its_slot_and_source_until_the_peer_is_added() {
     );
 }
 
+#[test]
+fn a_connected_dial_whose_peer_holds_an_inbound_slot_frees_its_dial_slot() {
+    // The node kept the peer's own connection (a simultaneous dial), or our dial's connection
+    // replaced an inbound one and inherited its inbound slot: either way the dial is over.
+    let mut h = Harness::with_slots(3);
+    h.offer(1).unwrap();
+    assert_eq!(h.dials(), [id(1)]);
+    h.s.dial_finished(h.now, &id(1), DialOutcome::Connected);
+    assert_eq!(h.s.active_dials(), 1);
+    h.connect(1, Direction::Inbound);
+    assert_eq!(h.s.active_dials(), 0);
+    assert_eq!(h.s.dialed_peers(), 0);
+}
+
 // ---- bounds and persistence -------------------------------------------------------------
 
 #[test]

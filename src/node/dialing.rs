@@ -130,18 +130,21 @@ impl Dialing {
         id: PeerId,
         remote: SocketAddr,
         direction: Direction,
+        slot: Direction,
         now: Instant,
     ) {
         if direction == Direction::Outbound {
             self.scheduler
                 .dial_finished(now, &id, DialOutcome::Connected);
         }
+        // The scheduler counts peers by the slot they hold, which a simultaneous dial's
+        // replacement connection inherits from the one it replaced.
         self.scheduler.peer_added(
             now,
             PeerConnection {
                 id,
                 remote,
-                direction,
+                direction: slot,
             },
         );
     }

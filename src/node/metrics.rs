@@ -128,13 +128,15 @@ impl NodeMetrics {
             .unwrap_or_default()
     }
 
-    pub(crate) fn peer_added(&self, direction: Direction) {
-        match direction {
+    /// A peer joined over a connection in `direction`, holding a `slot` (see
+    /// [`crate::PeerInfo::slot`]): the peer gauges count slots.
+    pub(crate) fn peer_added(&self, direction: Direction, slot: Direction) {
+        if direction == Direction::Outbound {
+            self.dials_connected.fetch_add(1, Ordering::Relaxed);
+        }
+        match slot {
             Direction::Inbound => self.peers_inbound.fetch_add(1, Ordering::Relaxed),
-            Direction::Outbound => {
-                self.dials_connected.fetch_add(1, Ordering::Relaxed);
-                self.peers_outbound.fetch_add(1, Ordering::Relaxed)
-            }
+            Direction::Outbound => self.peers_outbound.fetch_add(1, Ordering::Relaxed),
         };
     }
 
@@ -144,7 +146,7 @@ impl NodeMetrics {
         reason: Option<DisconnectReason>,
         by_remote: bool,
     ) {
-        let gauge = match info.direction {
+        let gauge = match info.slot {
             Direction::Inbound => &self.peers_inbound,
             Direction::Outbound => &self.peers_outbound,
         };

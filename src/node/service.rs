@@ -10,7 +10,7 @@ use std::{
 
 use discv4::service::Discv4Handle;
 use enode::{NodeRecord, PeerId};
-use rlpx::p2p::DisconnectReason;
+use rlpx::{p2p::DisconnectReason, verdict::Verdict};
 use tokio::{
     sync::{broadcast, mpsc},
     task::JoinHandle,
@@ -286,7 +286,7 @@ impl NodeService {
         let inbound = self
             .peers
             .values()
-            .filter(|p| p.info.direction == Direction::Inbound)
+            .filter(|p| p.info.slot == Direction::Inbound)
             .count();
         PeerCounts {
             total: self.peers.len(),
@@ -371,22 +371,15 @@ impl NodeService {
                         });
                     }
                     Ok(duplicate) => {
+                        let mut slot = direction;
                         if duplicate == Some(Duplicate::ReplaceExisting) {
                             if let Some(old) = self.peers.remove(&id) {
-                                old.control.disconnect(DisconnectReason::AlreadyConnected);
-                                self.dialing.peer_removed(
-                                    &id,
-                                    rlpx::verdict::Verdict::Busy,
-                                    Instant::now(),
-                                );
-                                self.metrics.peer_removed(
-                                    &old.info,
-                                    Some(DisconnectReason::AlreadyConnected),
-                                    false,
-                                );
+                                // The peer keeps the slot it first took (see `PeerInfo::slot`).
+                                slot = old.info.slot;
+                                self.replaced(id, old);
                             }
                         }
-                        self.add_peer(conn, direction, remote_addr, *session);
+                        self.add_peer(conn, direction, slot, remote_addr, *session);
                     }
                 }
             }
@@ -435,10 +428,30 @@ impl NodeService {
         }
     }
 
+    /// A simultaneous dial resolved in favour of the new connection: the old one's session
+    /// ends now. Applications see it dropped before the new session is added; the peer stays
+    /// in the dial scheduler's set (it never left), so no source hears of a disconnect.
+    fn replaced(&mut self, id: PeerId, old: PeerEntry) {
+        let reason = DisconnectReason::AlreadyConnected;
+        old.control.disconnect(reason);
+        self.metrics.peer_removed(&old.info, Some(reason), false);
+        debug!(target: "kadnode::node", ?id, old = %old.info.direction, "connection replaced by the simultaneous dial's winner");
+        let _ = self.events.send(PeerEvent::Dropped {
+            id,
+            end: PeerEnd {
+                reason: Some(reason),
+                by_remote: false,
+                verdict: Verdict::Busy,
+                detail: "replaced by the other connection of a simultaneous dial".to_owned(),
+            },
+        });
+    }
+
     fn add_peer(
         &mut self,
         conn: ConnId,
         direction: Direction,
+        slot: Direction,
         remote_addr: std::net::SocketAddr,
         session: rlpx::Session,
     ) {
@@ -452,6 +465,7 @@ impl NodeService {
             shared,
             remote_addr,
             direction,
+            slot,
             is_static: self.dialing.is_static(&id),
             is_trusted: self.trusted.contains(&id),
             connected_since: SystemTime::now(),
@@ -462,9 +476,9 @@ impl NodeService {
             let _ = ends.send((conn, id, end));
         });
         info!(target: "kadnode::node", ?id, %direction, client = %info.client_id, "peer added");
-        self.metrics.peer_added(direction);
+        self.metrics.peer_added(direction, slot);
         self.dialing
-            .peer_added(id, remote_addr, direction, Instant::now());
+            .peer_added(id, remote_addr, direction, slot, Instant::now());
         let _ = self.events.send(PeerEvent::Added(info.clone()));
         self.peers.insert(
             id,
@@ -484,6 +498,12 @@ impl NodeService {
                     .peer_removed(&entry.info, end.reason, end.by_remote);
                 self.dialing.peer_removed(&id, end.verdict, Instant::now());
             }
+        }
+        if !current {
+            // A connection replaced by a simultaneous dial's winner: its drop was announced
+            // when it was replaced, and the peer is still here.
+            debug!(target: "kadnode::node", ?id, conn, "replaced connection closed");
+            return;
         }
         info!(target: "kadnode::node", ?id, reason = ?end.reason, by_remote = end.by_remote, verdict = ?end.verdict, "peer dropped");
         let _ = self.events.send(PeerEvent::Dropped { id, end });
