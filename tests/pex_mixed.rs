@@ -1,8 +1,8 @@
 //! discv4 and PEX in one network on loopback. A seed runs both (as `bootnode --pex` does);
 //! five nodes run discv4 only, five PEX only, five both. Every node fills its dialed slots,
-//! the PEX-only nodes reach nodes that discv4 found for others, the nodes running both learn
-//! PEX-only nodes in their books, and a discv4-only node's sessions with PEX nodes carry the
-//! shared protocol without `pex/1`.
+//! the PEX-only nodes reach nodes that discv4 found for others, the nodes running both that
+//! have a `pex/1` peer learn every PEX-only node in their books, and a discv4-only node's
+//! sessions with PEX nodes carry the shared protocol without `pex/1`.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 mod node_support;
@@ -117,15 +117,34 @@ async fn discv4_and_pex_nodes_share_one_network() {
                 .count()
         }
     };
+    // A node running both whose dialed slots discv4 filled before it reached the seed, and
+    // that nobody dials, has no pex/1 session: its book stays empty, and it has nobody to pass
+    // PEX-only nodes to either. It must not hold the test; every node running both that has a
+    // pex/1 peer must come to know every PEX-only node, and at least one does.
+    let pex_peers = |node: &TestNode| {
+        let node = node.handle().clone();
+        async move {
+            node.peers()
+                .await
+                .unwrap()
+                .iter()
+                .filter(|p| p.shared.iter().any(|c| c.name.to_string() == "pex"))
+                .count()
+        }
+    };
     let settled = tokio::time::timeout(WAIT, async {
         loop {
             let mut done = true;
             for node in &all {
                 done &= outbound(node).await >= dialed_target;
             }
+            let mut bridges = 0;
             for node in &both {
-                done &= known_pex_only(node).await >= EACH;
+                let knows_all = known_pex_only(node).await >= EACH;
+                bridges += usize::from(knows_all);
+                done &= knows_all || pex_peers(node).await == 0;
             }
+            done &= bridges > 0;
             if done {
                 return;
             }
@@ -143,8 +162,41 @@ async fn discv4_and_pex_nodes_share_one_network() {
                 eprintln!("{kind}: {} dialed", outbound(node).await);
             }
         }
+        let kind_of = |id: &PeerId| {
+            if pex_only_ids.contains(id) {
+                "pex"
+            } else if discv4_only_ids.contains(id) {
+                "discv4"
+            } else if *id == seed.id() {
+                "seed"
+            } else {
+                "both"
+            }
+        };
         for node in &both {
-            eprintln!("both: knows {} pex-only nodes", known_pex_only(node).await);
+            let known = known_pex_only(node).await;
+            let book = node.node.pex().unwrap().book().await.unwrap();
+            let peers: Vec<String> = node
+                .handle()
+                .peers()
+                .await
+                .unwrap()
+                .iter()
+                .map(|p| {
+                    let pex = p.shared.iter().any(|c| c.name.to_string() == "pex");
+                    format!("{}/{:?}{}", kind_of(&p.id), p.slot, if pex { "+pex" } else { "" })
+                })
+                .collect();
+            let entries: Vec<&str> = book
+                .entries
+                .iter()
+                .map(|e| kind_of(&enode::enr_peer_id(&e.record).unwrap()))
+                .collect();
+            eprintln!(
+                "both: knows {known} pex-only nodes; book {:?} {entries:?}; peers {peers:?}; pex metrics {:?}",
+                book.stats,
+                node.node.pex().unwrap().metrics()
+            );
         }
         panic!("the mixed network did not settle in {WAIT:?}");
     }
