@@ -128,7 +128,7 @@ async fn discv4_and_pex_nodes_share_one_network() {
                 .await
                 .unwrap()
                 .iter()
-                .filter(|p| p.shared.iter().any(|c| c.name.to_string() == "pex"))
+                .filter(|p| p.shared.iter().any(|c| c.name == "pex"))
                 .count()
         }
     };
@@ -183,7 +183,7 @@ async fn discv4_and_pex_nodes_share_one_network() {
                 .unwrap()
                 .iter()
                 .map(|p| {
-                    let pex = p.shared.iter().any(|c| c.name.to_string() == "pex");
+                    let pex = p.shared.iter().any(|c| c.name == "pex");
                     format!("{}/{:?}{}", kind_of(&p.id), p.slot, if pex { "+pex" } else { "" })
                 })
                 .collect();
