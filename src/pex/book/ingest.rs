@@ -112,7 +112,7 @@ impl AddressBook {
 
     /// Counts one new entry against `source`'s hourly quota; false when it is used up.
     fn take_quota(&mut self, source: enode::PeerId, now: Instant) -> bool {
-        if self.quotas.len() > 4 * self.config.per_source_per_hour.max(1024) {
+        if self.quotas.len() > self.config.per_source_per_hour.max(1024).saturating_mul(4) {
             self.quotas
                 .retain(|_, (start, _)| now.saturating_duration_since(*start) < HOUR);
         }
