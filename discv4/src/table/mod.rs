@@ -302,12 +302,30 @@ impl Table {
         if let Err(reason) = self.add_ip(b, node.record.address) {
             return AddOutcome::Refused(reason);
         }
+        let max = self.config.max_replacements;
         let bucket = &mut self.buckets[b];
-        bucket.replacements.insert(0, Entry::new(id, node, now));
-        if bucket.replacements.len() > self.config.max_replacements {
-            if let Some(dropped) = bucket.replacements.pop() {
-                self.remove_ip(b, dropped.record.address);
-            }
+        // The oldest goes before the newcomer comes in, and growth stops at the list's bound:
+        // the list never holds max + 1 entries, so its capacity never doubles past max (10
+        // entries of 256 bytes in a capacity of 16 was 1.5 KiB wasted per full bucket).
+        let oldest = if bucket.replacements.len() >= max {
+            bucket.replacements.pop()
+        } else {
+            None
+        };
+        let list = &mut bucket.replacements;
+        if list.len() == list.capacity() {
+            let grown = (list.capacity() * 2).clamp(4, max.max(1));
+            list.reserve_exact(grown.saturating_sub(list.len()));
+        }
+        list.insert(0, Entry::new(id, node, now));
+        // max == 0: no replacement list at all.
+        let overflow = if bucket.replacements.len() > max {
+            bucket.replacements.pop()
+        } else {
+            None
+        };
+        for entry in oldest.into_iter().chain(overflow) {
+            self.remove_ip(b, entry.record.address);
         }
         AddOutcome::AddedReplacement
     }

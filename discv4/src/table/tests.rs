@@ -142,6 +142,8 @@ fn full_bucket_fills_replacements_newest_first() {
     let order: Vec<PeerId> = bucket.replacements.iter().map(|e| e.record.id).collect();
     let expected: Vec<PeerId> = peers[18..].iter().rev().copied().collect();
     assert_eq!(order, expected);
+    // The list never held an eleventh entry, so it never doubled to 16 slots.
+    assert!(t.buckets[16].replacements.capacity() <= MAX_REPLACEMENTS);
     // A known replacement is not re-added.
     assert_eq!(
         t.add_found(node(peers[27], &public_ip(27)), now),
