@@ -424,7 +424,7 @@ impl Service {
                 let _ = reply.send(
                     self.table
                         .get(&id)
-                        .map(|e| (e.record, e.enr.clone().map(Box::new))),
+                        .map(|e| (e.record, e.enr.clone())),
                 );
             }
             Command::LocalEnr { reply } => {
@@ -753,7 +753,7 @@ impl Service {
                         .table
                         .get(&record.id.node_id())
                         .and_then(|e| e.enr.clone());
-                    self.db.update_node(&record, enr.as_ref());
+                    self.db.update_node(&record, enr.as_deref());
                 }
                 if fetch_enr {
                     self.followups.push_back(Followup::FetchEnr(record));

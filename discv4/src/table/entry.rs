@@ -61,8 +61,9 @@ pub enum RevalidationList {
 pub struct Entry {
     /// Identity and endpoint (IPv4-mapped addresses already normalised).
     pub record: NodeRecord,
-    /// The node's ENR, when known.
-    pub enr: Option<Enr>,
+    /// The node's ENR, when known. Boxed: a decoded record is 88 bytes inline, and most of
+    /// a table's slots (replacement lists, spare capacity) would carry them empty.
+    pub enr: Option<Box<Enr>>,
     /// Sequence number of the stored record.
     pub seq: u64,
     /// When the table first learnt of the node (bucket or replacement list).
@@ -82,7 +83,7 @@ impl Entry {
     pub(crate) fn new(id: NodeId, node: NodeInfo, now: Instant) -> Self {
         Self {
             record: node.record,
-            enr: node.enr,
+            enr: node.enr.map(Box::new),
             seq: node.seq,
             added_at: now,
             in_bucket_since: now,
@@ -113,7 +114,7 @@ impl Entry {
     pub fn node_info(&self) -> NodeInfo {
         NodeInfo {
             record: self.record,
-            enr: self.enr.clone(),
+            enr: self.enr.as_deref().cloned(),
             seq: self.seq,
         }
     }

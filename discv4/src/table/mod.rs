@@ -279,7 +279,7 @@ impl Table {
         }
         let entry = &mut self.buckets[b].entries[index];
         entry.record = node.record;
-        entry.enr = node.enr;
+        entry.enr = node.enr.map(Box::new);
         entry.seq = node.seq;
         if endpoint_changed {
             entry.is_live = false;
