@@ -99,7 +99,10 @@ pub struct PeerConnection {
     pub id: PeerId,
     /// Its remote TCP address.
     pub remote: SocketAddr,
-    /// Who dialed whom.
+    /// The slot the peer holds: [`Direction::Outbound`] for a dialed slot. The node passes
+    /// the peer's slot (`PeerInfo::slot`), which differs from the TCP direction when a
+    /// simultaneous dial swapped the connection; adding a peer already in the set is such
+    /// a swap, and keeps the source of the connection it replaced.
     pub direction: Direction,
 }
 

@@ -387,11 +387,15 @@ impl DialScheduler {
             } else if let Some(kind) = self.linking.remove(&id) {
                 source = source_of(kind);
             }
-        } else {
+        } else if let Some(kind) = self.linking.remove(&id) {
             // A dial of ours that completed but whose connection lost to (or replaced, keeping
-            // its inbound slot) the peer's own: the dial is over, its slot is not held.
-            self.linking.remove(&id);
+            // its inbound slot) the peer's own: the dial is over, its slot is not held. Its
+            // source heard "connected" and must hear how the session ends.
+            source = source_of(kind);
         }
+        // A connection swapped by a simultaneous dial (see `PeerConnection::direction`) keeps
+        // the source of the one it replaced.
+        let source = source.or_else(|| self.peers.get(&id).and_then(|p| p.source));
         let peer = Peer {
             direction: connection.direction,
             ip: normalize_ip(connection.remote.ip()),

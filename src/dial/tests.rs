@@ -869,6 +869,36 @@ fn a_connected_dial_whose_peer_holds_an_inbound_slot_frees_its_dial_slot() {
     h.connect(1, Direction::Inbound);
     assert_eq!(h.s.active_dials(), 0);
     assert_eq!(h.s.dialed_peers(), 0);
+    // The source that heard "connected" hears how the session ended.
+    h.s.peer_removed(h.now, &id(1), Verdict::Timeout);
+    assert_eq!(
+        h.reports(),
+        [
+            (id(1), Outcome::Connected),
+            (id(1), Outcome::Disconnected(Verdict::Timeout))
+        ]
+    );
+}
+
+#[test]
+fn a_swapped_connection_keeps_its_slot_and_its_source() {
+    // Our dial made the peer; the peer's own connection then replaced ours (a simultaneous
+    // dial), and the node re-adds the peer in the same dialed slot.
+    let mut h = Harness::with_slots(3);
+    h.offer(1).unwrap();
+    assert_eq!(h.dials(), [id(1)]);
+    h.connect(1, Direction::Outbound);
+    h.connect(1, Direction::Outbound);
+    assert_eq!(h.s.dialed_peers(), 1);
+    h.s.peer_removed(h.now, &id(1), Verdict::Timeout);
+    assert_eq!(h.s.dialed_peers(), 0);
+    assert_eq!(
+        h.reports(),
+        [
+            (id(1), Outcome::Connected),
+            (id(1), Outcome::Disconnected(Verdict::Timeout))
+        ]
+    );
 }
 
 // ---- bounds and persistence -------------------------------------------------------------
