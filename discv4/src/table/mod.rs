@@ -314,7 +314,7 @@ impl Table {
         };
         let list = &mut bucket.replacements;
         if list.len() == list.capacity() {
-            let grown = (list.capacity() * 2).clamp(4, max.max(1));
+            let grown = (list.capacity() * 2).max(4).min(max.max(1));
             list.reserve_exact(grown.saturating_sub(list.len()));
         }
         list.insert(0, Entry::new(id, node, now));
