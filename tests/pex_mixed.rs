@@ -184,7 +184,12 @@ async fn discv4_and_pex_nodes_share_one_network() {
                 .iter()
                 .map(|p| {
                     let pex = p.shared.iter().any(|c| c.name == "pex");
-                    format!("{}/{:?}{}", kind_of(&p.id), p.slot, if pex { "+pex" } else { "" })
+                    format!(
+                        "{}/{:?}{}",
+                        kind_of(&p.id),
+                        p.slot,
+                        if pex { "+pex" } else { "" }
+                    )
                 })
                 .collect();
             let entries: Vec<&str> = book

@@ -421,11 +421,7 @@ impl Service {
                 let _ = reply.send(nodes);
             }
             Command::GetNode { id, reply } => {
-                let _ = reply.send(
-                    self.table
-                        .get(&id)
-                        .map(|e| (e.record, e.enr.clone())),
-                );
+                let _ = reply.send(self.table.get(&id).map(|e| (e.record, e.enr.clone())));
             }
             Command::LocalEnr { reply } => {
                 let _ = reply.send(self.local.enr().clone());

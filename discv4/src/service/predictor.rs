@@ -58,8 +58,7 @@ impl EndpointPredictor {
 
     /// Records that `reporter` saw us at `observed`.
     pub fn add_statement(&mut self, reporter: NodeId, observed: SocketAddr, now: Instant) {
-        if self.by_reporter.len() >= MAX_REPORTERS && !self.by_reporter.contains_key(&reporter)
-        {
+        if self.by_reporter.len() >= MAX_REPORTERS && !self.by_reporter.contains_key(&reporter) {
             self.make_room(now);
         }
         self.by_reporter
@@ -200,14 +199,25 @@ mod tests {
         let total = MAX_REPORTERS as u32 + 500;
         for i in 0..total {
             let observed = if i < total - 20 { old } else { new };
-            p.add_statement(numbered(i), observed, start + Duration::from_millis(u64::from(i)));
+            p.add_statement(
+                numbered(i),
+                observed,
+                start + Duration::from_millis(u64::from(i)),
+            );
             assert!(p.by_reporter.len() <= MAX_REPORTERS);
         }
         // Eviction's tombstones never made the map double past 256 slots (224 entries).
-        assert!(p.by_reporter.capacity() <= 224, "{}", p.by_reporter.capacity());
+        assert!(
+            p.by_reporter.capacity() <= 224,
+            "{}",
+            p.by_reporter.capacity()
+        );
         // Eviction took the oldest: the 20 newest reporters are all there.
         for i in total - 20..total {
-            assert!(p.by_reporter.contains_key(&numbered(i)), "reporter {i} evicted");
+            assert!(
+                p.by_reporter.contains_key(&numbered(i)),
+                "reporter {i} evicted"
+            );
         }
         assert!(!p.by_reporter.contains_key(&numbered(0)));
         assert_eq!(p.predict(start + Duration::from_secs(1)), Some(old));

@@ -238,7 +238,10 @@ mod tests {
         assert_eq!(store.last_pong(&id, IP), Some(7));
         assert_eq!(store.findnode_failures(&id, IP), 3);
         assert_eq!(store.db_reads, 2);
-        assert!(store.endpoints.as_ref().is_some_and(|cache| cache.len() <= 2));
+        assert!(store
+            .endpoints
+            .as_ref()
+            .is_some_and(|cache| cache.len() <= 2));
     }
 
     #[test]
