@@ -95,17 +95,11 @@ async fn discv4_and_pex_nodes_share_one_network() {
     let discv4_only_ids: HashSet<PeerId> = discv4_only.iter().map(TestNode::id).collect();
     let all: Vec<&TestNode> = discv4_only.iter().chain(&pex_only).chain(&both).collect();
 
-    let outbound = |node: &TestNode| {
-        let node = node.handle().clone();
-        async move {
-            node.peers()
-                .await
-                .unwrap()
-                .into_iter()
-                .filter(|p| p.slot == Direction::Outbound)
-                .count()
-        }
-    };
+    async fn count_peers(node: &TestNode, which: impl Fn(&kadnode::PeerInfo) -> bool) -> usize {
+        let peers = node.handle().peers().await.unwrap();
+        peers.iter().filter(|p| which(p)).count()
+    }
+    let outbound = |node| count_peers(node, |p| p.slot == Direction::Outbound);
     let known_pex_only = |node: &TestNode| {
         let pex = node.node.pex().unwrap().clone();
         let ids = pex_only_ids.clone();
@@ -121,17 +115,7 @@ async fn discv4_and_pex_nodes_share_one_network() {
     // that nobody dials, has no pex/1 session: its book stays empty, and it has nobody to pass
     // PEX-only nodes to either. It must not hold the test; every node running both that has a
     // pex/1 peer must come to know every PEX-only node, and at least one does.
-    let pex_peers = |node: &TestNode| {
-        let node = node.handle().clone();
-        async move {
-            node.peers()
-                .await
-                .unwrap()
-                .iter()
-                .filter(|p| p.shared.iter().any(|c| c.name == "pex"))
-                .count()
-        }
-    };
+    let pex_peers = |node| count_peers(node, |p| p.shared.iter().any(|c| c.name == "pex"));
     let settled = tokio::time::timeout(WAIT, async {
         loop {
             let mut done = true;

@@ -134,6 +134,14 @@ impl Harness {
     }
 }
 
+/// What a source hears of a node it offered that became a peer and then left with `verdict`.
+fn connected_then_ended(n: u16, verdict: Verdict) -> [(PeerId, Outcome); 2] {
+    [
+        (id(n), Outcome::Connected),
+        (id(n), Outcome::Disconnected(verdict)),
+    ]
+}
+
 // ---- slots ------------------------------------------------------------------------------
 
 #[test]
@@ -847,14 +855,7 @@ fn a_connected_dial_keeps_its_slot_and_source_until_the_peer_is_added() {
     h.connect(1, Direction::Outbound);
     assert_eq!(h.s.active_dials(), 0);
     h.s.peer_removed(h.now, &id(1), Verdict::Timeout);
-    let reports = h.reports();
-    assert_eq!(
-        reports,
-        [
-            (id(1), Outcome::Connected),
-            (id(1), Outcome::Disconnected(Verdict::Timeout))
-        ]
-    );
+    assert_eq!(h.reports(), connected_then_ended(1, Verdict::Timeout));
 }
 
 #[test]
@@ -871,13 +872,7 @@ fn a_connected_dial_whose_peer_holds_an_inbound_slot_frees_its_dial_slot() {
     assert_eq!(h.s.dialed_peers(), 0);
     // The source that heard "connected" hears how the session ended.
     h.s.peer_removed(h.now, &id(1), Verdict::Timeout);
-    assert_eq!(
-        h.reports(),
-        [
-            (id(1), Outcome::Connected),
-            (id(1), Outcome::Disconnected(Verdict::Timeout))
-        ]
-    );
+    assert_eq!(h.reports(), connected_then_ended(1, Verdict::Timeout));
 }
 
 #[test]
@@ -892,13 +887,7 @@ fn a_swapped_connection_keeps_its_slot_and_its_source() {
     assert_eq!(h.s.dialed_peers(), 1);
     h.s.peer_removed(h.now, &id(1), Verdict::Timeout);
     assert_eq!(h.s.dialed_peers(), 0);
-    assert_eq!(
-        h.reports(),
-        [
-            (id(1), Outcome::Connected),
-            (id(1), Outcome::Disconnected(Verdict::Timeout))
-        ]
-    );
+    assert_eq!(h.reports(), connected_then_ended(1, Verdict::Timeout));
 }
 
 // ---- bounds and persistence -------------------------------------------------------------

@@ -77,6 +77,13 @@ impl Store {
             .map(|cache| cache.get_or_insert_mut((*id, ip), CachedEndpoint::default))
     }
 
+    /// Updates what the cache holds for an endpoint (nothing without a cache).
+    fn remember(&mut self, id: &NodeId, ip: IpAddr, update: impl FnOnce(&mut CachedEndpoint)) {
+        if let Some(cached) = self.cached(id, ip) {
+            update(cached);
+        }
+    }
+
     fn ok<T>(&self, what: &str, result: Result<T, DbError>) -> Option<T> {
         match result {
             Ok(value) => Some(value),
@@ -98,16 +105,12 @@ impl Store {
         let result = self.db.last_ping(id, ip);
         // A failed read is not cached: the next packet tries the database again.
         let value = self.ok("read", result)?;
-        if let Some(cached) = self.cached(id, ip) {
-            cached.last_ping = Some(value);
-        }
+        self.remember(id, ip, |c| c.last_ping = Some(value));
         value
     }
 
     pub(crate) fn set_last_ping(&mut self, id: &NodeId, ip: IpAddr, t: u64) {
-        if let Some(cached) = self.cached(id, ip) {
-            cached.last_ping = Some(Some(t));
-        }
+        self.remember(id, ip, |c| c.last_ping = Some(Some(t)));
         let result = self.db.set_last_ping(id, ip, t);
         self.ok("write", result);
     }
@@ -119,16 +122,12 @@ impl Store {
         self.db_reads += 1;
         let result = self.db.last_pong(id, ip);
         let value = self.ok("read", result)?;
-        if let Some(cached) = self.cached(id, ip) {
-            cached.last_pong = Some(value);
-        }
+        self.remember(id, ip, |c| c.last_pong = Some(value));
         value
     }
 
     pub(crate) fn set_last_pong(&mut self, id: &NodeId, ip: IpAddr, t: u64) {
-        if let Some(cached) = self.cached(id, ip) {
-            cached.last_pong = Some(Some(t));
-        }
+        self.remember(id, ip, |c| c.last_pong = Some(Some(t)));
         let result = self.db.set_last_pong(id, ip, t);
         self.ok("write", result);
     }
@@ -142,16 +141,12 @@ impl Store {
         let Some(value) = self.ok("read", result) else {
             return 0;
         };
-        if let Some(cached) = self.cached(id, ip) {
-            cached.findnode_failures = Some(value);
-        }
+        self.remember(id, ip, |c| c.findnode_failures = Some(value));
         value
     }
 
     pub(crate) fn set_findnode_failures(&mut self, id: &NodeId, ip: IpAddr, failures: u32) {
-        if let Some(cached) = self.cached(id, ip) {
-            cached.findnode_failures = Some(failures);
-        }
+        self.remember(id, ip, |c| c.findnode_failures = Some(failures));
         let result = self.db.set_findnode_failures(id, ip, failures);
         self.ok("write", result);
     }

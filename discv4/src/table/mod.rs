@@ -303,27 +303,18 @@ impl Table {
             return AddOutcome::Refused(reason);
         }
         let max = self.config.max_replacements;
-        let bucket = &mut self.buckets[b];
+        let list = &mut self.buckets[b].replacements;
         // The oldest goes before the newcomer comes in, and growth stops at the list's bound:
-        // the list never holds max + 1 entries, so its capacity never doubles past max (10
-        // entries of 256 bytes in a capacity of 16 was 1.5 KiB wasted per full bucket).
-        let oldest = if bucket.replacements.len() >= max {
-            bucket.replacements.pop()
-        } else {
-            None
-        };
-        let list = &mut bucket.replacements;
+        // the list never holds max + 1 entries, so its capacity never doubles past max (a
+        // capacity of 16 for 10 entries wasted 6 entries' room per full list).
+        let oldest = if list.len() >= max { list.pop() } else { None };
         if list.len() == list.capacity() {
             let grown = (list.capacity() * 2).max(4).min(max.max(1));
             list.reserve_exact(grown.saturating_sub(list.len()));
         }
         list.insert(0, Entry::new(id, node, now));
         // max == 0: no replacement list at all.
-        let overflow = if bucket.replacements.len() > max {
-            bucket.replacements.pop()
-        } else {
-            None
-        };
+        let overflow = if list.len() > max { list.pop() } else { None };
         for entry in oldest.into_iter().chain(overflow) {
             self.remove_ip(b, entry.record.address);
         }
