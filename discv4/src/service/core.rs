@@ -27,7 +27,7 @@ use std::{
 use rand::{rngs::StdRng, SeedableRng};
 use secp256k1::SecretKey;
 use tokio::{
-    sync::{broadcast, mpsc, watch, Mutex as AsyncMutex},
+    sync::{broadcast, mpsc, Mutex as AsyncMutex},
     task::JoinHandle,
     time::{sleep_until, Instant},
 };
@@ -47,6 +47,7 @@ use super::{
     clock::UnixClock,
     command::{BucketDump, Command, EntryDump, RequestError},
     config::Discv4Config,
+    handover::Handover,
     ingress::{self, send_packet, Ingress, IngressContext},
     local::LocalNode,
     lookups::{FoundSink, Lookups, Owner},
@@ -62,6 +63,9 @@ use super::{
     store::Store,
 };
 
+/// Batches each ingress worker may park ahead of a slower one before it waits (see
+/// [`Handover`]): room for the others to keep receiving while one signs a full batch.
+const PARKED_BATCHES_PER_WORKER: usize = 4;
 /// How often the clock-skew counters are evaluated.
 const SKEW_CHECK_INTERVAL: Duration = Duration::from_secs(60);
 /// At most one clock-skew warning per this interval.
@@ -189,7 +193,7 @@ pub(crate) fn start(
         packet_expiration: config.packet_expiration,
         to_service: ingress_tx,
         next_ticket: AsyncMutex::new(0),
-        next_handover: watch::channel(0).0,
+        handover: Handover::new(PARKED_BATCHES_PER_WORKER * config.ingress_workers.max(1)),
     });
     let workers = (0..config.ingress_workers.max(1))
         .map(|_| tokio::spawn(ingress::run_worker(Arc::clone(&context))))

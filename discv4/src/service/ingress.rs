@@ -8,8 +8,9 @@
 //! A worker receives a batch of datagrams per system call and sends the batch's PONGs and
 //! ping-backs with one system call too.
 //!
-//! Packets reach the service in the order they arrived: each worker takes a ticket when it
-//! receives and hands its packet over only when every earlier ticket has been handed over.
+//! Packets reach the service in the order they arrived: each worker takes tickets when it
+//! receives, and its batch goes to the service only after every earlier ticket (see
+//! [`super::handover`]; a batch that finishes first is parked, and its worker goes on).
 //! Without this, a FINDNODE verified faster than the PONG sent just before it (the order in
 //! which a peer completes an endpoint proof and then asks) would find the sender unbonded
 //! and be dropped — go-ethereum's conformance suite caught it in ~3% of runs.
@@ -22,7 +23,7 @@ use std::{
 
 use enode::PeerId;
 use tokio::{
-    sync::{mpsc, watch, Mutex as AsyncMutex},
+    sync::{mpsc, Mutex as AsyncMutex},
     time::Instant,
 };
 use tracing::{debug, trace};
@@ -36,6 +37,7 @@ use crate::{
 };
 
 use super::{
+    handover::Handover,
     local::SharedLocal,
     metrics::{DropReason, Metrics},
     ping_back::{PingBack, PingBacks},
@@ -71,8 +73,8 @@ pub(crate) struct IngressContext {
     pub(crate) ping_backs: Arc<PingBacks>,
     /// The next arrival ticket; held while receiving, so tickets follow arrival order.
     pub(crate) next_ticket: AsyncMutex<u64>,
-    /// The ticket whose packet goes to the service next.
-    pub(crate) next_handover: watch::Sender<u64>,
+    /// Puts the workers' batches back in ticket order on their way to the service.
+    pub(crate) handover: Handover<Ingress>,
 }
 
 /// Receive buffers per worker: one batched receive takes up to this many datagrams.
@@ -87,8 +89,8 @@ pub(crate) async fn run_worker(ctx: Arc<IngressContext>) {
     let mut batch = RecvBatch::with_buffer_len(batch_capacity, ctx.transport.recv_buffer_len());
     let mut verified = Vec::with_capacity(batch_capacity);
     let mut replies = Replies::default();
-    let mut turn = ctx.next_handover.subscribe();
     loop {
+        ctx.handover.wait_for_room().await;
         // Tickets for the whole batch, taken while receiving so they follow arrival order.
         let (first_ticket, count) = {
             let mut next_ticket = ctx.next_ticket.lock().await;
@@ -102,37 +104,33 @@ pub(crate) async fn run_worker(ctx: Arc<IngressContext>) {
         }
         verified.clear();
         // A full batch means more datagrams were waiting: the socket is behind.
-        let backlog = count >= BATCH;
+        let full_batch = count >= BATCH;
+        let behind = ctx.priority.behind(full_batch, Instant::now());
         for (datagram, src) in batch.datagrams() {
             let src = SocketAddr::new(normalize_ip(src.ip()), src.port());
-            let mut ingress = verify(&ctx, datagram, src, backlog);
-            if let Some(ingress) = &mut ingress {
-                if let Packet::Ping(ping) = &ingress.decoded.packet {
-                    replies.pong(&ctx, ingress.src, ping, ingress.decoded.hash);
-                    ingress.ping_back =
-                        replies.ping_back(&ctx, ingress.decoded.sender, ingress.src, ping);
-                }
+            let Some(mut ingress) = verify(&ctx, datagram, src, behind) else {
+                continue;
+            };
+            if let Packet::Ping(ping) = &ingress.decoded.packet {
+                replies.pong(&ctx, ingress.src, ping, ingress.decoded.hash);
+                ingress.ping_back =
+                    replies.ping_back(&ctx, ingress.decoded.sender, ingress.src, ping);
             }
             verified.push(ingress);
         }
         // Sent before the hand-over: a ping-back's PONG then arrives after its PING's ticket.
         replies.send(&ctx).await;
         // Every ticket is handed over (a dropped datagram as nothing), in order.
-        if turn.wait_for(|next| *next == first_ticket).await.is_err() {
-            return;
-        }
-        let mut closed = false;
-        for ingress in verified.drain(..).flatten() {
-            match ctx.to_service.try_send(ingress) {
-                Ok(()) => {}
-                Err(mpsc::error::TrySendError::Full(_)) => {
-                    ctx.metrics.dropped(DropReason::QueueFull);
+        ctx.handover
+            .submit(first_ticket, count as u64, &mut verified, |ingress| {
+                match ctx.to_service.try_send(ingress) {
+                    Ok(()) | Err(mpsc::error::TrySendError::Closed(_)) => {}
+                    Err(mpsc::error::TrySendError::Full(_)) => {
+                        ctx.metrics.dropped(DropReason::QueueFull);
+                    }
                 }
-                Err(mpsc::error::TrySendError::Closed(_)) => closed = true,
-            }
-        }
-        ctx.next_handover.send_modify(|next| *next += count as u64);
-        if closed || ctx.to_service.is_closed() {
+            });
+        if ctx.to_service.is_closed() {
             return;
         }
         // A socket with a backlog is always ready, so without this a worker would run batch
@@ -141,7 +139,7 @@ pub(crate) async fn run_worker(ctx: Arc<IngressContext>) {
         // and its queue overflows. Only then: a yield lets tokio's paused clock (simulations)
         // jump to the next timer, so yielding after every batch would fire request timeouts
         // before replies that are on their way.
-        if backlog {
+        if full_batch {
             tokio::task::yield_now().await;
         }
     }
@@ -259,7 +257,7 @@ fn verify(
     ctx: &IngressContext,
     datagram: &[u8],
     src: SocketAddr,
-    backlog: bool,
+    behind: bool,
 ) -> Option<Ingress> {
     let allowed = ctx.rate_limit.is_exempt(src.ip())
         || ctx
@@ -274,7 +272,7 @@ fn verify(
     // Before the hash: under a flood, shedding must cost less than hashing a datagram or the
     // socket still falls behind (keccak of every shed datagram was a third of the node's CPU
     // under a two-thread flood).
-    let admission = ctx.priority.triage(src, backlog);
+    let admission = ctx.priority.triage(src, behind);
     if admission == Admission::Shed {
         ctx.metrics.dropped(DropReason::Overloaded);
         return None;

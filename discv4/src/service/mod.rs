@@ -33,6 +33,7 @@ mod command;
 pub mod config;
 mod core;
 pub mod handle;
+mod handover;
 mod ingress;
 pub mod local;
 mod lookups;

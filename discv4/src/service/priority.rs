@@ -8,11 +8,24 @@
 //! while behind drains the socket at hashing speed instead, so the kernel stops dropping and
 //! bonded peers keep being answered. Without a backlog nothing is shed.
 //!
+//! "Behind" is judged per batch and held for [`BEHIND_HOLD`]: a worker that just drained the
+//! socket under a flood sees a short batch, and if that alone counted as caught up, it would
+//! verify every stranger in it while the flood refilled the socket. With workers that never
+//! wait for one another this made a flood's kernel drops rise by half.
+//!
 //! The set is keyed by UDP endpoint (IP and port) and filled by the service on each valid PONG
 //! (a completed endpoint proof). A spoofer can claim a bonded endpoint's address; its packets
 //! are then verified (and fail or count against the per-IP limit), as without this filter.
 
-use std::{net::SocketAddr, num::NonZeroUsize, sync::Mutex};
+use std::{
+    net::SocketAddr,
+    num::NonZeroUsize,
+    sync::{
+        atomic::{AtomicU64, Ordering},
+        Mutex,
+    },
+    time::Duration,
+};
 
 use lru::LruCache;
 use tokio::time::Instant;
@@ -22,12 +35,19 @@ use super::ratelimit::TokenBucket;
 /// Bonded endpoints remembered: beyond a full table (16 × 256) plus its replacements.
 const PRIORITY_ENDPOINTS: NonZeroUsize = NonZeroUsize::new(8192).unwrap();
 
+/// How long the socket counts as behind after a worker received a full batch.
+pub(crate) const BEHIND_HOLD: Duration = Duration::from_millis(250);
+
 /// Endpoints with an endpoint proof, and the budget for everyone else under overload.
 #[derive(Debug)]
 pub(crate) struct Priority {
     bonded: Mutex<LruCache<SocketAddr, ()>>,
     /// `None`: never shed.
     unknown_budget: Option<Mutex<TokenBucket>>,
+    /// Where [`Self::last_full_batch`] counts from.
+    epoch: Instant,
+    /// Milliseconds after `epoch` of the last full batch, plus one (0: none yet).
+    last_full_batch: AtomicU64,
 }
 
 impl Priority {
@@ -43,7 +63,22 @@ impl Priority {
                     Instant::now(),
                 ))
             }),
+            epoch: Instant::now(),
+            last_full_batch: AtomicU64::new(0),
         }
+    }
+
+    /// Whether the socket is behind, for a batch received `now`: it is when the batch filled
+    /// every buffer, and for [`BEHIND_HOLD`] after any batch that did.
+    pub(crate) fn behind(&self, full_batch: bool, now: Instant) -> bool {
+        let since_epoch = now.saturating_duration_since(self.epoch);
+        let now_ms = u64::try_from(since_epoch.as_millis()).unwrap_or(u64::MAX - 1) + 1;
+        if full_batch {
+            self.last_full_batch.fetch_max(now_ms, Ordering::Relaxed);
+            return true;
+        }
+        let last = self.last_full_batch.load(Ordering::Relaxed);
+        last != 0 && now_ms.saturating_sub(last) < BEHIND_HOLD.as_millis() as u64
     }
 
     /// `endpoint` completed an endpoint proof.
@@ -143,6 +178,24 @@ mod tests {
             3
         );
         assert!((0..100).all(|_| Priority::new(0).admit(stranger, true)));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_full_batch_keeps_the_socket_behind_for_the_hold_time() {
+        let priority = Priority::new(3);
+        let now = Instant::now;
+        assert!(!priority.behind(false, now()), "nothing full yet");
+        assert!(priority.behind(true, now()));
+        // The short batch that drained the socket is still behind, and so is the next one.
+        assert!(priority.behind(false, now()));
+        tokio::time::advance(BEHIND_HOLD - Duration::from_millis(1)).await;
+        assert!(priority.behind(false, now()));
+        tokio::time::advance(Duration::from_millis(1)).await;
+        assert!(!priority.behind(false, now()), "caught up once the hold is over");
+        // A later full batch starts a new hold.
+        assert!(priority.behind(true, now()));
+        tokio::time::advance(BEHIND_HOLD / 2).await;
+        assert!(priority.behind(false, now()));
     }
 
     #[tokio::test(start_paused = true)]
