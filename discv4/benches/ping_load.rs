@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! cargo bench -p discv4 --bench ping_load -- [--seconds 5] [--warmup 1] [--sockets 2]
-//!     [--window 32] [--keys 64] [--packets 4096] [--workers 2] [--poll-us 0]
+//!     [--window 32] [--keys 64] [--packets 4096] [--workers 2|1,2] [--poll-us 0]
 //!     [--mode bonded|unbonded|both] [--repeat 1] [--crypto-only SECONDS]
 //! ```
 //!
@@ -16,6 +16,10 @@
 //! `--window` is the in-flight bound per generator socket, `--workers` the node's ingress
 //! workers, `--poll-us N` makes the generator poll its sockets (napping N µs) instead of
 //! blocking in `recv`.
+//!
+//! `--workers 1,2` runs each worker count in turn (within each repeat, so a drift of the host
+//! hits both alike) and ends with how the node scales: PONGs/s of the last count over the
+//! first, as measured and with each run first divided by the one-core rate around it.
 //!
 //! Per PING the node must hash the datagram, recover the sender (keccak + ECDSA recover) and
 //! sign a PONG (keccak + ECDSA sign); that is the ceiling measured on one core and doubled for
@@ -73,7 +77,7 @@ struct Args {
     window: usize,
     keys: usize,
     packets: usize,
-    workers: usize,
+    workers: Vec<usize>,
     poll_us: u64,
     modes: Vec<Mode>,
     repeat: usize,
@@ -95,7 +99,7 @@ impl Args {
             window: 32,
             keys: 64,
             packets: 4096,
-            workers: 2,
+            workers: vec![2],
             poll_us: 0,
             modes: vec![Mode::Bonded, Mode::Unbonded],
             repeat: 1,
@@ -112,7 +116,12 @@ impl Args {
                 "--window" => args.window = value().parse().expect("--window"),
                 "--keys" => args.keys = value().parse().expect("--keys"),
                 "--packets" => args.packets = value().parse().expect("--packets"),
-                "--workers" => args.workers = value().parse().expect("--workers"),
+                "--workers" => {
+                    args.workers = value()
+                        .split(',')
+                        .map(|count| count.parse::<usize>().expect("--workers").max(1))
+                        .collect();
+                }
                 "--poll-us" => args.poll_us = value().parse().expect("--poll-us"),
                 "--repeat" => args.repeat = value().parse().expect("--repeat"),
                 "--crypto-only" => args.crypto_seconds = value().parse().expect("--crypto-only"),
@@ -163,22 +172,57 @@ fn main() {
     // The host's speed drifts over seconds (other tenants, frequency), so each run is divided
     // by the one-core rate measured right before and right after it, not by the one above.
     for mode in args.modes.clone() {
+        // Per worker count: (PONGs/s, PONGs/s over the one-core rate around the run).
+        let mut rates: Vec<Vec<(f64, f64)>> = vec![Vec::new(); args.workers.len()];
         for _ in 0..args.repeat.max(1) {
-            let before = one_core_rate();
-            let report = run(&args, mode);
-            let after = one_core_rate();
-            let around = (before + after) / 2.0;
-            report.print(mode, around, 2.0 * around);
-            let drift = (after - before).abs() / around;
-            println!(
-                "  one-core crypto rate around this run: {before:.0}/s before, {after:.0}/s after{}",
-                if drift > 0.1 {
-                    " (drifted over 10 %: the host's speed changed, read this run with care)"
-                } else {
-                    ""
-                }
-            );
+            for (index, &workers) in args.workers.iter().enumerate() {
+                let before = one_core_rate();
+                let report = run(&args, mode, workers);
+                let after = one_core_rate();
+                let around = (before + after) / 2.0;
+                report.print(mode, workers, around, 2.0 * around);
+                let drift = (after - before).abs() / around;
+                println!(
+                    "  one-core crypto rate around this run: {before:.0}/s before, {after:.0}/s after{}",
+                    if drift > 0.1 {
+                        " (drifted over 10 %: the host's speed changed, read this run with care)"
+                    } else {
+                        ""
+                    }
+                );
+                let rate = report.pongs as f64 / report.seconds;
+                rates[index].push((rate, rate / around));
+            }
         }
+        print_scaling(mode, &args.workers, &rates);
+    }
+}
+
+/// How the PONG rate grows from the first worker count to each other one, as measured and
+/// relative to the one-core rate around each run.
+fn print_scaling(mode: Mode, workers: &[usize], rates: &[Vec<(f64, f64)>]) {
+    let (Some(&first), Some(base)) = (workers.first(), rates.first()) else {
+        return;
+    };
+    if workers.len() < 2 || base.is_empty() {
+        return;
+    }
+    let mean = |runs: &[(f64, f64)], pick: fn(&(f64, f64)) -> f64| {
+        runs.iter().map(pick).sum::<f64>() / runs.len().max(1) as f64
+    };
+    println!("
+== scaling, mode {mode:?} ({} runs each)", base.len());
+    for (&count, runs) in workers.iter().zip(rates).skip(1) {
+        println!(
+            "  {count} vs {first} workers: {:.2}x PONGs/s as measured ({:.0} vs {:.0}/s), \
+             {:.2}x with each run divided by the one-core rate around it ({:.2} vs {:.2} cores' worth)",
+            mean(runs, |r| r.0) / mean(base, |r| r.0),
+            mean(runs, |r| r.0),
+            mean(base, |r| r.0),
+            mean(runs, |r| r.1) / mean(base, |r| r.1),
+            mean(runs, |r| r.1),
+            mean(base, |r| r.1),
+        );
     }
 }
 
@@ -408,9 +452,12 @@ struct Report {
 }
 
 impl Report {
-    fn print(&self, mode: Mode, single: f64, ceiling: f64) {
+    fn print(&self, mode: Mode, workers: usize, single: f64, ceiling: f64) {
         let rate = self.pongs as f64 / self.seconds;
-        println!("\n== mode {mode:?} ({:.1} s measured)", self.seconds);
+        println!(
+            "\n== mode {mode:?}, {workers} ingress workers ({:.1} s measured)",
+            self.seconds
+        );
         println!(
             "  PINGs sent {:.0}/s, valid PONGs {rate:.0}/s = {:.1}% of the two-core ceiling \
              ({ceiling:.0}/s)",
@@ -441,8 +488,8 @@ impl Report {
 /// The packets one generator socket cycles through, and the hashes their PONGs must echo.
 type SocketLoad = (Vec<Vec<u8>>, HashSet<[u8; 32]>);
 
-fn run(args: &Args, mode: Mode) -> Report {
-    let node = start_node(args.workers);
+fn run(args: &Args, mode: Mode, workers: usize) -> Report {
+    let node = start_node(workers);
     let sockets: Vec<UdpSocket> = (0..args.sockets)
         .map(|_| UdpSocket::bind(loopback(0)).unwrap())
         .collect();
