@@ -210,8 +210,11 @@ fn print_scaling(mode: Mode, workers: &[usize], rates: &[Vec<(f64, f64)>]) {
     let mean = |runs: &[(f64, f64)], pick: fn(&(f64, f64)) -> f64| {
         runs.iter().map(pick).sum::<f64>() / runs.len().max(1) as f64
     };
-    println!("
-== scaling, mode {mode:?} ({} runs each)", base.len());
+    println!(
+        "
+== scaling, mode {mode:?} ({} runs each)",
+        base.len()
+    );
     for (&count, runs) in workers.iter().zip(rates).skip(1) {
         println!(
             "  {count} vs {first} workers: {:.2}x PONGs/s as measured ({:.0} vs {:.0}/s), \

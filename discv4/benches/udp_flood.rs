@@ -4,18 +4,22 @@
 //!
 //! ```text
 //! cargo bench -p discv4 --bench udp_flood -- [--seconds 5] [--sources 1000] [--keys 10000]
-//!     [--garbage 100000] [--signed 100000] [--threads 2] [--honest-rate 20]
+//!     [--garbage 100000] [--signed 100000] [--threads 2] [--rate 0] [--honest-rate 20]
 //!     [--limit-loopback] [--ratelimit 50] [--workers 2] [--unknown-budget N]
 //! ```
 //!
 //! The flood: `--garbage` random datagrams (20–1280 bytes) and `--signed` validly signed PINGs
 //! and FINDNODEs from `--keys` keys (each key signs one of each, replayed round-robin), sent
 //! from `--sources` sockets on distinct addresses in 127.0.0.0/8 by `--threads` threads as fast
-//! as they can, for `--seconds`. By default the node exempts loopback from its per-IP limit
+//! as they can (or, with `--rate N`, at most N datagrams per second in all: the same flood for
+//! builds that leave the generator different shares of the CPU), for `--seconds`. By default the node exempts loopback from its per-IP limit
 //! (the shipped default); `--limit-loopback` applies it, as for internet sources.
 //!
-//! Kernel drops are the `RcvbufErrors` of `/proc/net/snmp` (machine-wide: other programs'
-//! drops count too) over the run. RSS is the node process's peak (`VmHWM`).
+//! Kernel drops are counted twice over the run: at the node's own socket (the `drops` column of
+//! `/proc/net/udp`: datagrams that arrived while its receive buffer was full, the figure that
+//! says whether the node kept up) and machine-wide (`RcvbufErrors` of `/proc/net/snmp`, which
+//! also counts the flood sockets' unread PONGs and other programs' drops). RSS is the node
+//! process's peak (`VmHWM`).
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 use std::{
@@ -47,6 +51,8 @@ struct Args {
     garbage: usize,
     signed: usize,
     threads: usize,
+    /// Datagrams per second in all; 0: as fast as the threads can.
+    rate: u64,
     honest_rate: u64,
     limit_loopback: bool,
     ratelimit: u32,
@@ -64,6 +70,7 @@ impl Args {
             garbage: 100_000,
             signed: 100_000,
             threads: 2,
+            rate: 0,
             honest_rate: 20,
             limit_loopback: false,
             ratelimit: RateLimitConfig::default().packets_per_second,
@@ -81,6 +88,7 @@ impl Args {
                 "--garbage" => args.garbage = value().parse().expect("--garbage"),
                 "--signed" => args.signed = value().parse().expect("--signed"),
                 "--threads" => args.threads = value().parse().expect("--threads"),
+                "--rate" => args.rate = value().parse().expect("--rate"),
                 "--honest-rate" => args.honest_rate = value().parse().expect("--honest-rate"),
                 "--ratelimit" => args.ratelimit = value().parse().expect("--ratelimit"),
                 "--workers" => args.workers = value().parse().expect("--workers"),
@@ -177,6 +185,24 @@ fn proc_status_kib(field: &str) -> Option<u64> {
     line.split_whitespace().nth(1)?.parse().ok()
 }
 
+/// Drops at the IPv4 UDP socket bound to `addr`: the last column of its /proc/net/udp line.
+fn socket_drops(addr: SocketAddr) -> Option<u64> {
+    let SocketAddr::V4(addr) = addr else {
+        return None;
+    };
+    let table = std::fs::read_to_string("/proc/net/udp").ok()?;
+    table.lines().skip(1).find_map(|line| {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        let (ip, port) = fields.get(1)?.split_once(':')?;
+        // The kernel prints the address as the integer its four bytes make in host order.
+        let ip = Ipv4Addr::from(u32::from_str_radix(ip, 16).ok()?.to_ne_bytes());
+        let port = u16::from_str_radix(port, 16).ok()?;
+        (ip == *addr.ip() && port == addr.port())
+            .then(|| fields.last()?.parse().ok())
+            .flatten()
+    })
+}
+
 /// `RcvbufErrors` and `InErrors` of the Udp line in /proc/net/snmp.
 fn udp_rcvbuf_errors() -> Option<(u64, u64)> {
     let snmp = std::fs::read_to_string("/proc/net/snmp").ok()?;
@@ -237,6 +263,7 @@ fn flood(args: &Args) {
     // Let the honest peer bond before the flood starts.
     thread::sleep(Duration::from_millis(300));
     let drops_before = udp_rcvbuf_errors();
+    let node_drops_before = socket_drops(node);
     let flood_start = Instant::now();
     let flooders: Vec<_> = (0..args.threads)
         .map(|t| {
@@ -247,10 +274,19 @@ fn flood(args: &Args) {
                 Arc::clone(&sockets),
             );
             let threads = args.threads;
+            let per_thread_rate = args.rate as f64 / threads as f64;
             thread::spawn(move || {
                 let mut i = t;
                 let mut n = 0u64;
+                let started = Instant::now();
                 while !stop.load(Ordering::Relaxed) {
+                    // Paced: every 256 datagrams, sleep off any lead over the schedule.
+                    if per_thread_rate > 0.0 && n.is_multiple_of(256) {
+                        let due = Duration::from_secs_f64(n as f64 / per_thread_rate);
+                        if let Some(lead) = due.checked_sub(started.elapsed()) {
+                            thread::sleep(lead);
+                        }
+                    }
                     let packet = load.packet(i);
                     let socket = &sockets[i % sockets.len()];
                     if socket.send_to(packet, node).is_ok() {
@@ -269,6 +305,7 @@ fn flood(args: &Args) {
     }
     let flood_seconds = flood_start.elapsed().as_secs_f64();
     let drops_after = udp_rcvbuf_errors();
+    let node_drops_after = socket_drops(node);
     let honest = honest.join().unwrap();
 
     child.stdin.take().unwrap().write_all(b"stats\n").unwrap();
@@ -305,6 +342,13 @@ fn flood(args: &Args) {
         stats["table"],
         stats["vmhwm_kib"] as f64 / 1024.0
     );
+    match (node_drops_before, node_drops_after) {
+        (Some(before), Some(after)) => println!(
+            "kernel: dropped at the node's socket (buffer full) +{} during the flood",
+            after - before
+        ),
+        _ => println!("kernel: the node's socket is not in /proc/net/udp"),
+    }
     match (drops_before, drops_after) {
         (Some(before), Some(after)) => println!(
             "kernel: RcvbufErrors +{} (InErrors +{}) machine-wide during the flood",

@@ -121,15 +121,17 @@ pub(crate) async fn run_worker(ctx: Arc<IngressContext>) {
         // Sent before the hand-over: a ping-back's PONG then arrives after its PING's ticket.
         replies.send(&ctx).await;
         // Every ticket is handed over (a dropped datagram as nothing), in order.
-        ctx.handover
-            .submit(first_ticket, count as u64, &mut verified, |ingress| {
-                match ctx.to_service.try_send(ingress) {
-                    Ok(()) | Err(mpsc::error::TrySendError::Closed(_)) => {}
-                    Err(mpsc::error::TrySendError::Full(_)) => {
-                        ctx.metrics.dropped(DropReason::QueueFull);
-                    }
+        ctx.handover.submit(
+            first_ticket,
+            count as u64,
+            &mut verified,
+            |ingress| match ctx.to_service.try_send(ingress) {
+                Ok(()) | Err(mpsc::error::TrySendError::Closed(_)) => {}
+                Err(mpsc::error::TrySendError::Full(_)) => {
+                    ctx.metrics.dropped(DropReason::QueueFull);
                 }
-            });
+            },
+        );
         if ctx.to_service.is_closed() {
             return;
         }
@@ -253,12 +255,7 @@ async fn receive(ctx: &IngressContext, batch: &mut RecvBatch) -> usize {
 }
 
 /// Rate limit, decode, verify, drop own and expired packets.
-fn verify(
-    ctx: &IngressContext,
-    datagram: &[u8],
-    src: SocketAddr,
-    behind: bool,
-) -> Option<Ingress> {
+fn verify(ctx: &IngressContext, datagram: &[u8], src: SocketAddr, behind: bool) -> Option<Ingress> {
     let allowed = ctx.rate_limit.is_exempt(src.ip())
         || ctx
             .limiter

@@ -191,7 +191,10 @@ mod tests {
         tokio::time::advance(BEHIND_HOLD - Duration::from_millis(1)).await;
         assert!(priority.behind(false, now()));
         tokio::time::advance(Duration::from_millis(1)).await;
-        assert!(!priority.behind(false, now()), "caught up once the hold is over");
+        assert!(
+            !priority.behind(false, now()),
+            "caught up once the hold is over"
+        );
         // A later full batch starts a new hold.
         assert!(priority.behind(true, now()));
         tokio::time::advance(BEHIND_HOLD / 2).await;
