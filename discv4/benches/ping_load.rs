@@ -4,7 +4,7 @@
 //! ```text
 //! cargo bench -p discv4 --bench ping_load -- [--seconds 5] [--warmup 1] [--sockets 2]
 //!     [--window 32] [--keys 64] [--packets 4096] [--workers 2|1,2] [--poll-us 0]
-//!     [--mode bonded|unbonded|both] [--repeat 1] [--crypto-only SECONDS]
+//!     [--mode bonded|unbonded|both] [--repeat 1] [--crypto-only SECONDS] [--interleave 1]
 //! ```
 //!
 //! `--crypto-only S` only measures the per-PING crypto on one thread, then on two, for S
@@ -12,6 +12,12 @@
 //!
 //! Each run's ratio divides by the one-core crypto rate measured for one second right before
 //! and right after it (the mean of the two); `--repeat N` runs each mode N times.
+//!
+//! `--interleave S` measures the reference inside the run instead: the load runs in slices of
+//! S seconds, and after each slice the generator pauses, the node goes idle, and the reference
+//! runs for a quarter of a slice on one thread. The node's PONGs per CPU-second (over the load
+//! slices only) are divided by the reference over its slices, so a host whose speed drifts
+//! from second to second slows both alike.
 //!
 //! `--window` is the in-flight bound per generator socket, `--workers` the node's ingress
 //! workers, `--poll-us N` makes the generator poll its sockets (napping N µs) instead of
@@ -82,6 +88,8 @@ struct Args {
     modes: Vec<Mode>,
     repeat: usize,
     crypto_seconds: f64,
+    /// Slice length for an interleaved reference; 0: before and after the run.
+    interleave: f64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -104,6 +112,7 @@ impl Args {
             modes: vec![Mode::Bonded, Mode::Unbonded],
             repeat: 1,
             crypto_seconds: 0.0,
+            interleave: 0.0,
         };
         let mut it = std::env::args().skip(1);
         while let Some(flag) = it.next() {
@@ -125,6 +134,7 @@ impl Args {
                 "--poll-us" => args.poll_us = value().parse().expect("--poll-us"),
                 "--repeat" => args.repeat = value().parse().expect("--repeat"),
                 "--crypto-only" => args.crypto_seconds = value().parse().expect("--crypto-only"),
+                "--interleave" => args.interleave = value().parse().expect("--interleave"),
                 "--mode" => {
                     args.modes = match value().as_str() {
                         "bonded" => vec![Mode::Bonded],
@@ -176,20 +186,33 @@ fn main() {
         let mut rates: Vec<Vec<(f64, f64)>> = vec![Vec::new(); args.workers.len()];
         for _ in 0..args.repeat.max(1) {
             for (index, &workers) in args.workers.iter().enumerate() {
-                let before = one_core_rate();
-                let report = run(&args, mode, workers);
-                let after = one_core_rate();
-                let around = (before + after) / 2.0;
-                report.print(mode, workers, around, 2.0 * around);
-                let drift = (after - before).abs() / around;
-                println!(
-                    "  one-core crypto rate around this run: {before:.0}/s before, {after:.0}/s after{}",
-                    if drift > 0.1 {
-                        " (drifted over 10 %: the host's speed changed, read this run with care)"
-                    } else {
-                        ""
-                    }
-                );
+                let report;
+                let around;
+                if args.interleave > 0.0 {
+                    report = run(&args, mode, workers);
+                    let (mean, least, most) = report.reference.unwrap_or_default();
+                    around = mean;
+                    report.print(mode, workers, around, 2.0 * around);
+                    println!(
+                        "  one-core crypto rate, interleaved with the load: {mean:.0}/s \
+                         ({least:.0}–{most:.0}/s over its slices)"
+                    );
+                } else {
+                    let before = one_core_rate();
+                    report = run(&args, mode, workers);
+                    let after = one_core_rate();
+                    around = (before + after) / 2.0;
+                    report.print(mode, workers, around, 2.0 * around);
+                    let drift = (after - before).abs() / around;
+                    println!(
+                        "  one-core crypto rate around this run: {before:.0}/s before, {after:.0}/s after{}",
+                        if drift > 0.1 {
+                            " (drifted over 10 %: the host's speed changed, read this run with care)"
+                        } else {
+                            ""
+                        }
+                    );
+                }
                 let rate = report.pongs as f64 / report.seconds;
                 rates[index].push((rate, rate / around));
             }
@@ -210,11 +233,7 @@ fn print_scaling(mode: Mode, workers: &[usize], rates: &[Vec<(f64, f64)>]) {
     let mean = |runs: &[(f64, f64)], pick: fn(&(f64, f64)) -> f64| {
         runs.iter().map(pick).sum::<f64>() / runs.len().max(1) as f64
     };
-    println!(
-        "
-== scaling, mode {mode:?} ({} runs each)",
-        base.len()
-    );
+    println!("\n== scaling, mode {mode:?} ({} runs each)", base.len());
     for (&count, runs) in workers.iter().zip(rates).skip(1) {
         println!(
             "  {count} vs {first} workers: {:.2}x PONGs/s as measured ({:.0} vs {:.0}/s), \
@@ -452,6 +471,8 @@ struct Report {
     node_cpu: Option<f64>,
     gen_cpu: Option<f64>,
     dropped_queue_full: u64,
+    /// The interleaved one-core reference: mean, least and most over its slices.
+    reference: Option<(f64, f64, f64)>,
 }
 
 impl Report {
@@ -525,6 +546,7 @@ fn run(args: &Args, mode: Mode, workers: usize) -> Report {
 
     let counters = Arc::new(Counters::default());
     let stop = Arc::new(AtomicBool::new(false));
+    let paused = Arc::new(AtomicBool::new(false));
     let generators: Vec<_> = sockets
         .into_iter()
         .zip(loads)
@@ -532,6 +554,7 @@ fn run(args: &Args, mode: Mode, workers: usize) -> Report {
         .map(|(i, (socket, (packets, tokens)))| {
             let counters = Arc::clone(&counters);
             let stop = Arc::clone(&stop);
+            let paused = Arc::clone(&paused);
             let target = node.addr;
             let window = args.window;
             let poll = (args.poll_us > 0).then(|| Duration::from_micros(args.poll_us));
@@ -539,7 +562,7 @@ fn run(args: &Args, mode: Mode, workers: usize) -> Report {
                 .name(format!("{GEN_THREAD}-{i}"))
                 .spawn(move || {
                     generate(
-                        &socket, target, &packets, &tokens, window, poll, &counters, &stop,
+                        &socket, target, &packets, &tokens, window, poll, &counters, &stop, &paused,
                     )
                 })
                 .unwrap()
@@ -558,29 +581,70 @@ fn run(args: &Args, mode: Mode, workers: usize) -> Report {
     };
     let metrics = node.handle.metrics();
     let drops_before = metrics.dropped_total(service::DropReason::QueueFull);
-    let before = snapshot(&counters);
-    let cpu_before = (thread_cpu(NODE_THREAD), thread_cpu(GEN_THREAD));
-    let started = Instant::now();
-    thread::sleep(Duration::from_secs_f64(args.seconds));
-    let after = snapshot(&counters);
-    let cpu_after = (thread_cpu(NODE_THREAD), thread_cpu(GEN_THREAD));
-    let seconds = started.elapsed().as_secs_f64();
+    let cpu = |a: Option<f64>, b: Option<f64>| Some(b? - a?);
+    // The load in slices (one slice unless interleaved), each followed by a pause in which the
+    // reference runs while the node is idle.
+    let slice = if args.interleave > 0.0 {
+        args.interleave.min(args.seconds)
+    } else {
+        args.seconds
+    };
+    let slices = (args.seconds / slice).round().max(1.0) as usize;
+    let mut totals = [0u64; 5];
+    let (mut seconds, mut node_cpu, mut gen_cpu) = (0.0, Some(0.0), Some(0.0));
+    let mut references = Vec::new();
+    for index in 0..slices {
+        let before = snapshot(&counters);
+        let cpu_before = (thread_cpu(NODE_THREAD), thread_cpu(GEN_THREAD));
+        let started = Instant::now();
+        thread::sleep(Duration::from_secs_f64(slice));
+        let after = snapshot(&counters);
+        let cpu_after = (thread_cpu(NODE_THREAD), thread_cpu(GEN_THREAD));
+        seconds += started.elapsed().as_secs_f64();
+        for (total, (a, b)) in totals.iter_mut().zip(after.iter().zip(before)) {
+            *total += a - b;
+        }
+        node_cpu = node_cpu
+            .zip(cpu(cpu_before.0, cpu_after.0))
+            .map(|(t, c)| t + c);
+        gen_cpu = gen_cpu
+            .zip(cpu(cpu_before.1, cpu_after.1))
+            .map(|(t, c)| t + c);
+        if args.interleave > 0.0 {
+            paused.store(true, Ordering::Relaxed);
+            // The window in flight is answered within milliseconds; then the node is idle.
+            thread::sleep(Duration::from_millis(30));
+            let (wall, per_cpu) = crypto_rate(Duration::from_secs_f64(slice / 4.0), 1);
+            references.push(per_cpu.unwrap_or(wall));
+            paused.store(false, Ordering::Relaxed);
+            if index + 1 < slices {
+                // The window refills before the next slice counts.
+                thread::sleep(Duration::from_millis(30));
+            }
+        }
+    }
     let drops_after = metrics.dropped_total(service::DropReason::QueueFull);
     stop.store(true, Ordering::Relaxed);
     for generator in generators {
         generator.join().unwrap();
     }
-    let cpu = |a: Option<f64>, b: Option<f64>| Some(b? - a?);
+    let reference = (!references.is_empty()).then(|| {
+        let mean = references.iter().sum::<f64>() / references.len() as f64;
+        let least = references.iter().copied().fold(f64::INFINITY, f64::min);
+        let most = references.iter().copied().fold(0.0, f64::max);
+        (mean, least, most)
+    });
     let report = Report {
         seconds,
-        sent: after[0] - before[0],
-        pongs: after[1] - before[1],
-        pings_from_node: after[2] - before[2],
-        invalid: after[3] - before[3],
-        timeouts: after[4] - before[4],
-        node_cpu: cpu(cpu_before.0, cpu_after.0),
-        gen_cpu: cpu(cpu_before.1, cpu_after.1),
+        sent: totals[0],
+        pongs: totals[1],
+        pings_from_node: totals[2],
+        invalid: totals[3],
+        timeouts: totals[4],
+        node_cpu,
+        gen_cpu,
         dropped_queue_full: drops_after - drops_before,
+        reference,
     };
     let Node {
         runtime, handle, ..
@@ -605,6 +669,7 @@ fn generate(
     poll: Option<Duration>,
     counters: &Counters,
     stop: &AtomicBool,
+    paused: &AtomicBool,
 ) {
     const LOSS_TIMEOUT: Duration = Duration::from_millis(200);
     socket.set_nonblocking(poll.is_some()).unwrap();
@@ -614,7 +679,13 @@ fn generate(
     let mut in_flight = 0usize;
     let mut last_reply = Instant::now();
     while !stop.load(Ordering::Relaxed) {
-        while in_flight < window {
+        let pause = paused.load(Ordering::Relaxed);
+        if pause && in_flight == 0 {
+            thread::sleep(Duration::from_millis(1));
+            last_reply = Instant::now();
+            continue;
+        }
+        while in_flight < window && !pause {
             let Some(packet) = next.next() else { return };
             match socket.send_to(packet, target) {
                 Ok(_) => {
