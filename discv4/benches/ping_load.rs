@@ -186,33 +186,31 @@ fn main() {
         let mut rates: Vec<Vec<(f64, f64)>> = vec![Vec::new(); args.workers.len()];
         for _ in 0..args.repeat.max(1) {
             for (index, &workers) in args.workers.iter().enumerate() {
-                let report;
-                let around;
-                if args.interleave > 0.0 {
-                    report = run(&args, mode, workers);
+                // The reference the run is divided by, and the line that says where it came from.
+                let (report, around, reference) = if args.interleave > 0.0 {
+                    let report = run(&args, mode, workers);
                     let (mean, least, most) = report.reference.unwrap_or_default();
-                    around = mean;
-                    report.print(mode, workers, around, 2.0 * around);
-                    println!(
-                        "  one-core crypto rate, interleaved with the load: {mean:.0}/s \
-                         ({least:.0}–{most:.0}/s over its slices)"
+                    let line = format!(
+                        "interleaved with the load: {mean:.0}/s ({least:.0}–{most:.0}/s over its slices)"
                     );
+                    (report, mean, line)
                 } else {
                     let before = one_core_rate();
-                    report = run(&args, mode, workers);
+                    let report = run(&args, mode, workers);
                     let after = one_core_rate();
-                    around = (before + after) / 2.0;
-                    report.print(mode, workers, around, 2.0 * around);
-                    let drift = (after - before).abs() / around;
-                    println!(
-                        "  one-core crypto rate around this run: {before:.0}/s before, {after:.0}/s after{}",
-                        if drift > 0.1 {
-                            " (drifted over 10 %: the host's speed changed, read this run with care)"
-                        } else {
-                            ""
-                        }
+                    let around = (before + after) / 2.0;
+                    let drifted = if (after - before).abs() / around > 0.1 {
+                        " (drifted over 10 %: the host's speed changed, read this run with care)"
+                    } else {
+                        ""
+                    };
+                    let line = format!(
+                        "around this run: {before:.0}/s before, {after:.0}/s after{drifted}"
                     );
-                }
+                    (report, around, line)
+                };
+                report.print(mode, workers, around, 2.0 * around);
+                println!("  one-core crypto rate {reference}");
                 let rate = report.pongs as f64 / report.seconds;
                 rates[index].push((rate, rate / around));
             }

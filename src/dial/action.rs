@@ -103,7 +103,7 @@ pub struct PeerConnection {
     /// the peer's slot (`PeerInfo::slot`), which differs from the TCP direction when a
     /// simultaneous dial swapped the connection; adding a peer already in the set is such
     /// a swap, and keeps the source of the connection it replaced.
-    pub direction: Direction,
+    pub slot: Direction,
 }
 
 /// What the scheduler knows about a peer's standing.

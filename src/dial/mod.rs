@@ -117,7 +117,7 @@
 //! scheduler.peer_added(now, PeerConnection {
 //!     id: node(1).id,
 //!     remote: node(1).tcp_addr(),
-//!     direction: Direction::Outbound,
+//!     slot: Direction::Outbound,
 //! });
 //! scheduler.dial_finished(now, &node(2).id, DialOutcome::Failed(Verdict::Timeout));
 //! assert_eq!(scheduler.dialed_peers(), 1);

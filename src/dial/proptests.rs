@@ -279,7 +279,7 @@ fn run(config: DialConfig, events: Vec<Event>) -> Result<(), TestCaseError> {
                             PeerConnection {
                                 id,
                                 remote: std::net::SocketAddr::new(ip, 30303),
-                                direction: Direction::Outbound,
+                                slot: Direction::Outbound,
                             },
                         );
                         model.connected.insert(id, (ip, Direction::Outbound));
@@ -316,7 +316,7 @@ fn run(config: DialConfig, events: Vec<Event>) -> Result<(), TestCaseError> {
                         PeerConnection {
                             id,
                             remote: std::net::SocketAddr::new(address(ip), 40000),
-                            direction: Direction::Inbound,
+                            slot: Direction::Inbound,
                         },
                     );
                     slot.insert((address(ip), Direction::Inbound));

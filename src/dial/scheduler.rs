@@ -100,7 +100,8 @@ struct Attempt {
 /// A connected peer.
 #[derive(Debug, Clone, Copy)]
 struct Peer {
-    direction: Direction,
+    /// The slot it holds (see [`PeerConnection::slot`]).
+    slot: Direction,
     ip: IpAddr,
     source: Option<SourceId>,
 }
@@ -380,7 +381,7 @@ impl DialScheduler {
         self.pending_inbound.remove(&id);
         self.queue.remove(&id);
         let mut source = None;
-        if connection.direction == Direction::Outbound {
+        if connection.slot == Direction::Outbound {
             if let Some(attempt) = self.attempts.remove(&id) {
                 self.dial_succeeded(now, id, Some(connection.remote), attempt.kind);
                 source = source_of(attempt.kind);
@@ -393,11 +394,11 @@ impl DialScheduler {
             // source heard "connected" and must hear how the session ends.
             source = source_of(kind);
         }
-        // A connection swapped by a simultaneous dial (see `PeerConnection::direction`) keeps
+        // A connection swapped by a simultaneous dial (see `PeerConnection::slot`) keeps
         // the source of the one it replaced.
         let source = source.or_else(|| self.peers.get(&id).and_then(|p| p.source));
         let peer = Peer {
-            direction: connection.direction,
+            slot: connection.slot,
             ip: normalize_ip(connection.remote.ip()),
             source,
         };
@@ -405,11 +406,11 @@ impl DialScheduler {
             debug!(target: "kadnode::dial", ?id, "peer set larger than any admission allows; not tracked");
         } else {
             if let Some(old) = self.peers.insert(id, peer) {
-                if old.direction == Direction::Outbound {
+                if old.slot == Direction::Outbound {
                     self.dialed_peers = self.dialed_peers.saturating_sub(1);
                 }
             }
-            if peer.direction == Direction::Outbound {
+            if peer.slot == Direction::Outbound {
                 self.dialed_peers += 1;
             }
         }
@@ -423,7 +424,7 @@ impl DialScheduler {
         let Some(peer) = self.peers.remove(id) else {
             return;
         };
-        if peer.direction == Direction::Outbound {
+        if peer.slot == Direction::Outbound {
             self.dialed_peers = self.dialed_peers.saturating_sub(1);
         }
         self.history.add(now, *id);

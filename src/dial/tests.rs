@@ -107,13 +107,23 @@ impl Harness {
             .collect()
     }
 
-    fn connect(&mut self, n: u16, direction: Direction) -> PeerClass {
+    /// A harness with `max_peers` slots that has just started dialing node `n`, offered
+    /// by [`SOURCE`].
+    fn dialing(max_peers: usize, n: u16) -> Self {
+        let mut h = Harness::with_slots(max_peers);
+        h.offer(n).unwrap();
+        assert_eq!(h.dials(), [id(n)]);
+        h
+    }
+
+    /// Node `n` joins the peer set holding a `slot`.
+    fn connect(&mut self, n: u16, slot: Direction) -> PeerClass {
         self.s.peer_added(
             self.now,
             PeerConnection {
                 id: id(n),
                 remote: node(n).tcp_addr(),
-                direction,
+                slot,
             },
         )
     }
@@ -377,9 +387,7 @@ fn a_resolved_static_address_is_checked_before_the_dial() {
 
 #[test]
 fn a_node_is_not_dialed_again_within_the_dial_history() {
-    let mut h = Harness::with_slots(50);
-    h.offer(1).unwrap();
-    assert_eq!(h.dials(), [id(1)]);
+    let mut h = Harness::dialing(50, 1);
     h.fail(1, Verdict::Busy); // Short backoff: 35 s, the history's length
     h.advance(34 * SEC);
     assert_eq!(h.offer(1), Err(DialRefusal::RecentlyDialed));
@@ -412,9 +420,7 @@ fn geth_like_policy_only_has_the_history() {
 
 #[test]
 fn a_network_failure_backs_off_the_ip_for_other_ids_too() {
-    let mut h = Harness::with_slots(50);
-    h.offer(1).unwrap();
-    assert_eq!(h.dials(), [id(1)]);
+    let mut h = Harness::dialing(50, 1);
     h.fail(1, Verdict::Timeout);
     let same_ip = Candidate::new(NodeRecord {
         id: id(2),
@@ -437,9 +443,7 @@ fn a_network_failure_backs_off_the_ip_for_other_ids_too() {
 
 #[test]
 fn a_misbehaving_node_is_banned_by_id_and_ip_until_the_ban_decays() {
-    let mut h = Harness::with_slots(50);
-    h.offer(1).unwrap();
-    assert_eq!(h.dials(), [id(1)]);
+    let mut h = Harness::dialing(50, 1);
     h.fail(1, Verdict::Impostor);
     h.advance(2 * HOUR); // well past every backoff
     assert_eq!(h.offer(1), Err(DialRefusal::Banned));
@@ -845,9 +849,7 @@ fn a_dial_never_reported_times_out_and_frees_its_slot() {
 
 #[test]
 fn a_connected_dial_keeps_its_slot_and_source_until_the_peer_is_added() {
-    let mut h = Harness::with_slots(3);
-    h.offer(1).unwrap();
-    assert_eq!(h.dials(), [id(1)]);
+    let mut h = Harness::dialing(3, 1);
     h.s.dial_finished(h.now, &id(1), DialOutcome::Connected);
     h.advance(DEFAULT_DIAL_HISTORY); // history over, yet not dialed twice
     assert_eq!(h.offer(1), Err(DialRefusal::AlreadyDialing));
@@ -862,9 +864,7 @@ fn a_connected_dial_keeps_its_slot_and_source_until_the_peer_is_added() {
 fn a_connected_dial_whose_peer_holds_an_inbound_slot_frees_its_dial_slot() {
     // The node kept the peer's own connection (a simultaneous dial), or our dial's connection
     // replaced an inbound one and inherited its inbound slot: either way the dial is over.
-    let mut h = Harness::with_slots(3);
-    h.offer(1).unwrap();
-    assert_eq!(h.dials(), [id(1)]);
+    let mut h = Harness::dialing(3, 1);
     h.s.dial_finished(h.now, &id(1), DialOutcome::Connected);
     assert_eq!(h.s.active_dials(), 1);
     h.connect(1, Direction::Inbound);
@@ -879,9 +879,7 @@ fn a_connected_dial_whose_peer_holds_an_inbound_slot_frees_its_dial_slot() {
 fn a_swapped_connection_keeps_its_slot_and_its_source() {
     // Our dial made the peer; the peer's own connection then replaced ours (a simultaneous
     // dial), and the node re-adds the peer in the same dialed slot.
-    let mut h = Harness::with_slots(3);
-    h.offer(1).unwrap();
-    assert_eq!(h.dials(), [id(1)]);
+    let mut h = Harness::dialing(3, 1);
     h.connect(1, Direction::Outbound);
     h.connect(1, Direction::Outbound);
     assert_eq!(h.s.dialed_peers(), 1);

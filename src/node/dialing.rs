@@ -139,14 +139,8 @@ impl Dialing {
         }
         // The scheduler counts peers by the slot they hold, which a simultaneous dial's
         // replacement connection inherits from the one it replaced.
-        self.scheduler.peer_added(
-            now,
-            PeerConnection {
-                id,
-                remote,
-                direction: slot,
-            },
-        );
+        self.scheduler
+            .peer_added(now, PeerConnection { id, remote, slot });
     }
 
     /// True while node `id`, or its address `ip`, is banned.
