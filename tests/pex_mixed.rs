@@ -95,6 +95,9 @@ async fn discv4_and_pex_nodes_share_one_network() {
     let discv4_only_ids: HashSet<PeerId> = discv4_only.iter().map(TestNode::id).collect();
     let all: Vec<&TestNode> = discv4_only.iter().chain(&pex_only).chain(&both).collect();
 
+    fn shares_pex(peer: &kadnode::PeerInfo) -> bool {
+        peer.shared.iter().any(|c| c.name == "pex")
+    }
     async fn count_peers(node: &TestNode, which: impl Fn(&kadnode::PeerInfo) -> bool) -> usize {
         let peers = node.handle().peers().await.unwrap();
         peers.iter().filter(|p| which(p)).count()
@@ -115,7 +118,7 @@ async fn discv4_and_pex_nodes_share_one_network() {
     // that nobody dials, has no pex/1 session: its book stays empty, and it has nobody to pass
     // PEX-only nodes to either. It must not hold the test; every node running both that has a
     // pex/1 peer must come to know every PEX-only node, and at least one does.
-    let pex_peers = |node| count_peers(node, |p| p.shared.iter().any(|c| c.name == "pex"));
+    let pex_peers = |node| count_peers(node, shares_pex);
     let settled = tokio::time::timeout(WAIT, async {
         loop {
             let mut done = true;
@@ -167,13 +170,8 @@ async fn discv4_and_pex_nodes_share_one_network() {
                 .unwrap()
                 .iter()
                 .map(|p| {
-                    let pex = p.shared.iter().any(|c| c.name == "pex");
-                    format!(
-                        "{}/{:?}{}",
-                        kind_of(&p.id),
-                        p.slot,
-                        if pex { "+pex" } else { "" }
-                    )
+                    let pex = if shares_pex(p) { "+pex" } else { "" };
+                    format!("{}/{:?}{pex}", kind_of(&p.id), p.slot)
                 })
                 .collect();
             let entries: Vec<&str> = book
